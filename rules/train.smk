@@ -1,0 +1,99 @@
+# Training fans out over variants x folds; a two-stage variant trains each stage as its own
+# job, then combine_stages scores it. Checkpoints live in results/checkpoints/, outside the
+# declared outputs, so a killed job resumes instead of starting again.
+
+TRAIN_SHELL = (
+    "python scripts/gpu_slot.py --gpus {resources.gpu} -- scripts/train.py"
+    " --variant {wildcards.variant} --fold {wildcards.fold} {params.stage} --spec {params.spec:q}"
+    " --data {input.data} --folds {input.folds} --audio results/data/audio"
+    " --text-encoder {params.text_encoder} --audio-encoder {params.audio_encoder}"
+    " --out-dir {params.out_dir} --checkpoint-dir {params.checkpoint_dir}"
+    " --cache-dir results/cache/embeddings --threads {threads} > {log} 2>&1"
+)
+
+
+rule train:
+    input:
+        unpack(train_inputs),
+    output:
+        metrics="results/runs/{variant}/fold{fold}/metrics.json",
+        predictions="results/runs/{variant}/fold{fold}/predictions.csv",
+        history="results/runs/{variant}/fold{fold}/history.csv",
+    log:
+        "logs/train/{variant}/fold{fold}.log",
+    benchmark:
+        "benchmarks/train/{variant}/fold{fold}.tsv"
+    wildcard_constraints:
+        variant=alternation(ONE_STAGE),
+    conda:
+        "../envs/train.yaml"
+    threads: RES["train"]["threads"]
+    resources:
+        gpu=lambda w: gpus(w.variant),
+        mem_mb=RES["train"]["mem_mb"],
+        runtime=RES["train"]["runtime"],
+    params:
+        **train_params(),
+    shell:
+        TRAIN_SHELL
+
+
+use rule train as train_stage1 with:
+    output:
+        metrics="results/runs/{variant}/fold{fold}/stage1/metrics.json",
+        predictions="results/runs/{variant}/fold{fold}/stage1/predictions.csv",
+        history="results/runs/{variant}/fold{fold}/stage1/history.csv",
+    log:
+        "logs/train/{variant}/fold{fold}.stage1.log",
+    benchmark:
+        "benchmarks/train/{variant}/fold{fold}.stage1.tsv"
+    wildcard_constraints:
+        variant=alternation(TWO_STAGE),
+    params:
+        **train_params(stage=1),
+
+
+use rule train as train_stage2 with:
+    output:
+        metrics="results/runs/{variant}/fold{fold}/stage2/metrics.json",
+        predictions="results/runs/{variant}/fold{fold}/stage2/predictions.csv",
+        history="results/runs/{variant}/fold{fold}/stage2/history.csv",
+    log:
+        "logs/train/{variant}/fold{fold}.stage2.log",
+    benchmark:
+        "benchmarks/train/{variant}/fold{fold}.stage2.tsv"
+    wildcard_constraints:
+        variant=alternation(TWO_STAGE),
+    params:
+        **train_params(stage=2),
+
+
+rule combine_stages:
+    input:
+        stage1="results/runs/{variant}/fold{fold}/stage1/predictions.csv",
+        stage2="results/runs/{variant}/fold{fold}/stage2/predictions.csv",
+    output:
+        metrics="results/runs/{variant}/fold{fold}/metrics.json",
+        predictions="results/runs/{variant}/fold{fold}/predictions.csv",
+        history="results/runs/{variant}/fold{fold}/history.csv",
+    log:
+        "logs/combine_stages/{variant}/fold{fold}.log",
+    benchmark:
+        "benchmarks/combine_stages/{variant}/fold{fold}.tsv"
+    wildcard_constraints:
+        variant=alternation(TWO_STAGE),
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=RES["data"]["mem_mb"],
+        runtime=RES["data"]["runtime"],
+    params:
+        threshold=lambda w: SPECS[w.variant]["neutral_threshold"],
+        stage1=lambda w, input: os.path.dirname(input.stage1),
+        stage2=lambda w, input: os.path.dirname(input.stage2),
+        out_dir=lambda w, output: os.path.dirname(output.metrics),
+    shell:
+        "python scripts/combine_stages.py --stage1 {params.stage1} --stage2 {params.stage2}"
+        " --threshold {params.threshold} --variant {wildcards.variant} --fold {wildcards.fold}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
