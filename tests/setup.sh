@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Test set-up on a fresh machine: the venv with requirements.txt, and Debian's chromium for
+# the report's browser test (best effort: that test skips, saying why, if it is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "setup: could not install chromium; the browser test will be skipped" >&2
+  else
+    echo "setup: chromium not installed (needs root + apt-get); the browser test will be skipped" >&2
+  fi
+fi

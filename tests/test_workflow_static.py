@@ -1,0 +1,66 @@
+"""The workflow's shape, checked without running jobs: lint, format, DAG, profiles, config errors."""
+
+import re
+
+import pytest
+import yaml
+
+from workflow_utils import BIN, REPO, copy_workflow, snakemake, tiny_config
+
+
+def test_snakemake_lint_is_clean():
+    proc = snakemake(REPO, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_snakefmt_check_is_clean():
+    import subprocess
+
+    proc = subprocess.run([str(BIN / "snakefmt"), "--check", "."], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def planned_jobs(output: str) -> list[str]:
+    """Every `rule X:` block's output line of a dry run, as 'rule path' strings."""
+    return re.findall(r"rule (\w+):\n\s+(?:input: .*\n\s+)?output: (\S+)", output)
+
+
+def test_default_dry_run_lists_every_variant_fold_and_stage(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    proc = snakemake(copy_workflow(tmp_path), "-n", "-p")
+    out = proc.stdout
+    folds = range(config["folds"]["n_folds"])
+    for variant, spec in config["variants"].items():
+        for k in folds:
+            if spec.get("two_stage"):
+                for stage in (1, 2):
+                    assert f"results/runs/{variant}/fold{k}/stage{stage}/metrics.json" in out
+                assert re.search(rf"rule combine_stages:\n(.*\n)*?\s+output: results/runs/{variant}/fold{k}/metrics.json", out)
+            else:
+                assert re.search(rf"rule train:\n(.*\n)*?\s+output: results/runs/{variant}/fold{k}/metrics.json", out)
+    assert "reports/summary.html" in out
+
+
+def test_slurm_profile_plans_the_grid(tmp_path):
+    proc = snakemake(copy_workflow(tmp_path), "--profile", "profiles/slurm", "-n")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    assert counts["train"] == "15" and counts["train_stage1"] == "10" and counts["combine_stages"] == "10"
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"train.lr": "fast"}, "lr"),  # a key of the wrong type
+        ({"variants.text_ce.lerning_rate": 1e-4}, "lerning_rate"),  # an unknown variant field
+        ({"folds.n_folds": 9}, "folds.n_folds"),  # more folds than sessions
+        ({"report.reference": "nope"}, "report.reference"),
+        ({"dataset.kind": "kemdy19"}, "kind"),
+    ],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, overrides, key):
+    work = copy_workflow(tmp_path, tiny_config(**overrides))
+    proc = snakemake(work, "-n", check=False)
+    assert proc.returncode != 0
+    assert key in proc.stdout + proc.stderr
+    assert not (work / "results").exists()
