@@ -26,10 +26,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="+", choices=[*PARTS, "all"])
     parser.add_argument("--out-dir", default="results/bench")
+    parser.add_argument("--config", help="workflow: a config file instead of config.yaml")
+    parser.add_argument("--cores", type=int, default=2, help="workflow: snakemake --cores")
     args = parser.parse_args(argv)
     for part in PARTS if "all" in args.parts else args.parts:
         module, func, extra = PARTS[part]
-        getattr(importlib.import_module(module), func)(*extra, out_dir=args.out_dir)
+        kwargs = {"config": args.config, "cores": args.cores} if part == "workflow" else {}
+        getattr(importlib.import_module(module), func)(*extra, out_dir=args.out_dir, **kwargs)
 
 
 if __name__ == "__main__":

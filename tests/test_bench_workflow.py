@@ -1,0 +1,20 @@
+"""The workflow benchmark's accounting, on hand-written benchmark files."""
+
+import pandas as pd
+import pytest
+
+from bench_workflow import job_times, summarise
+
+
+def test_job_times_and_efficiency(tmp_path):
+    files = {"ingest.tsv": 2.0, "train/text_ce/fold0.tsv": 10.0, "train/mm/fold0.stage1.tsv": 6.0}
+    for rel, seconds in files.items():
+        path = tmp_path / "benchmarks" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"s": [seconds], "h:m:s": ["0:00:01"], "max_rss": [1.0]}).to_csv(path, sep="\t", index=False)
+    jobs = job_times(tmp_path)
+    assert sorted(jobs.rule) == ["ingest", "train", "train_stage1"]
+    result = summarise(jobs, wall=10.0, cores=2)
+    assert result["job_seconds"] == pytest.approx(18.0)
+    assert result["parallel_efficiency"] == pytest.approx(0.9)
+    assert result["slowest_rules"][0]["rule"] == "train"
