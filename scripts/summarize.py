@@ -1,0 +1,266 @@
+"""Headline figures of every run, recomputed from its predictions: results/summary.csv.
+
+    python scripts/summarize.py --runs-dir results/runs \
+        --variants text_ce,text_soft_bce,text_two_stage,mm_ce,mm_two_stage \
+        --folds 0,1,2,3,4 --out results/summary.csv [--allow-missing]
+
+summary.csv has one row per variant x metric: `variant, metric, mean, std, n_folds, missing,
+fold0, fold1, ...`. std is the sample standard deviation over folds (ddof=1). Each figure is
+recomputed from predictions.csv with scripts/metrics.py and must agree with the run's
+metrics.json (a disagreement is an error naming the file). A missing run is an error unless
+--allow-missing; then its fold cell stays empty, `n_folds` counts the folds present and
+`missing` lists the absent ones: nothing is filled in or averaged silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from errors import InputError, run_cli
+from kemdy20 import CLASSES
+from metrics import HEADLINE, score_predictions
+
+RUN_FILES = ("predictions.csv", "metrics.json")
+# metrics.json is written from the same predictions, so only float noise may differ.
+TOLERANCE = 1e-6
+
+
+@dataclass
+class Run:
+    """One trained model scored on its test fold."""
+
+    variant: str
+    fold: int
+    path: Path
+    predictions: pd.DataFrame
+    metrics: dict  # as stored in metrics.json
+    scores: dict  # recomputed from predictions.csv
+    history: pd.DataFrame | None = None
+
+
+@dataclass
+class Runs:
+    """Every run found for the requested variants x folds, and the ones that are missing."""
+
+    variants: list[str]
+    folds: list[int]
+    runs: dict[tuple[str, int], Run] = field(default_factory=dict)
+    missing: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # -> absent files
+    no_history: list[tuple[str, int]] = field(default_factory=list)  # present, no history.csv
+
+    def of(self, variant: str) -> list[Run]:
+        return [self.runs[(variant, k)] for k in self.folds if (variant, k) in self.runs]
+
+    def missing_folds(self, variant: str) -> list[int]:
+        return [k for k in self.folds if (variant, k) in self.missing]
+
+    def pooled(self, variant: str) -> pd.DataFrame:
+        """Out-of-fold predictions of one variant, all its present folds stacked."""
+        frames = [r.predictions.assign(fold=r.fold) for r in self.of(variant)]
+        if not frames:
+            return pd.DataFrame(columns=["segment_id", "label", "pred", "fold"])
+        pooled = pd.concat(frames, ignore_index=True)
+        dup = pooled["segment_id"].duplicated(keep=False)
+        if dup.any():
+            seg = pooled.loc[dup, "segment_id"].iloc[0]
+            folds = sorted(pooled.loc[pooled["segment_id"] == seg, "fold"].tolist())
+            raise InputError(
+                self.runs[(variant, folds[0])].path / "predictions.csv",
+                f"segment {seg} is in the test set of folds {folds} of {variant}",
+                "test folds must be disjoint: re-run the split and training",
+            )
+        return pooled
+
+
+def parse_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_folds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in parse_list(text)]
+    except ValueError:
+        raise InputError("--folds", f"'{text}' is not a comma-separated list of integers",
+                         "pass e.g. --folds 0,1,2,3,4") from None
+
+
+def write_atomic(path, data: str | bytes) -> None:
+    """Write via a temp file in the same folder, so a failed step leaves no complete-looking file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """predictions.csv with its columns and labels checked."""
+    try:
+        df = pd.read_csv(path, dtype={"segment_id": str, "label": str, "pred": str},
+                         keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(path, f"unreadable CSV ({err})", "re-run the training step") from None
+    absent = [c for c in ["segment_id", "label", "pred"] if c not in df.columns]
+    if absent:
+        raise InputError(path, f"missing column(s) {absent}",
+                         "predictions.csv needs segment_id, label, pred, prob_<class>")
+    if df.empty:
+        raise InputError(path, "no predictions", "re-run the training step")
+    for col in ("label", "pred"):
+        bad = ~df[col].isin(CLASSES)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(path, f"{col} '{df[col].iloc[row]}' is not one of {CLASSES}",
+                             "labels must use the class names of scripts/kemdy20.py", row=row + 2)
+    dup = df["segment_id"].duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(path, f"segment {df['segment_id'].iloc[row]} appears twice",
+                         "one prediction per test segment", row=row + 2)
+    return df
+
+
+def read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"not valid JSON ({err})", "re-run the step that wrote it") from None
+
+
+def check_agreement(path: Path, stored: dict, scores: dict, variant: str, fold: int) -> None:
+    """metrics.json must say what its predictions say (and be the run its folder names)."""
+    if "variant" in stored and stored["variant"] != variant:
+        raise InputError(path, f"says variant '{stored['variant']}' but lies under {variant}",
+                         "re-run the training step", key="variant")
+    if "fold" in stored and stored["fold"] != fold:
+        raise InputError(path, f"says fold {stored['fold']} but lies under fold{fold}",
+                         "re-run the training step", key="fold")
+    if "n_test" in stored and stored["n_test"] != scores["n_test"]:
+        raise InputError(path, f"n_test {stored['n_test']} but predictions.csv has "
+                         f"{scores['n_test']} rows", "re-run the training step", key="n_test")
+    for metric in HEADLINE:
+        if metric not in stored:
+            raise InputError(path, f"no '{metric}'", "re-run the training step", key=metric)
+        value = stored[metric]
+        # written as `not <=` so that NaN counts as a disagreement
+        if not isinstance(value, (int, float)) or not abs(value - scores[metric]) <= TOLERANCE:
+            raise InputError(
+                path,
+                f"{metric} {value} disagrees with {scores[metric]:.6f} recomputed from "
+                "predictions.csv",
+                "re-run the training step (metrics.json and predictions.csv are out of step)",
+                key=metric,
+            )
+
+
+def load_run(run_dir: Path, variant: str, fold: int, with_history: bool = False) -> Run:
+    predictions = read_predictions(run_dir / "predictions.csv")
+    stored = read_json(run_dir / "metrics.json")
+    scores = score_predictions(predictions)
+    check_agreement(run_dir / "metrics.json", stored, scores, variant, fold)
+    history = None
+    if with_history and (run_dir / "history.csv").is_file():
+        history = read_history(run_dir / "history.csv")
+    return Run(variant, fold, run_dir, predictions, stored, scores, history)
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    try:
+        history = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(path, f"unreadable CSV ({err})", "re-run the training step") from None
+    absent = [c for c in ["epoch", "train_loss", "val_loss", "val_f1_macro"]
+              if c not in history.columns]
+    if absent:
+        raise InputError(path, f"missing column(s) {absent}", "re-run the training step")
+    if history.empty:
+        raise InputError(path, "no epochs", "re-run the training step")
+    return history
+
+
+def collect_runs(runs_dir, variants: list[str], folds: list[int], allow_missing: bool = False,
+                 history: bool = False) -> Runs:
+    """Load runs_dir/{variant}/fold{k}. A run without predictions.csv or metrics.json is
+    missing; with `history`, a present run without history.csv is listed as missing that file
+    (its predictions still count)."""
+    runs_dir = Path(runs_dir)
+    found = Runs(list(variants), list(folds))
+    for variant in variants:
+        for fold in folds:
+            run_dir = runs_dir / variant / f"fold{fold}"
+            absent = [f for f in RUN_FILES if not (run_dir / f).is_file()]
+            if absent:
+                found.missing[(variant, fold)] = absent
+                continue
+            found.runs[(variant, fold)] = load_run(run_dir, variant, fold, history)
+            if history and found.runs[(variant, fold)].history is None:
+                found.no_history.append((variant, fold))
+    problems = [f"{v}/fold{k} ({', '.join(a)})" for (v, k), a in found.missing.items()]
+    problems += [f"{v}/fold{k} (history.csv)" for v, k in found.no_history]
+    if problems and not allow_missing:
+        raise InputError(runs_dir, f"{len(problems)} missing run(s) or file(s): "
+                         + "; ".join(problems),
+                         "train them, or pass --allow-missing to report without them")
+    return found
+
+
+def fold_stats(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) of the present folds; NaN where undefined."""
+    if not values:
+        return math.nan, math.nan
+    mean = float(np.mean(values))
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    return mean, std
+
+
+def summary_table(found: Runs) -> pd.DataFrame:
+    rows = []
+    for variant in found.variants:
+        runs = found.of(variant)
+        missing = found.missing_folds(variant)
+        for metric in HEADLINE:
+            values = [r.scores[metric] for r in runs]
+            mean, std = fold_stats(values)
+            row = {"variant": variant, "metric": metric, "mean": mean, "std": std,
+                   "n_folds": len(runs), "missing": " ".join(f"fold{k}" for k in missing)}
+            by_fold = {r.fold: r.scores[metric] for r in runs}
+            row.update({f"fold{k}": by_fold.get(k, math.nan) for k in found.folds})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-dir", required=True, type=Path)
+    parser.add_argument("--variants", required=True, help="comma-separated variant names")
+    parser.add_argument("--folds", required=True, help="comma-separated fold numbers")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="summarise the runs present; missing folds stay empty")
+    args = parser.parse_args(argv)
+    found = collect_runs(args.runs_dir, parse_list(args.variants), parse_folds(args.folds),
+                         args.allow_missing)
+    write_atomic(args.out, summary_table(found).to_csv(index=False))
+    for (variant, fold), absent in found.missing.items():
+        print(f"WARNING: missing run {variant}/fold{fold} ({', '.join(absent)})")
+
+
+if __name__ == "__main__":
+    run_cli(main)
