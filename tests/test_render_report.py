@@ -286,10 +286,13 @@ def test_fast_scores_equal_sklearn():
     rng = np.random.default_rng(3)
     y = rng.choice(CLASSES, 300, p=[.5, .2, .1, .1, .05, .05, 0])  # fear never occurs
     p = np.where(rng.random(300) < 0.5, y, rng.choice(CLASSES[:5], 300))
-    idx = rng.integers(0, 300, size=(20, 300))
-    cm = render_report.confusions(render_report.encode(y), render_report.encode(p), idx, 7)
+    g = rng.integers(0, 12, 300)  # 12 sessions
+    per_session = render_report.group_confusions(render_report.encode(y), render_report.encode(p), g, 12, 7)
+    draws = rng.multinomial(12, np.full(12, 1 / 12), size=20)  # session resamples
+    cm = (draws @ per_session).reshape(-1, 7, 7)
     for b in range(20):
-        yb, pb = y[idx[b]], p[idx[b]]
+        idx = np.concatenate([np.repeat(np.flatnonzero(g == s), draws[b, s]) for s in range(12)])
+        yb, pb = y[idx], p[idx]
         assert render_report.macro_f1(cm[b]) == pytest.approx(
             f1_score(yb, pb, average="macro", zero_division=0), abs=1e-12)
         assert render_report.balanced_accuracy(cm[b]) == pytest.approx(
