@@ -49,8 +49,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from agreement import fleiss_kappa, krippendorff_alpha_nominal
+from atomic import write_atomic
 from errors import InputError, run_cli
 from kemdy20 import CLASS_INDEX, CLASSES, EVAL_PREFIXES, EVALUATORS
 
@@ -298,21 +297,6 @@ def relabel(
 
 
 # --- files ----------------------------------------------------------------------------
-
-
-def write_atomic(path, text: str) -> None:
-    """Temp file in the same folder, then os.replace: a failed step leaves no complete file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def json_ready(obj):

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aggregate_labels import VOTE_COLUMNS, encode_votes, wawa, write_atomic
+from aggregate_labels import VOTE_COLUMNS, encode_votes, wawa
+from atomic import write_atomic
 from errors import run_cli
 from kemdy20 import CLASSES
 

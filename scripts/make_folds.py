@@ -26,13 +26,12 @@ test = (fold == k), validation = (val_fold == k), training = every other segment
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from atomic import write_atomic
 from errors import InputError, run_cli
 
 METHODS = ("session_blocks", "stratified_group")
@@ -154,21 +153,6 @@ def split_masks(folds: pd.DataFrame, k: int) -> tuple[pd.Series, pd.Series, pd.S
     test = folds["fold"] == k
     val = folds["val_fold"] == k
     return ~(test | val), val, test
-
-
-def write_atomic(path, text: str) -> None:
-    """Temp file in the same folder, then os.replace: a failed step leaves no complete file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv: list[str] | None = None) -> None:

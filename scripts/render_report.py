@@ -32,7 +32,8 @@ import plots
 from errors import InputError, run_cli
 from kemdy20 import CLASS_INDEX, CLASSES
 from metrics import HEADLINE, headline, score_predictions
-from summarize import Runs, collect_runs, parse_folds, parse_list, read_json, write_atomic
+from atomic import write_atomic
+from summarize import Runs, collect_runs, parse_folds, parse_list, read_json
 from variants import resolve
 
 TEMPLATES = Path(__file__).parent / "templates"

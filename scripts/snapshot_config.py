@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-
+from atomic import write_atomic
 from errors import run_cli
 
 
@@ -19,10 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     config = json.loads(args.config_json)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-    os.replace(tmp, args.out)
+    write_atomic(args.out, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

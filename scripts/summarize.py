@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from atomic import write_atomic
 from errors import InputError, run_cli
 from kemdy20 import CLASSES
 from metrics import HEADLINE, score_predictions
@@ -91,22 +90,6 @@ def parse_folds(text: str) -> list[int]:
     except ValueError:
         raise InputError("--folds", f"'{text}' is not a comma-separated list of integers",
                          "pass e.g. --folds 0,1,2,3,4") from None
-
-
-def write_atomic(path, data: str | bytes) -> None:
-    """Write via a temp file in the same folder, so a failed step leaves no complete-looking file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
