@@ -1,0 +1,80 @@
+"""Training losses and the matching class probabilities.
+
+- ce: cross-entropy on the label.
+- soft_bce: the original class-weighted sigmoid loss (MultiLabelSoftMarginLoss) on the soft
+  scores, weight_c = 1 - n_c / sum(n), n_c = (count of class c) x (mean score of class c).
+- focal: focal loss on the label, -(1 - p_t)^gamma log p_t.
+
+A library (no CLI).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOSSES = ("ce", "soft_bce", "focal")
+
+
+def class_weights(labels, soft) -> np.ndarray:
+    """weight_c = 1 - n_c / sum(n), n_c = count of label c x mean of score column c.
+
+    Counts are indexed by class (bincount), never in frequency order: the original took an
+    unsorted value count, so each weight landed on the wrong class.
+    labels: (n,) class indices; soft: (n, k) scores, column c belonging to class c.
+    """
+    soft = np.asarray(soft, dtype=np.float64)
+    counts = np.bincount(np.asarray(labels), minlength=soft.shape[1])
+    n = counts * soft.mean(axis=0)
+    return (1.0 - n / n.sum()).astype(np.float32)
+
+
+class FocalLoss(nn.Module):
+    def __init__(self, gamma: float = 2.0):
+        super().__init__()
+        self.gamma = gamma
+
+    def forward(self, logits, y):
+        logp = F.log_softmax(logits.float(), dim=-1).gather(1, y[:, None]).squeeze(1)
+        return (-(1.0 - logp.exp()) ** self.gamma * logp).mean()
+
+
+class Criterion(nn.Module):
+    """One loss behind one call: criterion(logits, batch) with batch['y'] and batch['soft']."""
+
+    def __init__(self, kind: str, weights=None, gamma: float = 2.0):
+        super().__init__()
+        if kind not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, not {kind!r}")
+        self.kind = kind
+        if kind == "ce":
+            self.loss = nn.CrossEntropyLoss()
+        elif kind == "focal":
+            self.loss = FocalLoss(gamma)
+        else:
+            w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+            self.loss = nn.MultiLabelSoftMarginLoss(weight=w)
+
+    def forward(self, logits, batch):
+        if self.kind == "soft_bce":
+            return self.loss(logits.float(), batch["soft"].float())
+        return self.loss(logits.float(), batch["y"])
+
+
+def probabilities(kind: str, logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities: softmax for ce / focal; for soft_bce the sigmoid outputs
+    normalised to sum to 1 (the argmax is the same as the sigmoid's)."""
+    logits = logits.float()
+    if kind == "soft_bce":
+        p = torch.sigmoid(logits)
+        return p / p.sum(dim=-1, keepdim=True).clamp(min=1e-12)
+    return torch.softmax(logits, dim=-1)
+
+
+def make_criterion(spec: dict, y_train, soft_train) -> Criterion:
+    """The spec's loss; soft_bce's class weights come from the training rows only."""
+    kind = spec["loss"]
+    weights = class_weights(y_train, soft_train) if kind == "soft_bce" else None
+    return Criterion(kind, weights=weights, gamma=float(spec.get("focal_gamma", 2.0)))

@@ -1,0 +1,173 @@
+"""The emotion model: pre-trained encoders (hub name or local folder), a pooled vector per
+modality, concatenation, and the original project's MLP head.
+
+A library (no CLI): scripts/train.py, scripts/embedding_cache.py and scripts/bench_train.py
+import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from torch import nn
+
+TEXT_POOLINGS = ("pooled", "first_token")
+
+
+# ---------------------------------------------------------------- encoders
+
+
+def quiet_transformers() -> None:
+    """No per-file progress bars in the job logs."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def load_text_encoder(path: str):
+    """(tokenizer, model) by the same calls for `klue/roberta-base` and a local folder."""
+    from transformers import AutoModel, AutoTokenizer
+
+    quiet_transformers()
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+
+
+def load_audio_encoder(path: str):
+    """(feature extractor, model); the model is loaded pre-trained (the original built it
+    from a config, i.e. with random weights)."""
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    quiet_transformers()
+    return AutoFeatureExtractor.from_pretrained(path), AutoModel.from_pretrained(path)
+
+
+def encoder_fingerprint(path: str, model: nn.Module, preprocessor=None) -> str:
+    """Hash of an encoder's config, weights and tokenizer / feature-extractor settings:
+    the key of the embedding cache and part of a checkpoint's fingerprint."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(model.config.to_json_string(use_diff=False).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    if preprocessor is not None:
+        if hasattr(preprocessor, "backend_tokenizer"):  # a fast tokenizer: its whole definition
+            digest.update(preprocessor.backend_tokenizer.to_str().encode())
+        elif hasattr(preprocessor, "to_json_string"):
+            digest.update(preprocessor.to_json_string().encode())
+        else:
+            digest.update(repr(sorted(vars(preprocessor).items(), key=str)).encode())
+    return digest.hexdigest()
+
+
+def text_vector(encoder: nn.Module, input_ids, attention_mask, pooling: str = "pooled"):
+    """RoBERTa's pooler output (`pooled`, as the original) or the first token's state."""
+    out = encoder(input_ids=input_ids, attention_mask=attention_mask)
+    if pooling == "pooled":
+        if getattr(out, "pooler_output", None) is None:
+            raise ValueError("the text encoder has no pooler: use text_pooling: first_token")
+        return out.pooler_output
+    if pooling == "first_token":
+        return out.last_hidden_state[:, 0]
+    raise ValueError(f"text_pooling must be one of {TEXT_POOLINGS}, not {pooling!r}")
+
+
+def frame_mask(encoder: nn.Module, n_frames: int, sample_mask: torch.Tensor) -> torch.Tensor:
+    """Frame-level mask of a wav2vec2-family encoder from its sample-level mask."""
+    lengths = encoder._get_feat_extract_output_lengths(sample_mask.sum(-1)).to(torch.long)
+    return torch.arange(n_frames, device=sample_mask.device)[None, :] < lengths[:, None]
+
+
+def audio_vector(encoder: nn.Module, input_values, sample_mask, pass_mask: bool = True):
+    """Mean of the last hidden state over the clip's real frames (padding excluded).
+
+    `pass_mask` follows the feature extractor's return_attention_mask: encoders with a
+    group-norm front end (wav2vec2-base) are meant to see zero padding without a mask.
+    """
+    out = encoder(input_values, attention_mask=sample_mask if pass_mask else None)
+    hidden = out.last_hidden_state.float()  # pool in float32 under bf16 autocast
+    mask = frame_mask(encoder, hidden.shape[1], sample_mask).to(hidden.dtype).unsqueeze(-1)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def receptive_field(encoder: nn.Module) -> int:
+    """Fewest samples that give the encoder one frame."""
+    n = 1
+    while int(encoder._get_feat_extract_output_lengths(torch.tensor(n))) < 1:
+        n += 1
+    return n
+
+
+# ---------------------------------------------------------------- model
+
+
+class Head(nn.Module):
+    """The original classifier: Linear(h,h), LayerNorm, Dropout, ReLU, Linear(h, classes)."""
+
+    def __init__(self, hidden: int, n_classes: int, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(hidden, hidden),
+            nn.LayerNorm(hidden),
+            nn.Dropout(dropout),
+            nn.ReLU(),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class EmotionModel(nn.Module):
+    """Text and/or audio vector -> concatenation -> dropout -> head.
+
+    An encoder is part of the model only while it trains; a frozen encoder's vectors come
+    in the batch (`text_emb`, `audio_emb`) from the embedding cache instead.
+    """
+
+    def __init__(self, n_classes: int, text_dim: int = 0, audio_dim: int = 0,
+                 text_encoder: nn.Module | None = None, audio_encoder: nn.Module | None = None,
+                 text_pooling: str = "pooled", pass_audio_mask: bool = True,
+                 dropout: float = 0.1):
+        super().__init__()
+        if text_dim + audio_dim == 0:
+            raise ValueError("the model needs at least one modality")
+        if text_pooling not in TEXT_POOLINGS:
+            raise ValueError(f"text_pooling must be one of {TEXT_POOLINGS}, not {text_pooling!r}")
+        self.text_encoder, self.audio_encoder = text_encoder, audio_encoder
+        self.text_dim, self.audio_dim = text_dim, audio_dim
+        self.text_pooling, self.pass_audio_mask = text_pooling, pass_audio_mask
+        self.dropout = nn.Dropout(dropout)
+        self.head = Head(text_dim + audio_dim, n_classes, dropout)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        parts = []
+        if self.text_dim:
+            if "text_emb" in batch:
+                parts.append(batch["text_emb"])
+            else:
+                parts.append(text_vector(self.text_encoder, batch["input_ids"],
+                                         batch["attention_mask"], self.text_pooling))
+        if self.audio_dim:
+            if "audio_emb" in batch:
+                parts.append(batch["audio_emb"])
+            else:
+                parts.append(audio_vector(self.audio_encoder, batch["input_values"],
+                                          batch["audio_mask"], self.pass_audio_mask))
+        x = torch.cat([p.to(self.head.net[0].weight.dtype) for p in parts], dim=-1)
+        return self.head(self.dropout(x))
+
+
+def apply_freezing(text_encoder, audio_encoder, spec: dict) -> None:
+    """freeze_text / freeze_audio freeze a whole encoder; freeze_feature_encoder freezes
+    wav2vec2's convolutional front end (its waveform filters, kept as pre-trained)."""
+    if text_encoder is not None:
+        text_encoder.requires_grad_(not spec.get("freeze_text", False))
+        if spec.get("text_pooling", "pooled") == "first_token" and hasattr(text_encoder, "pooler") \
+                and text_encoder.pooler is not None:
+            text_encoder.pooler.requires_grad_(False)  # unused: keep it out of the optimiser
+    if audio_encoder is not None:
+        audio_encoder.requires_grad_(not spec.get("freeze_audio", False))
+        front_end = getattr(audio_encoder, "freeze_feature_encoder", None)
+        if spec.get("freeze_feature_encoder", True) and front_end is not None:
+            front_end()

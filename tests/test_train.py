@@ -1,0 +1,240 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import train
+from bench_train import toy_workspace, train_args
+from datasets import length_grouped_batches, load_split, make_task, shard_batches
+from errors import InputError
+from kemdy20 import CLASSES, EMOTIONS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASE = {"epochs": 3, "lr": 3e-3, "batch_size": 8, "max_len": 32, "patience": 5, "seed": 3,
+        "warmup_ratio": 0.1}
+TEXT = {**BASE, "modality": "text", "loss": "ce"}
+MM = {**BASE, "modality": "text+audio", "loss": "soft_bce", "audio_seconds": 0.6,
+      "freeze_feature_encoder": False}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return toy_workspace(tmp_path_factory.mktemp("ws"), n_sessions=4, per_session=15)
+
+
+def run(ws, run_dir, spec, variant="v", **kw):
+    metrics = train.main(train_args(ws, run_dir, variant, spec, **kw))
+    out = os.path.join(run_dir, "out")
+    return metrics, pd.read_csv(os.path.join(out, "predictions.csv")), pd.read_csv(os.path.join(out, "history.csv"))
+
+
+def figures(metrics):
+    return {k: v for k, v in metrics.items() if k not in ("train_seconds", "device")}
+
+
+def test_outputs_follow_the_contract(ws, tmp_path):
+    metrics, preds, history = run(ws, tmp_path, TEXT, variant="text_ce")
+    split = load_split(ws["data"], ws["folds"], 0)
+    test_ids = set(split.loc[split["part"] == "test", "segment_id"])
+    assert set(preds["segment_id"]) == test_ids and len(preds) == len(test_ids)
+    assert list(preds.columns) == ["segment_id", "label", "pred", *[f"prob_{c}" for c in CLASSES]]
+    assert np.allclose(preds.filter(like="prob_").sum(axis=1), 1.0)
+    assert list(history.columns) == train.HISTORY_COLUMNS and list(history["epoch"]) == [1, 2, 3]
+    assert metrics["best_epoch"] == int(history.loc[history["val_f1_macro"].idxmax(), "epoch"])
+    assert metrics["variant"] == "text_ce" and metrics["fold"] == 0 and metrics["n_test"] == len(test_ids)
+    saved = json.load(open(tmp_path / "out" / "metrics.json"))
+    assert saved["accuracy"] == pytest.approx((preds["label"] == preds["pred"]).mean())
+    config = json.load(open(tmp_path / "out" / "config.json"))
+    assert config["lr"] == TEXT["lr"] and config["max_len"] == 32 and config["audio_seconds"] == 4.0
+    assert (tmp_path / "ckpt" / "last.pt").exists() and (tmp_path / "ckpt" / "best.pt").exists()
+
+
+def test_same_seed_same_metrics_other_seed_differs(ws, tmp_path):
+    m1, p1, h1 = run(ws, tmp_path / "a", TEXT)
+    m2, p2, h2 = run(ws, tmp_path / "b", TEXT)
+    m3, p3, _ = run(ws, tmp_path / "c", {**TEXT, "seed": 4})
+    assert figures(m1) == figures(m2)
+    pd.testing.assert_frame_equal(p1, p2, check_exact=True)
+    pd.testing.assert_frame_equal(h1.drop(columns="seconds"), h2.drop(columns="seconds"), check_exact=True)
+    assert not np.allclose(p1.filter(like="prob_"), p3.filter(like="prob_"))
+
+
+KILLER = """
+import os, signal, sys
+sys.path.insert(0, "scripts")
+import datasets, train
+last, seen = sys.argv[1], [0]
+collate = datasets.Inputs.collate
+def dying_collate(self, idx, device="cpu"):
+    if os.path.exists(last):  # epoch 1's checkpoint is written: die inside epoch 2
+        seen[0] += 1
+        if seen[0] == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return collate(self, idx, device)
+datasets.Inputs.collate = dying_collate
+train.main(sys.argv[2:])
+"""
+
+
+def test_sigkill_then_rerun_equals_uninterrupted(ws, tmp_path, capsys):
+    # Multimodal with a trainable wav2vec2: dropout (torch RNG), SpecAugment and LayerDrop
+    # (numpy RNG) must all be restored for the rerun to match.
+    spec = {**MM, "epochs": 4}
+    argv = train_args(ws, tmp_path / "killed", "mm", spec)
+    child = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path / "killed" / "ckpt" / "last.pt"), *argv],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert child.returncode == -9, child.stderr[-2000:]
+    assert not (tmp_path / "killed" / "out" / "metrics.json").exists()
+    assert "epoch 1:" in child.stderr and "epoch 2:" not in child.stderr
+    resumed = train.main(argv)
+    assert "resuming after epoch 1" in capsys.readouterr().err
+    fresh, fresh_preds, fresh_history = run(ws, tmp_path / "fresh", spec, variant="mm")
+    assert figures(resumed) == figures(fresh)
+    out = tmp_path / "killed" / "out"
+    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), fresh_preds, check_exact=True)
+    # every epoch after the kill too, to the last bit (not only the best one's predictions)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv").drop(columns="seconds"),
+                                  fresh_history.drop(columns="seconds"), check_exact=True)
+
+
+def test_unreadable_or_foreign_checkpoint_is_ignored(ws, tmp_path, capsys):
+    spec = {**TEXT, "epochs": 2}
+    ref, _, _ = run(ws, tmp_path / "ref", spec)
+    ckpt = tmp_path / "bad" / "ckpt"
+    ckpt.mkdir(parents=True)
+    data = (tmp_path / "ref" / "ckpt" / "last.pt").read_bytes()
+    (ckpt / "last.pt").write_bytes(data[: len(data) // 2])  # truncated
+    again, _, _ = run(ws, tmp_path / "bad", spec)
+    assert "unreadable" in capsys.readouterr().err
+    assert figures(again) == figures(ref)
+    other, _, _ = run(ws, tmp_path / "bad", {**spec, "lr": 1e-3})  # same folder, other spec
+    assert "belongs to another spec" in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "bad" / "out" / "history.csv")) == 2
+    # a finished run resumes to the same answer without training again
+    done, _, _ = run(ws, tmp_path / "ref", spec)
+    assert "resuming after epoch 2" in capsys.readouterr().err and figures(done) == figures(ref)
+
+
+def test_early_stopping_and_best_checkpoint(ws, tmp_path):
+    metrics, _, history = run(ws, tmp_path, {**TEXT, "epochs": 8, "patience": 1, "lr": 1e-6})
+    assert len(history) < 8  # stopped early
+    best = history["val_f1_macro"].max()
+    first_best = int(history.loc[history["val_f1_macro"] == best, "epoch"].min())
+    assert metrics["best_epoch"] == first_best
+    assert int(history["epoch"].max()) == first_best + 1
+
+
+def test_two_stage_targets_and_outputs(ws, tmp_path):
+    split = load_split(ws["data"], ws["folds"], 0)
+    s1, s2 = make_task(split, 1), make_task(split, 2)
+    assert np.allclose(s1.soft[:, 0], split["neutral"]) and np.allclose(s1.soft.sum(1), 1)
+    assert (s2.frame.loc[s2.frame["part"] != "test", "label"] != "neutral").all()
+    assert (s2.frame["part"] == "test").sum() == (split["part"] == "test").sum()
+    assert np.allclose(s2.soft.sum(1), 1)
+    train_rows = s2.rows("train")
+    assert [EMOTIONS[i] for i in s2.y[train_rows]] == list(s2.frame["label"].iloc[train_rows])
+    spec = {**TEXT, "loss": "soft_bce", "two_stage": True, "epochs": 2}
+    m1, p1, _ = run(ws, tmp_path / "s1", spec, stage=1)
+    m2, p2, _ = run(ws, tmp_path / "s2", spec, stage=2)
+    assert m1["stage"] == 1 and m2["stage"] == 2
+    assert list(p1.columns[3:]) == ["prob_neutral", "prob_not_neutral"]
+    assert list(p2.columns[3:]) == [f"prob_{e}" for e in EMOTIONS]
+    assert set(p1["segment_id"]) == set(p2["segment_id"]) == set(split.loc[split["part"] == "test", "segment_id"])
+    assert set(p1["label"]) <= {"neutral", "not_neutral"} and p2["pred"].isin(EMOTIONS).all()
+    assert m2["n_test"] == int(p2["label"].isin(EMOTIONS).sum())
+    with pytest.raises(InputError):
+        train.main(train_args(ws, tmp_path / "x", "v", spec))  # two-stage needs --stage
+    with pytest.raises(InputError):
+        train.main(train_args(ws, tmp_path / "x", "v", TEXT, stage=1))
+
+
+def test_frozen_encoders_use_the_embedding_cache(ws, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    spec = {**MM, "loss": "ce", "freeze_audio": True, "freeze_text": True, "epochs": 2}
+    m0, _, _ = run(ws, tmp_path / "a", spec, cache_dir=cache)
+    files = sorted(f for f in os.listdir(cache) if f.endswith(".pt"))
+    assert [f.split("-")[0] for f in files] == ["audio", "text"]
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed a cached embedding")
+
+    monkeypatch.setattr(train, "audio_embeddings", boom)
+    monkeypatch.setattr(train, "text_embeddings", boom)
+    m1, _, _ = run(ws, tmp_path / "b", spec, cache_dir=cache)  # same variant: all cached
+    assert figures(m1) == figures(m0)
+    run(ws, tmp_path / "c", spec, fold=1, cache_dir=cache)  # another fold: still cached
+    run(ws, tmp_path / "d", {**spec, "loss": "soft_bce", "two_stage": True}, stage=2, cache_dir=cache)
+    assert sorted(f for f in os.listdir(cache) if f.endswith(".pt")) == files
+    monkeypatch.undo()
+    (cache / files[0]).write_bytes(b"garbage")  # a broken cache file is rebuilt
+    m2, _, _ = run(ws, tmp_path / "e", spec, cache_dir=cache)
+    assert figures(m2) == figures(m0)
+
+
+def test_length_grouped_batches():
+    lengths = np.random.default_rng(0).integers(1, 100, 203)
+    a = length_grouped_batches(lengths, 16, seed=1, epoch=1, group=4)
+    assert sorted(np.concatenate(a)) == list(range(203))
+    b = length_grouped_batches(lengths, 16, seed=1, epoch=1, group=4)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    c = length_grouped_batches(lengths, 16, seed=1, epoch=2, group=4)
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    spread = np.mean([lengths[x].max() - lengths[x].min() for x in a])
+    assert spread < 0.5 * (lengths.max() - lengths.min())  # batches group similar lengths
+    shards = [shard_batches(a, r, 2) for r in range(2)]
+    assert len(shards[0]) == len(shards[1])
+    both = np.concatenate([np.concatenate(s) for s in shards])
+    assert sorted(both) == list(range(203))
+
+
+def test_bad_fold_is_a_clear_error(ws, tmp_path):
+    with pytest.raises(InputError, match="fold 9"):
+        train.main(train_args(ws, tmp_path, "v", TEXT, fold=9))
+
+
+def test_embedding_cache_racing_jobs_compute_once(tmp_path):
+    import threading
+    import time
+
+    from embedding_cache import lookup
+
+    path, keys, calls = str(tmp_path / "text-x.pt"), ["a", "b", "a", "c"], []
+
+    def compute(positions):
+        calls.append(positions)
+        time.sleep(0.2)  # both jobs are inside lookup() at the same time
+        return torch.tensor([[float(ord(keys[p]))] * 3 for p in positions])
+
+    results = [None, None]
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, lookup(path, keys, compute)))
+               for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [[0, 1, 3]]  # once, and the repeated input "a" only once
+    assert torch.equal(results[0], results[1]) and results[0][:, 0].tolist() == [97, 98, 97, 99]
+    grown = lookup(path, ["c", "d"], lambda pos: torch.full((len(pos), 3), 100.0))
+    assert grown[:, 0].tolist() == [99, 100] and len(torch.load(path)["keys"]) == 4
+
+
+def test_stage2_without_validation_segments_keeps_the_last_epoch(ws, tmp_path, capsys):
+    # A tiny corpus can have an all-neutral validation session: stage 2 then has nothing to
+    # validate on; it trains anyway, keeps the last epoch and says so.
+    data = pd.read_csv(ws["data"])
+    split = load_split(ws["data"], ws["folds"], 0)
+    val = data["segment_id"].isin(split.loc[split["part"] == "val", "segment_id"])
+    data.loc[val, "label"] = "neutral"
+    data.loc[val, CLASSES] = [1.0] + [0.0] * 6
+    data.to_csv(tmp_path / "new_data.csv", index=False)
+    paths = {**ws, "data": str(tmp_path / "new_data.csv")}
+    spec = {**TEXT, "loss": "soft_bce", "two_stage": True, "epochs": 2, "patience": 1}
+    metrics, preds, history = run(paths, tmp_path, spec, stage=2)
+    assert "no validation segments" in capsys.readouterr().err
+    assert metrics["best_epoch"] == 2 and len(history) == 2 and history["val_f1_macro"].isna().all()
+    assert len(preds) == int((split["part"] == "test").sum())
