@@ -1,0 +1,176 @@
+"""A training job killed mid-run resumes from its checkpoint and ends as if never killed.
+
+Through the real workflow, in a scratch copy on a small look-alike with one variant
+(text_ce), two folds and eight epochs: run A trains fold 0 uninterrupted; the other runs
+are compared with it (metrics.json except train_seconds, history.csv except seconds,
+predictions.csv). A truncated checkpoint and one written under another config are
+detected, said so in the log and not used: those runs start from scratch, which also shows
+that two uninterrupted runs of one config give identical results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_utils import BIN, copy_workflow, env, snakemake, tiny_config
+
+pytestmark = pytest.mark.workflow
+
+RUN = "results/runs/text_ce/fold0"
+CKPT = "results/checkpoints/text_ce/fold0"
+LOG = "logs/train/text_ce/fold0.log"
+TARGET = f"{RUN}/metrics.json"
+EPOCHS = 8  # about 0.2 s each here: the kill lands well before the last one
+
+
+def config() -> dict:
+    # More segments and batches of 4 make an epoch long enough to be killed in. A resume that
+    # went wrong shows in history.csv even when the best epoch came before the kill (on this
+    # machine it is epoch 7 of 8, so it shows in the test metrics too).
+    cfg = tiny_config(**{
+        "synthetic.segments_per_session": 60, "folds.n_folds": 2,
+        "encoders.demo_size.hidden": 64, "train.epochs": EPOCHS, "train.patience": EPOCHS,
+        "train.batch_size": 4, "train.lr": 2e-3,
+    })  # fmt: skip
+    cfg["variants"] = {"text_ce": cfg["variants"]["text_ce"]}
+    return cfg
+
+
+def results(work: Path) -> dict:
+    metrics = json.loads((work / RUN / "metrics.json").read_text())
+    metrics.pop("train_seconds")
+    return {
+        "metrics": metrics,
+        "history": pd.read_csv(work / RUN / "history.csv").drop(columns="seconds"),
+        "predictions": pd.read_csv(work / RUN / "predictions.csv"),
+    }
+
+
+def assert_same(got: dict, want: dict) -> None:
+    assert got["metrics"] == want["metrics"]
+    pd.testing.assert_frame_equal(got["history"], want["history"], check_exact=True)
+    pd.testing.assert_frame_equal(got["predictions"], want["predictions"], check_exact=True)
+
+
+def train(work: Path, *args: str):
+    return snakemake(work, "--cores", "1", TARGET, *args)
+
+
+def fresh_run(work: Path, checkpoint_from: Path | None = None) -> None:
+    """Delete the run's outputs and checkpoints; optionally put a checkpoint folder in place."""
+    shutil.rmtree(work / RUN, ignore_errors=True)
+    shutil.rmtree(work / CKPT, ignore_errors=True)
+    if checkpoint_from is not None:
+        shutil.copytree(checkpoint_from, work / CKPT)
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory):
+    work = copy_workflow(tmp_path_factory.mktemp("resume"), config())
+    train(work)  # the data steps, then run A
+    a = results(work)
+    shutil.copytree(work / CKPT, work / "checkpoint_a")  # a finished run's checkpoints
+    return work, a
+
+
+def train_pids(work: Path) -> list[int]:
+    """The python process running scripts/train.py for this run in this workflow copy.
+
+    Not the bash of the rule nor gpu_slot.py (their command lines name train.py too), and not
+    another test's run of the same variant (other copies have another working directory).
+    """
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[1] == b"scripts/train.py" and RUN.encode() in argv \
+                and cwd == os.path.realpath(work):
+            found.append(int(proc.name))
+    return found
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(run_a):
+    work, a = run_a
+    fresh_run(work)
+    with open(work / "killed.out", "w") as out:
+        proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "1", TARGET], cwd=work, env=env(),
+                                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 180
+            while not (work / CKPT / "last.pt").exists():  # written at the end of each epoch
+                assert proc.poll() is None, (work / "killed.out").read_text()[-3000:]
+                assert time.time() < deadline, "no checkpoint after 180 s"
+                time.sleep(0.01)
+            pids = train_pids(work)
+            assert len(pids) == 1, pids
+            os.kill(pids[0], signal.SIGKILL)
+            assert proc.wait(timeout=120) != 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert not (work / TARGET).exists()
+    logged = [int(e) for e in re.findall(r"^epoch (\d+): train loss", (work / LOG).read_text(), re.M)]
+    assert logged and logged[-1] < EPOCHS, "the kill came too late: training had finished"
+
+    train(work)  # a plain rerun: the failed job left nothing for --rerun-incomplete to do
+
+    resumed = re.search(r"resuming after epoch (\d+) from (\S+)", (work / LOG).read_text())
+    assert resumed, (work / LOG).read_text()[-3000:]
+    epoch = int(resumed.group(1))
+    # The checkpoint is written just after the epoch's log line: the kill may fall between.
+    assert logged[-1] - 1 <= epoch <= logged[-1] and 1 <= epoch < EPOCHS
+    assert resumed.group(2) == f"{CKPT}/last.pt"
+    assert_same(results(work), a)
+
+
+@pytest.mark.parametrize("name", ["last.pt", "best.pt"])
+def test_truncated_checkpoint_is_not_used(run_a, name):
+    work, a = run_a
+    fresh_run(work, checkpoint_from=work / "checkpoint_a")
+    path = work / CKPT / name
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+    train(work)
+
+    log = (work / LOG).read_text()
+    assert f"checkpoint {CKPT}/{name} is unreadable" in log and "ignoring it" in log, log[-3000:]
+    if name == "best.pt":
+        assert f"{CKPT}/best.pt does not match {CKPT}/last.pt; training from scratch" in log
+    assert "resuming" not in log
+    assert_same(results(work), a)  # from scratch: also a second, identical uninterrupted run
+
+
+def test_checkpoint_of_another_config_is_not_used(run_a):
+    work, a = run_a
+    other = config()
+    other["variants"]["text_ce"]["lr"] = 1e-3
+    (work / "other.yaml").write_text(yaml.safe_dump(other, sort_keys=False))
+    fresh_run(work)
+    train(work, "--configfile", "other.yaml")
+    foreign = results(work)
+    assert not foreign["history"]["train_loss"].equals(a["history"]["train_loss"])
+    shutil.rmtree(work / RUN)  # keep the other config's last.pt and best.pt in place
+
+    train(work)
+
+    log = (work / LOG).read_text()
+    assert f"checkpoint {CKPT}/last.pt belongs to another spec, data or fold; ignoring it" in log, log[-3000:]
+    assert "resuming" not in log
+    assert_same(results(work), a)
