@@ -268,6 +268,9 @@ def read_wav_header(path: Path) -> dict | None:
     return header if "tag" in header and header.get("block_align") else None
 
 
+MIN_SECONDS = 0.05
+
+
 def check_wav(path: Path, sample_rate: int) -> tuple[dict, tuple[str, str] | None]:
     """(sample_rate, duration) of one wav, or (kind, message) of what makes it unusable."""
     try:
@@ -302,6 +305,8 @@ def check_wav(path: Path, sample_rate: int) -> tuple[dict, tuple[str, str] | Non
         return facts, ("channels", f"{channels} channels, expected mono")
     if subtype != "PCM_16":
         return facts, ("sample_format", f"sample format {subtype}, expected 16-bit PCM (PCM_16)")
+    if frames < MIN_SECONDS * rate:  # a cut-off recording; the audio encoders need >= 25 ms
+        return facts, ("empty", f"wav holds {frames} samples, under {MIN_SECONDS} s: no speech")
     return facts, None
 
 

@@ -192,10 +192,7 @@ CASES = [
     Case("empty_transcript", empty_transcript),
     Case("undecodable_transcript", undecodable_transcript),
     Case("missing_wav", missing_wav),
-    pytest.param(Case("wav_without_samples", wav_without_samples), id="wav_without_samples",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "gap: ingest accepts a well-formed wav with 0 samples (duration 0.0); "
-                     "decode_audio stores it and training pads it to silence"))),
+    Case("wav_without_samples", wav_without_samples),
     Case("missing_annotation_file", missing_annotation),
     Case("empty_annotation_file", empty_annotation),
     Case("header_column_missing", header_column_missing),

@@ -457,3 +457,17 @@ def test_skip_missing(one, tmp_path):
 def test_other_sample_rate_option(one, tmp_path):
     message = fails(one, tmp_path / "out", "--sample-rate", "8000")
     assert "sample rate 16000 Hz, expected 8000 Hz" in message and "and 2 more" in message
+
+
+def test_wav_too_short_to_hold_speech_is_unusable(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from ingest import check_wav
+
+    path = tmp_path / "x.wav"
+    sf.write(path, np.zeros(100, dtype=np.int16), 16000, subtype="PCM_16")
+    facts, problem = check_wav(path, 16000)
+    assert problem[0] == "empty" and "100 samples" in problem[1]
+    sf.write(path, np.zeros(16000, dtype=np.int16), 16000, subtype="PCM_16")
+    assert check_wav(path, 16000)[1] is None
