@@ -16,8 +16,9 @@ What is written (docs/kemdy20-format.md is the reference):
 
 The signal: each segment has a hidden emotion drawn from --prior. Its text carries emotion
 words inside neutral carrier sentences (plus distractors that share words with them); its
-audio is a synthetic voice whose pitch level and range, loudness and speaking rate depend on
-the emotion, around per-speaker baselines. A share (--single-modality-share) of the
+audio is a synthetic voice whose pitch level and range, loudness, speaking rate and voice
+quality (pressed and bright vs. lax and dark) depend on the emotion, around per-speaker
+baselines. A share (--single-modality-share) of the
 non-neutral segments shows the emotion in one modality only (`evidence` text or audio), so
 fusing both helps. Ten evaluators vote with reliabilities from 0.9 down to 0.5 plus one
 near-random (0.15); a vote that misses is mostly `neutral`, else a random class, and
@@ -81,16 +82,17 @@ class Prosody:
     rate: float  # times the speaker's syllables per second
     breath: float  # aspiration noise relative to the voiced part
     tremolo: float = 0.0  # semitones of 6 Hz pitch tremor
+    tilt: float = 0.0  # voice quality: added harmonic slope (< 0 pressed and bright, > 0 lax and dark)
 
 
 PROSODY = {
     "neutral": Prosody(1.00, 2.0, 1.00, 1.00, 0.05),
-    "happy": Prosody(1.18, 5.0, 1.35, 1.12, 0.05),
-    "surprise": Prosody(1.30, 7.0, 1.45, 1.02, 0.05),
-    "angry": Prosody(1.12, 4.0, 2.00, 1.22, 0.12),
-    "sad": Prosody(0.87, 1.0, 0.55, 0.72, 0.08),
-    "disgust": Prosody(0.93, 3.0, 0.85, 0.80, 0.18),
-    "fear": Prosody(1.22, 1.5, 0.75, 1.30, 0.10, tremolo=0.6),
+    "happy": Prosody(1.18, 5.0, 1.35, 1.12, 0.05, tilt=-0.3),
+    "surprise": Prosody(1.30, 7.0, 1.45, 1.02, 0.05, tilt=-0.2),
+    "angry": Prosody(1.12, 4.0, 2.00, 1.22, 0.12, tilt=-0.7),
+    "sad": Prosody(0.87, 1.0, 0.55, 0.72, 0.08, tilt=0.8),
+    "disgust": Prosody(0.93, 3.0, 0.85, 0.80, 0.18, tilt=0.4),
+    "fear": Prosody(1.22, 1.5, 0.75, 1.30, 0.10, tremolo=0.6, tilt=0.5),
 }
 
 # Text: neutral carriers, emotion phrases, and distractor carriers that reuse emotion words
@@ -174,7 +176,7 @@ class Speaker:
     f0: float  # Hz
     loudness: float
     rate: float  # syllables per second
-    table: np.ndarray  # one period of the speaker's voiced waveform
+    tables: dict  # emotion -> one period of the speaker's voiced waveform in that voice quality
 
     @property
     def name(self) -> str:
@@ -184,14 +186,18 @@ class Speaker:
 def make_speaker(rng: np.random.Generator, user: int) -> Speaker:
     gender = "F" if rng.random() < 0.5 else "M"
     f0 = rng.normal(215, 20) if gender == "F" else rng.normal(120, 12)
-    # Timbre: harmonic amplitudes with a speaker-specific spectral tilt.
+    # Timbre: harmonic amplitudes with a speaker-specific spectral tilt, which the emotion's
+    # voice quality steepens (lax, dark) or flattens (pressed, bright).
     tilt = rng.uniform(0.7, 1.4)
     phase = np.linspace(0, 1, 2048, endpoint=False)
     k = np.arange(1, 9)[:, None]
-    table = ((k ** -tilt) * np.sin(2 * np.pi * k * phase + rng.uniform(0, 2 * np.pi, (8, 1)))).sum(0)
+    harmonics = np.sin(2 * np.pi * k * phase + rng.uniform(0, 2 * np.pi, (8, 1)))
+    tables = {}
+    for emotion, p in PROSODY.items():
+        table = ((k ** -max(tilt + p.tilt, 0.2)) * harmonics).sum(0)
+        tables[emotion] = (table / np.abs(table).max()).astype(np.float32)
     return Speaker(user, gender, float(f0), float(np.exp(rng.normal(0, 0.2))),
-                   float(4.5 * np.exp(rng.normal(0, 0.08))),
-                   (table / np.abs(table).max()).astype(np.float32))
+                   float(4.5 * np.exp(rng.normal(0, 0.08))), tables)
 
 
 def speaking_rate(rng: np.random.Generator, emotion: str, speaker: Speaker) -> float:
@@ -226,7 +232,8 @@ def synth_voice(rng: np.random.Generator, emotion: str, speaker: Speaker, second
     amp = 0.08 * speaker.loudness * p.energy * float(np.exp(rng.normal(0, 0.12)))
     # 3. Voiced waveform by table look-up on the running phase (no per-harmonic sin).
     cycles = np.cumsum(np.repeat(f0 / sample_rate, CONTROL_STEP)[:n])
-    voiced = speaker.table[((cycles % 1.0) * len(speaker.table)).astype(np.int64)]
+    table = speaker.tables[emotion]
+    voiced = table[((cycles % 1.0) * len(table)).astype(np.int64)]
     noise = rng.standard_normal(n, dtype=np.float32)
     gain = np.repeat((amp * envelope).astype(np.float32), CONTROL_STEP)[:n]
     wave = gain * (voiced.astype(np.float32) + p.breath * noise) + 0.002 * noise[::-1]
