@@ -29,5 +29,9 @@ rule all:
         "reports/summary.html",
 
 
+onsuccess:
+    remove_partial_report()
+
+
 onerror:
     partial_report()

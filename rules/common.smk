@@ -120,7 +120,12 @@ def train_params(stage=None):
 
 
 def partial_report():
-    """After a failure (e.g. under --keep-going), report what finished and name what is missing."""
+    """After a failure (e.g. under --keep-going), report what finished and name what is missing.
+
+    It goes to reports/summary.partial.html, not the target: Snakemake does not redo a
+    deleted or failed intermediate while the target exists, so a partial report written as
+    reports/summary.html would stop the next run from redoing the failed jobs.
+    """
     import subprocess
 
     needed = ["results/config.json"] + [
@@ -134,13 +139,13 @@ def partial_report():
     os.makedirs("logs", exist_ok=True)
     with open("logs/partial_report.log", "w") as log:
         for cmd in (
-            ["python", "scripts/summarize.py", *args, "--out", "results/summary.csv"],
+            ["python", "scripts/summarize.py", *args, "--out", PARTIAL["summary"]],
             ["python", "scripts/render_report.py", *args, "--data-dir", "results/data",
-             "--summary", "results/summary.csv", "--config-json", "results/config.json",
+             "--summary", PARTIAL["summary"], "--config-json", "results/config.json",
              "--benchmarks", "benchmarks", "--reference", config["report"]["reference"],
              "--bootstrap", str(config["report"]["bootstrap"]),
-             "--seed", str(config["report"]["seed"]), "--out", "reports/summary.html",
-             "--plots-dir", "results/report"],
+             "--seed", str(config["report"]["seed"]), "--out", PARTIAL["html"],
+             "--plots-dir", "results/report.partial"],
         ):  # fmt: skip
             if subprocess.run(cmd, stdout=log, stderr=log).returncode != 0:
                 print(
@@ -149,6 +154,30 @@ def partial_report():
                 )
                 return
     print(
-        "Some jobs failed: reports/summary.html lists the missing runs.",
+        f"Some jobs failed: {PARTIAL['html']} reports what finished and names the missing runs;"
+        " fix the cause and rerun to redo only the failed jobs.",
         file=sys.stderr,
     )
+
+
+def remove_partial_report():
+    """A complete report supersedes the partial report of an earlier failed run."""
+    import shutil
+
+    html = "reports/summary.html"
+    if not os.path.exists(PARTIAL["html"]) or not os.path.exists(html):
+        return
+    if os.path.getmtime(html) < os.path.getmtime(PARTIAL["html"]):
+        return  # this run did not render the report (e.g. a single target was asked for)
+    for path in PARTIAL.values():
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+PARTIAL = {
+    "html": "reports/summary.partial.html",
+    "summary": "results/summary.partial.csv",
+    "plots": "results/report.partial",
+}

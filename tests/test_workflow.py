@@ -1,0 +1,189 @@
+"""The real Snakefile on the tiny config, end to end.
+
+One module-scoped run builds everything once (dataset mounted read-only, two simulated GPUs);
+the tests then check its outputs and what a rerun would do, mostly with dry runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from metrics import HEADLINE, score_predictions
+from workflow_utils import copy_workflow, env, snakemake, tiny_config
+
+pytestmark = pytest.mark.workflow
+
+ROOT = "results/lookalike/KEMDy20_v1_1"
+
+
+def tree_digest(root) -> dict[str, str]:
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def read_only_prefix(root) -> list[str]:
+    """Run a command with `root` bind-mounted read-only in a private mount namespace.
+
+    As root, file modes do not stop writes, so a read-only mount is the real test; where
+    unshare is not allowed (not root), file modes are enough and are used instead.
+    """
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode == 0:
+        return ["unshare", "-m", "sh", "-c", f'mount --bind -o ro "{root}" "{root}" && exec "$@"', "ro"]
+    subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
+    return []
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = copy_workflow(tmp_path_factory.mktemp("tiny"), tiny_config())
+    snakemake(work, "results/lookalike/truth.csv")  # generate the look-alike first ...
+    before = tree_digest(work / ROOT)
+    trace = work / "gpu_trace.txt"
+    cmd = read_only_prefix(work / ROOT) + [
+        str(env()["PATH"].split(os.pathsep)[0] + "/snakemake"), "--cores", "2", "--resources", "gpu=2",
+    ]  # fmt: skip
+    # ... then everything else with the dataset read-only and two simulated GPUs.
+    proc = subprocess.run(
+        cmd, cwd=work, env=env(KEMDY_GPU_COUNT=2, KEMDY_GPU_TRACE=trace), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    return {"work": work, "before": before, "trace": trace}
+
+
+def test_report_and_every_run_exist(run):
+    work = run["work"]
+    assert (work / "reports/summary.html").stat().st_size > 10_000
+    config = tiny_config()
+    for variant in config["variants"]:
+        for k in range(config["folds"]["n_folds"]):
+            for name in ("metrics.json", "predictions.csv", "history.csv"):
+                assert (work / f"results/runs/{variant}/fold{k}/{name}").exists()
+
+
+def test_dataset_bytes_unchanged_after_a_read_only_run(run):
+    assert tree_digest(run["work"] / ROOT) == run["before"]
+
+
+def test_metrics_are_recomputable_from_predictions(run):
+    for path in (run["work"] / "results/runs").glob("*/fold*/metrics.json"):
+        saved = json.loads(path.read_text())
+        recomputed = score_predictions(pd.read_csv(path.parent / "predictions.csv"))
+        for key in HEADLINE + ["n_test"]:
+            assert saved[key] == pytest.approx(recomputed[key]), f"{path}: {key}"
+        assert saved["confusion"] == recomputed["confusion"], path
+        for c, figures in recomputed["per_class"].items():
+            assert saved["per_class"][c] == pytest.approx(figures), f"{path}: {c}"
+
+
+def test_summary_matches_the_runs(run):
+    summary = pd.read_csv(run["work"] / "results/summary.csv")
+    row = summary[(summary.variant == "text_ce") & (summary.metric == "f1_macro")].iloc[0]
+    folds = [json.loads((run["work"] / f"results/runs/text_ce/fold{k}/metrics.json").read_text())["f1_macro"] for k in range(3)]
+    assert row["mean"] == pytest.approx(sum(folds) / 3)
+
+
+def test_gpu_jobs_never_exceed_two_nor_share_a_device(run):
+    events = [line.split() for line in run["trace"].read_text().splitlines()]
+    n_train = 9 + 12  # single-stage runs + two stages of the two-stage runs
+    assert sum(e[0] == "start" for e in events) == n_train
+    held, peak = {}, 0
+    for kind, device, _, pid in sorted(events, key=lambda e: (float(e[2]), e[0] == "start")):
+        if kind == "start":
+            assert device not in held.values(), f"GPU {device} given to two jobs at once"
+            held[pid] = device
+        else:
+            held.pop(pid)
+        peak = max(peak, len(held))
+    assert 1 <= peak <= 2
+
+
+def planned(work, *args) -> set[str]:
+    proc = snakemake(work, "-n", *args)
+    return set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout, flags=re.M)), proc.stdout
+
+
+def test_second_run_does_nothing(run):
+    rules, out = planned(run["work"])
+    assert not rules, out[-2000:]
+
+
+def test_changing_one_learning_rate_reruns_only_that_variant(run):
+    config = tiny_config()
+    config["variants"]["text_soft_bce"]["lr"] = 5e-4
+    (run["work"] / "changed.yaml").write_text(json.dumps(config))
+    rules, out = planned(run["work"], "--configfile", "changed.yaml")
+    assert rules == {"train", "summarize", "render_report", "snapshot_config", "all"}, rules
+    trained = set(re.findall(r"output: results/runs/(\w+)/fold\d/metrics.json", out))
+    assert trained == {"text_soft_bce"}, trained
+
+
+def test_changing_the_aggregation_reruns_labels_and_what_follows_only(run):
+    config = tiny_config(**{"labels.method": "majority"})
+    (run["work"] / "changed.yaml").write_text(json.dumps(config))
+    rules, _ = planned(run["work"], "--configfile", "changed.yaml")
+    assert "aggregate_labels" in rules and "train" in rules
+    assert not rules & {"generate_lookalike", "ingest", "decode_audio", "build_demo_encoders"}
+
+
+def test_changing_raw_data_reruns_ingest_and_what_follows(run):
+    # Snakemake compares checksums of small inputs, so a bare `touch` changes nothing: the
+    # bytes must change. A trailing blank line is a real change the reader ignores.
+    annotation = run["work"] / ROOT / "annotation/Sess01_eval.csv"
+    original, stat = annotation.read_bytes(), annotation.stat()
+    annotation.write_bytes(original + b"\r\n")
+    try:
+        rules, _ = planned(run["work"])
+    finally:
+        annotation.write_bytes(original)
+        os.utime(annotation, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert {"ingest", "aggregate_labels", "make_folds", "train", "render_report"} <= rules
+    assert "generate_lookalike" not in rules
+
+
+def test_rerun_of_a_run_gives_identical_metrics(run):
+    work = run["work"]
+    first = json.loads((work / "results/runs/text_ce/fold0/metrics.json").read_text())
+    shutil.rmtree(work / "results/checkpoints/text_ce/fold0")
+    snakemake(work, "--forcerun", "results/runs/text_ce/fold0/metrics.json", "results/runs/text_ce/fold0/metrics.json")
+    second = json.loads((work / "results/runs/text_ce/fold0/metrics.json").read_text())
+    timing = {"train_seconds"}
+    assert {k: v for k, v in first.items() if k not in timing} == {k: v for k, v in second.items() if k not in timing}
+
+
+def test_keep_going_reports_missing_runs(run):
+    work = run["work"]
+    runs = [f"results/runs/text_ce/fold{k}/metrics.json" for k in (1, 2)]
+    for k in (1, 2):
+        shutil.rmtree(work / f"results/checkpoints/text_ce/fold{k}", ignore_errors=True)
+    blocker = work / "results/checkpoints/text_ce/fold1"
+    blocker.write_text("a file where the checkpoint folder should be: this job fails")
+    try:
+        proc = snakemake(work, "--keep-going", "--forcerun", *runs, check=False)
+        assert proc.returncode != 0
+        assert (work / "results/runs/text_ce/fold2/metrics.json").exists(), "the other fold was lost"
+        assert not (work / "results/runs/text_ce/fold1/metrics.json").exists()
+        html = (work / "reports/summary.partial.html").read_text()
+        assert re.search(r"missing", html, flags=re.I) and "text_ce" in html
+        summary = pd.read_csv(work / "results/summary.partial.csv")
+        row = summary[(summary.variant == "text_ce") & (summary.metric == "f1_macro")].iloc[0]
+        assert row["n_folds"] == 2, "averaged over fewer folds without saying so"
+    finally:
+        blocker.unlink()
+    snakemake(work)  # only the failed run is redone; the complete report replaces the partial one
+    summary = pd.read_csv(work / "results/summary.csv")
+    assert (summary.loc[summary.variant == "text_ce", "n_folds"] == 3).all()
+    assert not (work / "reports/summary.partial.html").exists()
