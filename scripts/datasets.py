@@ -6,15 +6,14 @@ A library (no CLI): scripts/train.py and scripts/bench_train.py import it.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
+from atomic import atomic_output  # noqa: F401  (re-exported: train.py and others import it from here)
 from errors import InputError
 from kemdy20 import CLASS_INDEX, CLASSES, EMOTIONS
 
@@ -26,28 +25,6 @@ MIN_BATCH_SECONDS = 1.0  # SpecAugment needs more frames than its mask span (10)
 
 
 # ---------------------------------------------------------------- atomic outputs
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_csv(df: pd.DataFrame, path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import gpu_slot
+from workflow_utils import replay_gpu_trace
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_slot.py"
 
@@ -35,17 +36,7 @@ def test_third_job_waits_for_a_free_device(tmp_path):
     procs = [run_slot(tmp_path, 1, PRINT_DEVICES.format(sleep=1.5), KEMDY_GPU_COUNT="2") for _ in range(3)]
     for p in procs:
         p.communicate()
-    events = [line.split() for line in (tmp_path / "trace").read_text().splitlines()]
-    # Replay the trace: never more than two jobs, never two on one device.
-    held, peak = {}, 0
-    for kind, device, t, pid in sorted(events, key=lambda e: (float(e[2]), e[0] == "start")):
-        if kind == "start":
-            assert device not in held.values(), f"device {device} claimed twice"
-            held[pid] = device
-        else:
-            held.pop(pid)
-        peak = max(peak, len(held))
-    assert peak == 2
+    assert replay_gpu_trace(tmp_path / "trace") == 2  # never two jobs on one device
 
 
 def test_lock_is_released_when_the_job_is_killed(tmp_path):

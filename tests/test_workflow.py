@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from metrics import HEADLINE, score_predictions
-from workflow_utils import copy_workflow, env, snakemake, tiny_config
+from workflow_utils import copy_workflow, env, replay_gpu_trace, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
@@ -100,14 +100,7 @@ def test_gpu_jobs_never_exceed_two_nor_share_a_device(run):
     events = [line.split() for line in run["trace"].read_text().splitlines()]
     n_train = 9 + 12  # single-stage runs + two stages of the two-stage runs
     assert sum(e[0] == "start" for e in events) == n_train
-    held, peak = {}, 0
-    for kind, device, _, pid in sorted(events, key=lambda e: (float(e[2]), e[0] == "start")):
-        if kind == "start":
-            assert device not in held.values(), f"GPU {device} given to two jobs at once"
-            held[pid] = device
-        else:
-            held.pop(pid)
-        peak = max(peak, len(held))
+    peak = replay_gpu_trace(run["trace"])
     assert 1 <= peak <= 2
 
 

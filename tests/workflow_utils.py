@@ -55,3 +55,18 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 600,
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def replay_gpu_trace(path) -> int:
+    """Check a gpu_slot trace (start/end per job) never gives one device to two jobs at
+    once; return the largest number of jobs holding GPUs at the same time."""
+    events = [line.split() for line in Path(path).read_text().splitlines()]
+    held, peak = {}, 0
+    for kind, device, _, pid in sorted(events, key=lambda e: (float(e[2]), e[0] == "start")):
+        if kind == "start":
+            assert device not in held.values(), f"GPU {device} given to two jobs at once"
+            held[pid] = device
+        else:
+            held.pop(pid)
+        peak = max(peak, len(held))
+    return peak
