@@ -180,3 +180,9 @@ def test_keep_going_reports_missing_runs(run):
     summary = pd.read_csv(work / "results/summary.csv")
     assert (summary.loc[summary.variant == "text_ce", "n_folds"] == 3).all()
     assert not (work / "reports/summary.partial.html").exists()
+
+
+def test_snakemake_report_collects_the_plots_with_captions(run):
+    snakemake(run["work"], "--report", "smk_report.html")
+    html = (run["work"] / "smk_report.html").read_text(errors="replace")
+    assert "learning_curves.png" in html and "out-of-fold predictions" in html
