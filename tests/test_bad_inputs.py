@@ -11,7 +11,6 @@ no output that looks complete is left; the broken copy's bytes are unchanged.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import shutil
@@ -26,7 +25,7 @@ import soundfile as sf
 
 from generate_lookalike import generate
 from kemdy20 import with_session
-from workflow_utils import copy_workflow, snakemake, tiny_config
+from workflow_utils import copy_workflow, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow
 
@@ -44,11 +43,6 @@ def lookalike(tmp_path_factory) -> Path:
 
 
 # -- reading and breaking a copy ----------------------------------------------------------
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def annotation(root: Path, session: int) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import subprocess
@@ -18,21 +17,13 @@ import soundfile as sf
 import generate_lookalike as gl
 from errors import InputError
 from kemdy20 import CLASSES, EVALUATORS, N_COLUMNS, RAW_LABELS, SEGMENT_ID, clean_transcript
+from workflow_utils import tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def read_rows(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
-
-
-def tree_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        digest.update(str(path.relative_to(root)).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def has_phrase(text: str, emotion: str) -> bool:
@@ -196,7 +187,7 @@ def test_deterministic_per_seed(tmp_path):
     for name, seed in [("a", 3), ("b", 3), ("c", 4)]:
         root, truth = tmp_path / name / "root", tmp_path / name / "truth.csv"
         gl.generate(root, truth, seed=seed, **small)
-        hashes.append((tree_hash(root), truth.read_bytes()))
+        hashes.append((tree_digest(root), truth.read_bytes()))
     assert hashes[0] == hashes[1]
     assert hashes[0][0] != hashes[2][0] and hashes[0][1] != hashes[2][1]
 

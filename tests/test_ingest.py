@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import shutil
@@ -19,20 +18,12 @@ import soundfile as sf
 import ingest
 from errors import InputError
 from kemdy20 import CLASSES, CLASS_INDEX, EVALUATORS, N_COLUMNS, clean_transcript
+from workflow_utils import tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def tree_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        digest.update(str(path.relative_to(root)).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def copy_sessions(src: Path, dest: Path, sessions=(1,)) -> Path:
@@ -160,15 +151,15 @@ def test_transcripts_cp949_and_markers(tiny_root, tiny_segments):
 def test_root_is_never_written(tiny_root, tmp_path):
     root = tmp_path / "root"
     shutil.copytree(tiny_root[0], root)
-    before = tree_hash(root)
+    before = tree_digest(root)
     subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
     try:
         paths = run(root, tmp_path / "out")
         assert paths["out"].exists() and paths["report"].exists() and paths["skipped"].exists()
-        assert tree_hash(root) == before
+        assert tree_digest(root) == before
         with pytest.raises(InputError, match="inside the dataset root"):
             run(root, root / "results")
-        assert tree_hash(root) == before
+        assert tree_digest(root) == before
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(root)], check=True)
     assert pd.read_csv(paths["skipped"]).columns.tolist() == ["segment_id", "file", "reason"]

@@ -6,7 +6,6 @@ the tests then check its outputs and what a rerun would do, mostly with dry runs
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,21 +16,11 @@ import pandas as pd
 import pytest
 
 from metrics import HEADLINE, score_predictions
-from workflow_utils import copy_workflow, env, replay_gpu_trace, snakemake, tiny_config
+from workflow_utils import copy_workflow, env, replay_gpu_trace, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow
 
 ROOT = "results/lookalike/KEMDy20_v1_1"
-
-
-def tree_digest(root) -> dict[str, str]:
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 
 def read_only_prefix(root) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -70,3 +71,11 @@ def replay_gpu_trace(path) -> int:
             held.pop(pid)
         peak = max(peak, len(held))
     return peak
+
+
+def tree_digest(root) -> dict[str, str]:
+    """Every path under `root` -> sha256 of its bytes ("dir" for a folder): equal digests
+    mean not a byte, file or folder of the tree changed."""
+    root = Path(root)
+    return {str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))}
