@@ -4,7 +4,9 @@ if config["encoders"]["build_demo"]:
 
     rule build_demo_encoders:
         input:
-            "results/data/segments.csv",
+            segments="results/data/segments.csv",
+            audio="results/data/audio/audio_index.csv",
+            wave="results/data/audio/audio.npy",
         output:
             text=directory(config["encoders"]["text"]),
             audio=directory(config["encoders"]["audio"]),
@@ -14,17 +16,20 @@ if config["encoders"]["build_demo"]:
             "benchmarks/build_demo_encoders.tsv"
         conda:
             "../envs/train.yaml"
-        threads: 1
+        threads: RES["train"]["threads"]
         resources:
             mem_mb=RES["data"]["mem_mb"],
             runtime=RES["data"]["runtime"],
         params:
             size=config["encoders"]["demo_size"],
+            audio=lambda w, input: os.path.dirname(input.audio),
         shell:
-            "python scripts/build_demo_encoders.py --segments {input}"
-            " --text-out {output.text} --audio-out {output.audio}"
+            "python scripts/build_demo_encoders.py --segments {input.segments}"
+            " --audio {params.audio} --text-out {output.text} --audio-out {output.audio}"
             " --hidden {params.size[hidden]} --layers {params.size[layers]}"
-            " --heads {params.size[heads]} --vocab {params.size[vocab]} > {log} 2>&1"
+            " --heads {params.size[heads]} --vocab {params.size[vocab]}"
+            " --pretrain-epochs {params.size[audio_pretrain_epochs]}"
+            " --threads {threads} > {log} 2>&1"
 
 
 rule decode_audio:

@@ -2,16 +2,20 @@
 so the demo trains offline on a laptop CPU.
 
     python scripts/build_demo_encoders.py --segments results/data/segments.csv \
-        --text-out results/encoders/text --audio-out results/encoders/audio \
-        --hidden 64 --layers 2 --heads 2 --vocab 2000 --seed 0
+        --audio results/data/audio --text-out results/encoders/text \
+        --audio-out results/encoders/audio --hidden 64 --layers 2 --heads 2 --vocab 2000 \
+        --pretrain-epochs 8 --seed 0 --threads 2
 
 Text: a byte-level BPE tokenizer trained on the corpus's `text` column (RoBERTa's special
-tokens <s> <pad> </s> <unk> <mask>) and a small RobertaModel. Audio: a small Wav2Vec2Model
-(layer-norm front end, which takes an attention mask) and its Wav2Vec2FeatureExtractor at
-16 kHz. Both folders are written with save_pretrained, so AutoTokenizer / AutoModel /
+tokens <s> <pad> </s> <unk> <mask>) and a small, randomly initialised RobertaModel.
+Audio: a small Wav2Vec2Model and its Wav2Vec2FeatureExtractor at 16 kHz. Its front end is
+one convolution with wav2vec2's framing (25 ms window, 20 ms hop), initialised as a
+mel-spaced band-pass filter bank; with --audio and --pretrain-epochs, the encoder is then
+pre-trained without labels on the decoded clips (scripts/audio_pretext.py). Both folders
+are written with save_pretrained, so AutoTokenizer / AutoModel /
 AutoFeatureExtractor.from_pretrained load them exactly as they load hub encoders. The
-output is a pure function of the texts, the sizes and --seed. Their numbers are demo
-numbers: the encoders know nothing of Korean.
+output is a pure function of the texts, the clips, the sizes and --seed. Their numbers are
+demo numbers: the encoders know nothing of Korean.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -61,20 +66,53 @@ def text_encoder(tokenizer, hidden: int, layers: int, heads: int, seed: int):
     return RobertaModel(config)
 
 
+SAMPLE_RATE = 16000
+WINDOW, HOP = 400, 320  # samples: wav2vec2's 7-layer front end sees 25 ms every 20 ms
+
+
+def filter_bank(n_filters: int, width: int, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """(n_filters, 1, width) Hann-windowed cosines at mel-spaced centres, 60 Hz to 0.95 x
+    Nyquist, each of unit norm. A random 7-layer front end loses most of the voice."""
+    def mel(hz):
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+    centres = 700.0 * (10 ** (np.linspace(mel(60.0), mel(0.475 * sample_rate), n_filters)
+                              / 2595.0) - 1.0)
+    t = (np.arange(width) - width / 2) / sample_rate
+    taps = np.hanning(width)[None] * np.cos(2 * np.pi * centres[:, None] * t[None])
+    taps /= np.linalg.norm(taps, axis=1, keepdims=True)
+    return torch.tensor(taps, dtype=torch.float32).unsqueeze(1)
+
+
 def audio_encoder(hidden: int, layers: int, heads: int, conv_dim: int, seed: int):
-    """wav2vec2 with the usual 7-layer conv front end (20 ms frames) at a small width."""
+    """wav2vec2 with a one-layer, filter-bank front end of wav2vec2's framing."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     config = Wav2Vec2Config(
         hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=4 * hidden, conv_dim=(conv_dim,) * 7,
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        intermediate_size=4 * hidden, conv_dim=(conv_dim,), conv_kernel=(WINDOW,),
+        conv_stride=(HOP,), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
         feat_extract_norm="layer", do_stable_layer_norm=True,  # as the XLS-R family
     )
     torch.manual_seed(seed + 1)
-    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
-                                         do_normalize=True, return_attention_mask=True)
-    return extractor, Wav2Vec2Model(config)
+    model = Wav2Vec2Model(config)
+    with torch.no_grad():
+        model.feature_extractor.conv_layers[0].conv.weight.copy_(filter_bank(conv_dim, WINDOW))
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE,
+                                         padding_value=0.0, do_normalize=True,
+                                         return_attention_mask=True)
+    return extractor, model
+
+
+def read_clips(folder) -> list[np.ndarray]:
+    """Every clip of a decode_audio folder, in index order."""
+    from datasets import AudioStore
+
+    store = AudioStore(folder)
+    if store.sample_rate not in (None, SAMPLE_RATE):
+        raise InputError(store.path, f"clips at {store.sample_rate} Hz",
+                         f"decode the audio at {SAMPLE_RATE} Hz for the demo encoder")
+    return [store.waveform(s, length) for s, (_, length) in store.rows.items()]
 
 
 def save_folder(parts, out_dir) -> None:
@@ -97,16 +135,22 @@ def save_folder(parts, out_dir) -> None:
 
 
 def build(texts, text_out, audio_out, hidden=64, layers=2, heads=2, vocab=2000, seed=0,
-          conv_dim=32) -> dict:
-    """Write both encoder folders; returns their sizes (parameters, vocabulary)."""
+          conv_dim=64, clips=(), pretrain_epochs=0) -> dict:
+    """Write both encoder folders; returns their sizes and the pre-training losses."""
+    from audio_pretext import pretrain
+
     tokenizer = train_tokenizer(texts, vocab)
     text_model = text_encoder(tokenizer, hidden, layers, heads, seed)
     save_folder([tokenizer, text_model], text_out)
     extractor, audio_model = audio_encoder(hidden, layers, heads, conv_dim, seed)
+    losses = []
+    if pretrain_epochs and len(clips):
+        losses = pretrain(audio_model, extractor, list(clips), pretrain_epochs, seed)
     save_folder([extractor, audio_model], audio_out)
     return {"vocab": len(tokenizer),
             "text_parameters": sum(p.numel() for p in text_model.parameters()),
-            "audio_parameters": sum(p.numel() for p in audio_model.parameters())}
+            "audio_parameters": sum(p.numel() for p in audio_model.parameters()),
+            "pretrain_losses": losses}
 
 
 def main(argv=None):
@@ -118,8 +162,12 @@ def main(argv=None):
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--heads", type=int, default=2)
     p.add_argument("--vocab", type=int, default=2000)
-    p.add_argument("--conv-dim", type=int, default=32, help="channels of the conv front end")
+    p.add_argument("--conv-dim", type=int, default=64, help="filters of the conv front end")
+    p.add_argument("--audio", help="decode_audio's folder: pre-train the audio encoder on its clips")
+    p.add_argument("--pretrain-epochs", type=int, default=0,
+                   help="epochs of label-free audio pre-training (0: keep it random)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.hidden % args.heads or args.hidden % 4:
         raise InputError("--hidden", f"{args.hidden} is not divisible by --heads and by 4",
@@ -133,10 +181,17 @@ def main(argv=None):
     texts = texts[texts.str.strip() != ""]
     if texts.empty:
         raise InputError(args.segments, "no transcript text", "check the dataset's .txt files")
+    if args.pretrain_epochs < 0:
+        raise InputError("--pretrain-epochs", f"{args.pretrain_epochs} is negative", "use 0 or more")
+    if args.pretrain_epochs and not args.audio:
+        raise InputError("--pretrain-epochs", "no clips to pre-train on", "pass --audio too")
+    clips = read_clips(args.audio) if args.audio and args.pretrain_epochs else []
+    torch.set_num_threads(args.threads)
     sizes = build(texts, args.text_out, args.audio_out, args.hidden, args.layers, args.heads,
-                  args.vocab, args.seed, args.conv_dim)
+                  args.vocab, args.seed, args.conv_dim, clips, args.pretrain_epochs)
     print(f"text encoder: {sizes['text_parameters']:,} parameters, vocabulary {sizes['vocab']}; "
-          f"audio encoder: {sizes['audio_parameters']:,} parameters")
+          f"audio encoder: {sizes['audio_parameters']:,} parameters, pre-trained on "
+          f"{len(clips)} clips for {args.pretrain_epochs} epochs")
 
 
 if __name__ == "__main__":
