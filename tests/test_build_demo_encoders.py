@@ -65,3 +65,16 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     assert exit_.value.code == 2
     assert "nope.csv" in capsys.readouterr().err
     assert not os.path.exists("t")
+
+
+def test_pretraining_without_clips_is_a_clear_error(tmp_path, capsys):
+    from errors import run_cli
+
+    segments = tmp_path / "segments.csv"
+    pd.DataFrame({"segment_id": [0], "text": ["좋아요"]}).to_csv(segments, index=False)
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(bde.main, ["--segments", str(segments), "--text-out", str(tmp_path / "t"),
+                           "--audio-out", str(tmp_path / "a"), "--pretrain-epochs", "2"])
+    assert exit_.value.code == 2
+    assert "--audio" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists() and not (tmp_path / "a").exists()
