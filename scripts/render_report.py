@@ -41,8 +41,9 @@ METRIC_NAMES = {"f1_macro": "F1-macro", "balanced_accuracy": "Balanced accuracy"
                 "f1_weighted": "F1-weighted", "f1_micro": "F1-micro", "accuracy": "Accuracy"}
 PACKAGES = ["torch", "transformers", "pandas", "scikit-learn", "numpy", "matplotlib",
             "snakemake"]
-DEMO_BANNER = ("DEMO on a generated KEMDy20 look-alike with small randomly initialised "
-               "encoders: these numbers say nothing about KEMDy20.")
+DEMO_BANNER = ("DEMO on a generated KEMDy20 look-alike with small encoders built locally (text: "
+               "random; audio: pre-trained a minute without labels on the look-alike's clips): "
+               "these numbers say nothing about KEMDy20.")
 SUMMARY_TOLERANCE = 1e-6
 PLOT_FILES = {  # plot key -> file name under --plots-dir
     "per_fold": "per_fold_f1_macro.png",
