@@ -139,6 +139,7 @@ class EmotionModel(nn.Module):
         self.text_pooling, self.pass_audio_mask = text_pooling, pass_audio_mask
         self.dropout = nn.Dropout(dropout)
         self.head = Head(text_dim + audio_dim, n_classes, dropout)
+        self.mute_audio = False  # text-only warm-up epochs (train.py)
 
     def forward(self, batch: dict) -> torch.Tensor:
         parts = []
@@ -154,6 +155,8 @@ class EmotionModel(nn.Module):
             else:
                 parts.append(audio_vector(self.audio_encoder, batch["input_values"],
                                           batch["audio_mask"], self.pass_audio_mask))
+        if self.mute_audio and self.text_dim and self.audio_dim:
+            parts[1] = parts[1] * 0.0  # not zeros_like: DDP wants a trainable encoder in the graph
         x = torch.cat([p.to(self.head.net[0].weight.dtype) for p in parts], dim=-1)
         return self.head(self.dropout(x))
 

@@ -72,6 +72,13 @@ def effective_spec(spec: dict, stage: int | None = None, max_epochs: int | None 
         spec["epochs"] = min(int(spec["epochs"]), max_epochs)
     if int(spec["epochs"]) < 1:
         raise InputError(source, "epochs must be at least 1", "set epochs: 1 or more", key="epochs")
+    warmup = int(spec["text_warmup_epochs"])
+    if warmup and spec["modality"] != "text+audio":
+        raise InputError(source, f"text_warmup_epochs {warmup} for a {spec['modality']} model",
+                         "use it with modality text+audio only", key="text_warmup_epochs")
+    if warmup >= int(spec["epochs"]):
+        raise InputError(source, f"text_warmup_epochs {warmup} leaves no fused epoch of "
+                         f"{spec['epochs']}", "make it smaller than epochs", key="text_warmup_epochs")
     spec["stage"] = stage
     return spec
 
@@ -420,7 +427,7 @@ def train(spec: dict, args, dist: Dist = Dist()) -> dict:
         log(f"resuming after epoch {state['epoch']} from {last_path}", dist)
 
     # 6. epochs: the test fold plays no part in any choice made here
-    patience = spec["patience"]
+    patience, warmup = spec["patience"], int(spec["text_warmup_epochs"])
     if len(train_rows) == 0:
         raise InputError(args.folds, f"fold {args.fold} has no training segments for stage "
                          f"{task.stage}", "use more sessions or fewer folds")
@@ -431,6 +438,10 @@ def train(spec: dict, args, dist: Dist = Dist()) -> dict:
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"] + 1
         start = time.time()
+        # Text-only warm-up: trained jointly from the start, the model leans on the audio
+        # vector and its text encoder learns less than alone (README); those epochs are not
+        # candidates for the best checkpoint, nor count towards patience.
+        model.mute_audio = warming = epoch <= warmup
         loss = run_epoch(net, inputs, epoch_batches(epoch), criterion, optimizer, scheduler,
                          float(spec["grad_clip"]), device, f"epoch {epoch}/{epochs}", dist.main)
         if dist.world > 1:
@@ -445,17 +456,18 @@ def train(spec: dict, args, dist: Dist = Dist()) -> dict:
                                  "val_f1_macro": scores["f1_macro"],
                                  "val_accuracy": scores["accuracy"],
                                  "seconds": time.time() - start})
-        improved = not len(val_rows) or scores["f1_macro"] > state["best_score"]
+        improved = not warming and (not len(val_rows) or scores["f1_macro"] > state["best_score"])
         if improved:
             state.update(best_score=scores["f1_macro"] if len(val_rows) else -1.0,
                          best_epoch=epoch, bad_epochs=0)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
+        elif not warming:
             state["bad_epochs"] += 1
         state["epoch"] = epoch
         state["done"] = bool(patience) and state["bad_epochs"] >= int(patience)
         log(f"epoch {epoch}: train loss {loss:.4f}, val loss {val_loss:.4f}, "
-            f"val macro-F1 {scores['f1_macro']:.4f}{' (best)' if improved else ''}", dist)
+            f"val macro-F1 {scores['f1_macro']:.4f}{' (best)' if improved else ''}"
+            f"{' (text-only warm-up)' if warming else ''}", dist)
         if dist.main:  # best.pt first: a kill between the two writes is caught on resume
             if improved:
                 save_checkpoint({"fingerprint": fp, "epoch": epoch, "model": best_state}, best_path)

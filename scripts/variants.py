@@ -22,6 +22,7 @@ DEFAULTS = {
     "warmup_ratio": 0.1,
     "grad_clip": 1.0,
     "dropout": 0.1,
+    "text_warmup_epochs": 0,  # not in the original: first epochs with the audio vector muted
     "text_pooling": "pooled",
     "freeze_text": False,
     "freeze_audio": False,

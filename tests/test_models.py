@@ -69,6 +69,19 @@ def test_model_concatenates_text_then_audio_and_cached_vectors_match(encoders):
     assert model.head.net[0].in_features == 64
 
 
+def test_muted_audio_leaves_the_text_alone_in_the_graph():
+    torch.manual_seed(0)
+    model = EmotionModel(7, 8, 8).eval()
+    text, audio = torch.randn(3, 8), torch.randn(3, 8, requires_grad=True)
+    model.mute_audio = True
+    muted = model({"text_emb": text, "audio_emb": audio})
+    assert torch.equal(muted, model({"text_emb": text, "audio_emb": torch.zeros(3, 8)}))
+    muted.sum().backward()
+    assert audio.grad is not None and not audio.grad.any()  # still in the graph (DDP), no signal
+    model.mute_audio = False
+    assert not torch.equal(model({"text_emb": text, "audio_emb": audio}), muted)
+
+
 def test_freezing_options(encoders):
     _, text, _, audio = encoders
     apply_freezing(text, audio, {"freeze_text": True, "freeze_audio": False, "freeze_feature_encoder": True})

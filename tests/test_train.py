@@ -129,6 +129,20 @@ def test_early_stopping_and_best_checkpoint(ws, tmp_path):
     assert int(history["epoch"].max()) == first_best + 1
 
 
+def test_text_warmup_epochs_are_never_the_best(ws, tmp_path, capsys):
+    spec = {**MM, "loss": "ce", "freeze_audio": True, "epochs": 3, "patience": 1,
+            "text_warmup_epochs": 2}
+    metrics, _, history = run(ws, tmp_path, spec)
+    assert len(history) == 3 and metrics["best_epoch"] == 3  # patience does not count them
+    log = capsys.readouterr().err
+    assert log.count("(text-only warm-up)") == 2 and "epoch 3:" in log
+    plain, _, _ = run(ws, tmp_path / "plain", {**spec, "text_warmup_epochs": 0})
+    assert figures(plain) != figures(metrics)
+    for bad in ({**spec, "text_warmup_epochs": 3}, {**TEXT, "text_warmup_epochs": 1}):
+        with pytest.raises(InputError, match="text_warmup_epochs"):
+            train.effective_spec(bad)
+
+
 def test_two_stage_targets_and_outputs(ws, tmp_path):
     split = load_split(ws["data"], ws["folds"], 0)
     s1, s2 = make_task(split, 1), make_task(split, 2)
