@@ -47,16 +47,22 @@ def per_fold(values: dict[str, dict[int, float]], folds: list[int], metric: str)
     return fig
 
 
+def grouped_bars(series: dict[str, list[float]], classes: list[str], height: float):
+    """(fig, ax) with one group of bars per class, one bar per series, classes as ticks."""
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(8, height))
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name,
+               color=colour(i))
+    ax.set_xticks(x, classes)
+    return fig, ax
+
+
 def per_class_f1(f1: dict[str, dict[str, float]], classes: list[str]):
     """Grouped bars: F1 of every class, one bar per variant."""
     variants = list(f1)
-    width = 0.8 / max(len(variants), 1)
-    x = np.arange(len(classes))
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    for i, variant in enumerate(variants):
-        ax.bar(x + (i - (len(variants) - 1) / 2) * width, [f1[variant][c] for c in classes],
-               width, label=variant, color=colour(i))
-    ax.set_xticks(x, classes)
+    fig, ax = grouped_bars({v: [f1[v][c] for c in classes] for v in variants}, classes, 3.2)
     ax.set_ylim(0, 1)
     ax.set_ylabel("F1 (pooled out-of-fold)")
     ax.legend(ncol=min(len(variants), 5), fontsize=8, frameon=False, loc="upper right")
@@ -140,16 +146,11 @@ def comparison(rows: list[dict], reference: str, metric: str = "macro-F1"):
 
 def class_distribution(counts: dict[str, dict[str, int]], classes: list[str]):
     """Share of segments per class for each labelling (e.g. release totals vs aggregated)."""
-    names = list(counts)
-    width = 0.8 / max(len(names), 1)
-    x = np.arange(len(classes))
-    fig, ax = plt.subplots(figsize=(8, 3.0))
-    for i, name in enumerate(names):
-        total = sum(counts[name].values()) or 1
-        ax.bar(x + (i - (len(names) - 1) / 2) * width,
-               [counts[name].get(c, 0) / total for c in classes], width, label=name,
-               color=colour(i))
-    ax.set_xticks(x, classes)
+    shares = {}
+    for name, by_class in counts.items():
+        total = sum(by_class.values()) or 1
+        shares[name] = [by_class.get(c, 0) / total for c in classes]
+    fig, ax = grouped_bars(shares, classes, 3.0)
     ax.set_ylabel("share of segments (log scale)")
     ax.set_yscale("log")  # neutral dwarfs the rest on KEMDy20 (about 83 %)
     ax.yaxis.set_major_locator(FixedLocator([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]))
