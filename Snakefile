@@ -16,9 +16,9 @@ validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/demo.smk"
 include: "rules/data.smk"
 include: "rules/labels.smk"
-include: "rules/encoders.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
 

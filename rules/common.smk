@@ -1,11 +1,13 @@
-# Config lists, input functions and wildcard constraints shared by every rules file.
+# Config lists, input functions, wildcard constraints and the command lines shared by every
+# rules file.
 import glob
 import json
 import re
+import shlex
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
-from errors import InputError  # noqa: E402
-from variants import resolve  # noqa: E402
+from kemdy.errors import InputError  # noqa: E402
+from kemdy.spec import resolve  # noqa: E402
 
 DATASET = config["dataset"]
 ROOT = DATASET["root"].rstrip("/")
@@ -16,6 +18,11 @@ SPECS = {name: resolve(config, name, source="config.yaml") for name in VARIANTS}
 TWO_STAGE = [v for v in VARIANTS if SPECS[v]["two_stage"]]
 ONE_STAGE = [v for v in VARIANTS if not SPECS[v]["two_stage"]]
 RES = config["resources"]
+PARTIAL = {
+    "html": "reports/summary.partial.html",
+    "summary": "results/summary.partial.csv",
+    "plots": "results/report.partial",
+}
 
 
 def check_config():
@@ -50,6 +57,11 @@ def alternation(names):
 wildcard_constraints:
     fold=r"\d+",
     stage="1|2",
+
+
+def python(step, *args):
+    """The command line of a step script, every argument quoted for the shell."""
+    return shlex.join(["python", f"scripts/{step}.py", *map(str, args)])
 
 
 def dataset_files(wildcards):
@@ -119,6 +131,31 @@ def train_params(stage=None):
     )
 
 
+def summarize_command(out, allow_missing=False):
+    """summarize's command line: the rule's and the partial report's."""
+    args = ["--runs-dir", "results/runs", "--variants", ",".join(VARIANTS)]
+    args += ["--folds", ",".join(map(str, FOLDS)), "--out", out]
+    return python("summarize", *args, *(["--allow-missing"] if allow_missing else []))
+
+
+def render_command(summary, html, plots, allow_missing=False):
+    """render_report's command line: the rule's and the partial report's."""
+    args = ["--runs-dir", "results/runs", "--variants", ",".join(VARIANTS)]
+    args += ["--folds", ",".join(map(str, FOLDS)), "--data-dir", "results/data"]
+    args += ["--summary", summary, "--config-json", "results/config.json"]
+    args += ["--benchmarks", "benchmarks", "--reference", config["report"]["reference"]]
+    args += [
+        "--bootstrap",
+        config["report"]["bootstrap"],
+        "--seed",
+        config["report"]["seed"],
+    ]
+    args += ["--out", html, "--plots-dir", plots]
+    return python(
+        "render_report", *args, *(["--allow-missing"] if allow_missing else [])
+    )
+
+
 def partial_report():
     """After a failure (e.g. under --keep-going), report what finished and name what is missing.
 
@@ -134,20 +171,18 @@ def partial_report():
     if not all(os.path.exists(p) for p in needed):
         print("No partial report: the data steps did not finish.", file=sys.stderr)
         return
-    args = ["--runs-dir", "results/runs", "--variants", ",".join(VARIANTS)]
-    args += ["--folds", ",".join(map(str, FOLDS)), "--allow-missing"]
     os.makedirs("logs", exist_ok=True)
     with open("logs/partial_report.log", "w") as log:
         for cmd in (
-            ["python", "scripts/summarize.py", *args, "--out", PARTIAL["summary"]],
-            ["python", "scripts/render_report.py", *args, "--data-dir", "results/data",
-             "--summary", PARTIAL["summary"], "--config-json", "results/config.json",
-             "--benchmarks", "benchmarks", "--reference", config["report"]["reference"],
-             "--bootstrap", str(config["report"]["bootstrap"]),
-             "--seed", str(config["report"]["seed"]), "--out", PARTIAL["html"],
-             "--plots-dir", "results/report.partial"],
-        ):  # fmt: skip
-            if subprocess.run(cmd, stdout=log, stderr=log).returncode != 0:
+            summarize_command(PARTIAL["summary"], allow_missing=True),
+            render_command(
+                PARTIAL["summary"],
+                PARTIAL["html"],
+                PARTIAL["plots"],
+                allow_missing=True,
+            ),
+        ):
+            if subprocess.run(shlex.split(cmd), stdout=log, stderr=log).returncode != 0:
                 print(
                     "Partial report failed: see logs/partial_report.log",
                     file=sys.stderr,
@@ -174,10 +209,3 @@ def remove_partial_report():
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.remove(path)
-
-
-PARTIAL = {
-    "html": "reports/summary.partial.html",
-    "summary": "results/summary.partial.csv",
-    "plots": "results/report.partial",
-}

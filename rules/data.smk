@@ -1,38 +1,4 @@
-# Dataset: the look-alike (default config only) and the reader every later step trusts.
-
-if SYNTHETIC:
-
-    rule generate_lookalike:
-        output:
-            annotations=dataset_files(None)["annotations"],
-            wav=directory(f"{ROOT}/wav"),
-            truth=config["synthetic"]["truth"],
-        log:
-            "logs/generate_lookalike.log",
-        benchmark:
-            "benchmarks/generate_lookalike.tsv"
-        conda:
-            "../envs/data.yaml"
-        threads: 1
-        resources:
-            mem_mb=RES["data"]["mem_mb"],
-            runtime=RES["data"]["runtime"],
-        params:
-            root=lambda w, output: os.path.dirname(output.wav),
-            seed=config["synthetic"]["seed"],
-            n_sessions=config["synthetic"]["n_sessions"],
-            per_session=config["synthetic"]["segments_per_session"],
-            prior=config["synthetic"]["prior"],
-            single_share=config["synthetic"]["single_modality_share"],
-            wrong_prefix=" ".join(
-                map(str, config["synthetic"]["wrong_prefix_sessions"])
-            ),
-        shell:
-            "python scripts/generate_lookalike.py --root {params.root} --truth {output.truth}"
-            " --seed {params.seed} --n-sessions {params.n_sessions}"
-            " --segments-per-session {params.per_session} --prior {params.prior}"
-            " --single-modality-share {params.single_share}"
-            " --wrong-prefix-sessions {params.wrong_prefix} > {log} 2>&1"
+# The dataset read once: the reader every later step trusts, and the decoded audio cache.
 
 
 rule ingest:
@@ -58,3 +24,31 @@ rule ingest:
     shell:
         "python scripts/ingest.py --root {params.root} --out {output.segments}"
         " --report {output.report} --skipped {output.skipped} {params.skip} > {log} 2>&1"
+
+
+rule decode_audio:
+    input:
+        segments="results/data/segments.csv",
+        wav=f"{ROOT}/wav",
+    output:
+        wave="results/data/audio/audio.npy",
+        index="results/data/audio/audio_index.csv",
+    log:
+        "logs/decode_audio.log",
+    benchmark:
+        "benchmarks/decode_audio.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: RES["data"]["threads"]
+    resources:
+        mem_mb=RES["data"]["mem_mb"],
+        runtime=RES["data"]["runtime"],
+    params:
+        root=lambda w, input: os.path.dirname(input.wav),
+        sample_rate=config["audio"]["sample_rate"],
+        max_seconds=config["audio"]["max_seconds"],
+        out_dir=lambda w, output: os.path.dirname(output.index),
+    shell:
+        "python scripts/decode_audio.py --segments {input.segments} --root {params.root}"
+        " --sample-rate {params.sample_rate} --max-seconds {params.max_seconds}"
+        " --out {params.out_dir} > {log} 2>&1"

@@ -37,11 +37,9 @@ rule summarize:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        variants=",".join(VARIANTS),
-        folds=",".join(map(str, FOLDS)),
+        command=summarize_command("results/summary.csv"),
     shell:
-        "python scripts/summarize.py --runs-dir results/runs --variants {params.variants}"
-        " --folds {params.folds} --out {output} > {log} 2>&1"
+        "{params.command} > {log} 2>&1"
 
 
 rule render_report:
@@ -82,14 +80,8 @@ rule render_report:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        variants=",".join(VARIANTS),
-        folds=",".join(map(str, FOLDS)),
-        reference=config["report"]["reference"],
-        bootstrap=config["report"]["bootstrap"],
-        seed=config["report"]["seed"],
+        command=render_command(
+            "results/summary.csv", "reports/summary.html", "results/report"
+        ),
     shell:
-        "python scripts/render_report.py --runs-dir results/runs --variants {params.variants}"
-        " --folds {params.folds} --data-dir results/data"
-        " --summary {input.summary} --config-json {input.config} --benchmarks benchmarks"
-        " --reference {params.reference} --bootstrap {params.bootstrap} --seed {params.seed}"
-        " --out {output.html} --plots-dir {output.plots} > {log} 2>&1"
+        "{params.command} > {log} 2>&1"

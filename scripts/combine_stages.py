@@ -4,63 +4,35 @@
         --stage2 results/runs/V/fold0/stage2 --threshold 0.5 --variant V --fold 0 \
         --out-dir results/runs/V/fold0
 
-A segment is neutral when stage 1's P(neutral) >= threshold, else stage 2's most likely
-emotion, EMOTIONS[argmax] (the original mapped stage-2 outputs back with an off-by-one).
-Probabilities: prob_neutral = p1, prob_<emotion> = (1 - p1) x p2(emotion). Writes
-metrics.json, predictions.csv (all seven prob_ columns) and history.csv (both stages'
-histories, with a `stage` column).
+The rule: scripts/kemdy/train/two_stage.py. Writes metrics.json, predictions.csv (all seven
+prob_ columns) and history.csv (both stages' histories, with a `stage` column).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
-import numpy as np
 import pandas as pd
 
-from datasets import STAGE1_CLASSES, read_table, write_csv, write_text
-from errors import InputError, run_cli
-from kemdy20 import CLASSES, EMOTIONS
-from metrics import score_predictions
+from kemdy.classes import CLASSES, EMOTIONS, STAGE1_CLASSES
+from kemdy.errors import run_cli
+from kemdy.metrics import score_predictions
+from kemdy.runs import read_history, read_metrics, read_predictions, write_run
+from kemdy.train.two_stage import combine
 
 FIX = "rerun the train_stage{} step"
 
 
-def combine(stage1: pd.DataFrame, stage2: pd.DataFrame, threshold: float,
-            source: str = "stage predictions") -> pd.DataFrame:
-    """7-class predictions from stage 1's and stage 2's prediction tables."""
-    s1 = set(stage1["segment_id"])
-    s2 = set(stage2["segment_id"])
-    if s1 != s2:
-        raise InputError(source, f"the stages predict different segments ({len(s1 ^ s2)} differ)",
-                         "retrain both stages on the same folds.csv")
-    df = stage1[["segment_id", "prob_neutral"]].merge(
-        stage2[["segment_id", "label"]], on="segment_id", validate="one_to_one")
-    p2 = stage2.set_index("segment_id").loc[df["segment_id"], [f"prob_{e}" for e in EMOTIONS]]
-    p2 = p2.to_numpy(dtype=float)
-    p1 = df["prob_neutral"].to_numpy(dtype=float)
-    pred = np.where(p1 >= threshold, "neutral", np.asarray(EMOTIONS)[p2.argmax(axis=1)])
-    out = pd.DataFrame({"segment_id": df["segment_id"], "label": df["label"], "pred": pred,
-                        "prob_neutral": p1})
-    for j, e in enumerate(EMOTIONS):
-        out[f"prob_{e}"] = (1.0 - p1) * p2[:, j]
-    return out
-
-
 def read_stage(folder, stage: int, classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """A stage's predictions, history and (if present) metrics."""
-    preds = read_table(os.path.join(folder, "predictions.csv"),
-                       ["segment_id", "label", "pred", *[f"prob_{c}" for c in classes]],
-                       FIX.format(stage))
-    history = read_table(os.path.join(folder, "history.csv"), ["epoch"], FIX.format(stage))
-    metrics_path = os.path.join(folder, "metrics.json")
-    metrics = {}
-    if os.path.exists(metrics_path):
-        with open(metrics_path, encoding="utf-8") as handle:
-            metrics = json.load(handle)
-    return preds, history, metrics
+    """A stage's predictions, history and (if present) metrics. Stage 1's labels are its own
+    classes; stage 2 predicts an emotion for test segments of every label."""
+    fix = FIX.format(stage)
+    labels = classes if stage == 1 else CLASSES
+    preds = read_predictions(os.path.join(folder, "predictions.csv"), classes, labels,
+                             probabilities=True, fix=fix)
+    history = read_history(os.path.join(folder, "history.csv"), fix=fix)
+    return preds, history, read_metrics(os.path.join(folder, "metrics.json"))
 
 
 def main(argv=None):
@@ -84,10 +56,7 @@ def main(argv=None):
                "neutral_threshold": args.threshold}
     history = pd.concat([hist1.assign(stage=1), hist2.assign(stage=2)], ignore_index=True)
     history = history[["stage", *[c for c in history.columns if c != "stage"]]]
-    os.makedirs(args.out_dir, exist_ok=True)
-    write_csv(history, os.path.join(args.out_dir, "history.csv"))
-    write_csv(predictions, os.path.join(args.out_dir, "predictions.csv"))
-    write_text(json.dumps(metrics, indent=2) + "\n", os.path.join(args.out_dir, "metrics.json"))
+    write_run(args.out_dir, metrics, predictions, history)
     print(f"{args.variant} fold {args.fold}: macro-F1 {metrics['f1_macro']:.4f}, "
           f"accuracy {metrics['accuracy']:.4f} on {metrics['n_test']} segments")
 

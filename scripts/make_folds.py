@@ -4,23 +4,7 @@
         --out results/data/folds.csv --method session_blocks --n-folds 5 \
         --group-by session --val-sessions 1 --seed 0
 
-Test folds (--method):
-- `session_blocks` (default, the original's): the sorted sessions cut into n_folds
-  consecutive blocks as equal as possible (earlier blocks take the remainder); with 40
-  sessions and 5 folds: 01-08, 09-16, 17-24, 25-32, 33-40. Groups are always sessions.
-- `stratified_group`: scikit-learn's StratifiedGroupKFold on the labels, shuffled with
-  --seed, keeping whole groups (--group-by session or speaker) in one fold. With
-  --group-by speaker the two speakers of a session may land in different folds.
-
-Validation (model selection), carved deterministically from the training data by whole
-groups: the training run of fold k validates on --val-sessions groups (sessions, or
-speakers with --group-by speaker) drawn, with a generator seeded by --seed, from the
-groups of fold (k + 1) mod n_folds. A segment's fold therefore fixes the only run that can
-validate on it, so every segment is validation data for at most one run.
-
-folds.csv: `segment_id, session, speaker, fold, val_fold`; val_fold is the fold whose
-training run validates on the segment, -1 if none. For the run of fold k:
-test = (fold == k), validation = (val_fold == k), training = every other segment.
+The methods and how validation data is carved: scripts/kemdy/labels/folds.py.
 """
 
 from __future__ import annotations
@@ -28,131 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from atomic import write_atomic
-from errors import InputError, run_cli
-
-METHODS = ("session_blocks", "stratified_group")
-GROUP_BY = ("session", "speaker")
-REQUIRED_COLUMNS = ["segment_id", "session", "speaker", "label"]
-OUT_COLUMNS = ["segment_id", "session", "speaker", "fold", "val_fold"]
-
-
-def _natural_sorted(values) -> list:
-    """Unique values sorted numerically when they all are numbers (1 < 2 < 10), else as text."""
-    unique = pd.unique(pd.Series(list(values)))
-    numeric = pd.to_numeric(pd.Series(unique), errors="coerce")
-    if numeric.notna().all():
-        return [unique[i] for i in np.argsort(numeric.to_numpy(), kind="stable")]
-    return sorted(unique, key=str)
-
-
-def session_blocks(sessions: pd.Series, n_folds: int) -> np.ndarray:
-    """Fold of each row: sorted sessions in n_folds consecutive, near-equal blocks."""
-    ordered = _natural_sorted(sessions)
-    block = {s: k for k, chunk in enumerate(np.array_split(np.arange(len(ordered)), n_folds))
-             for s in (ordered[i] for i in chunk)}
-    return sessions.map(block).to_numpy(dtype=int)
-
-
-def stratified_group(labels: pd.Series, groups: pd.Series, n_folds: int, seed: int) -> np.ndarray:
-    """Fold of each row from StratifiedGroupKFold (whole groups, label mix kept)."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    fold = np.full(len(labels), -1, dtype=int)
-    for k, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
-        fold[test] = k
-    return fold
-
-
-def validation_folds(fold: np.ndarray, groups: pd.Series, n_folds: int, val_groups: int,
-                     seed: int) -> np.ndarray:
-    """val_fold of each row: run k validates on val_groups groups of fold (k + 1) mod n."""
-    rng = np.random.default_rng(seed)
-    val_fold = np.full(len(fold), -1, dtype=int)
-    groups = groups.to_numpy()
-    for k in range(n_folds):  # a loop over folds, not segments
-        source = (k + 1) % n_folds
-        candidates = _natural_sorted(groups[fold == source])
-        chosen = rng.choice(len(candidates), size=val_groups, replace=False)
-        val_fold[np.isin(groups, [candidates[i] for i in chosen]) & (fold == source)] = k
-    return val_fold
-
-
-def check_settings(frame: pd.DataFrame, method: str, n_folds: int, group_by: str,
-                   val_sessions: int, path) -> str:
-    """Raise InputError for impossible settings; return the grouping column."""
-    if method not in METHODS:
-        raise InputError("--method", f"unknown method '{method}'",
-                         f"use one of {', '.join(METHODS)}", key="folds.method")
-    if group_by not in GROUP_BY:
-        raise InputError("--group-by", f"unknown grouping '{group_by}'",
-                         f"use one of {', '.join(GROUP_BY)}", key="folds.group_by")
-    column = "session" if method == "session_blocks" else group_by
-    n_groups = frame[column].nunique()
-    if n_folds < 2:
-        raise InputError("--n-folds", f"n_folds is {n_folds}; cross-validation needs at least 2",
-                         "set folds.n_folds to 2 or more", key="folds.n_folds")
-    if n_folds > n_groups:
-        raise InputError(
-            path, f"n_folds {n_folds} is more than the {n_groups} {column}s in the data",
-            f"set folds.n_folds to at most {n_groups}", key="folds.n_folds",
-        )  # fmt: skip
-    if val_sessions < 1:
-        raise InputError("--val-sessions", f"val_sessions is {val_sessions}; every run needs "
-                         "validation data for model selection",
-                         "set folds.val_sessions to 1 or more", key="folds.val_sessions")
-    return column
-
-
-def make_folds(frame: pd.DataFrame, method: str = "session_blocks", n_folds: int = 5,
-               group_by: str = "session", val_sessions: int = 1, seed: int = 0,
-               path="new_data.csv") -> pd.DataFrame:
-    """new_data table -> folds table (see the module docstring)."""
-    absent = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if absent:
-        raise InputError(path, f"missing column(s) {absent}",
-                         "re-run aggregate_labels: new_data.csv needs the columns of contracts.md")
-    if frame.empty:
-        raise InputError(path, "no segments", "re-run aggregate_labels (every segment dropped?)")
-    column = check_settings(frame, method, n_folds, group_by, val_sessions, path)
-    groups = frame[column]
-    if method == "session_blocks":
-        fold = session_blocks(groups, n_folds)
-    else:
-        fold = stratified_group(frame["label"], groups, n_folds, seed)
-    sizes = np.bincount(fold, minlength=n_folds)
-    if (sizes == 0).any():
-        raise InputError(path, f"fold(s) {np.flatnonzero(sizes == 0).tolist()} came out empty",
-                         "lower folds.n_folds or use folds.method session_blocks",
-                         key="folds.n_folds")
-    for k in range(n_folds):
-        source = (k + 1) % n_folds
-        in_source = groups[fold == source].nunique()
-        outside = groups[fold != k].nunique()
-        if val_sessions > in_source or val_sessions >= outside:
-            raise InputError(
-                path, f"val_sessions {val_sessions} leaves fold {k} without training data "
-                f"(fold {source} has {in_source} {column}s; {outside} {column}s lie outside "
-                f"fold {k})",
-                "lower folds.val_sessions or folds.n_folds, or add sessions",
-                key="folds.val_sessions",
-            )  # fmt: skip
-    val_fold = validation_folds(fold, groups, n_folds, val_sessions, seed)
-    out = frame[["segment_id", "session", "speaker"]].copy()
-    out["fold"] = fold
-    out["val_fold"] = val_fold
-    return out[OUT_COLUMNS]
-
-
-def split_masks(folds: pd.DataFrame, k: int) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(train, validation, test) row masks of the training run of fold k."""
-    test = folds["fold"] == k
-    val = folds["val_fold"] == k
-    return ~(test | val), val, test
+from kemdy.errors import run_cli
+from kemdy.labels.folds import GROUP_BY, METHODS, make_folds, split_masks, write
+from kemdy.labels.relabel import read_new_data
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,17 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-sessions", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        frame = pd.read_csv(args.new_data, dtype={"segment_id": str, "speaker": str,
-                                                  "label": str})
-    except FileNotFoundError:
-        raise InputError(args.new_data, "file not found", "run aggregate_labels first") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(args.new_data, f"unreadable CSV ({err})",
-                         "re-run aggregate_labels") from None
+    frame = read_new_data(args.new_data, [])
     folds = make_folds(frame, args.method, args.n_folds, args.group_by, args.val_sessions,
                        args.seed, args.new_data)
-    write_atomic(args.out, folds.to_csv(index=False))
+    write(folds, args.out)
     for k in range(args.n_folds):
         train, val, test = split_masks(folds, k)
         print(f"fold {k}: train {int(train.sum())}, validation {int(val.sum())}, "

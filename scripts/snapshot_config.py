@@ -1,15 +1,18 @@
-"""Save the effective config (config.yaml + --config overrides + schema defaults) beside
-the results, so the report shows exactly what produced them.
+"""Save the effective config (config.yaml + --config overrides + schema defaults) beside the
+results, so the report shows exactly what produced them.
 
     python scripts/snapshot_config.py --config-json '{"dataset": ...}' --out results/config.json
+
+The file's owner: scripts/kemdy/spec.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from atomic import write_atomic
-from errors import run_cli
+
+from kemdy.errors import InputError, run_cli
+from kemdy.spec import write_config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,8 +20,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config-json", required=True, help="the config as one JSON string")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    config = json.loads(args.config_json)
-    write_atomic(args.out, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    try:
+        config = json.loads(args.config_json)
+    except json.JSONDecodeError as err:
+        raise InputError("--config-json", f"not valid JSON ({err})", "pass the config as JSON")
+    write_config(args.out, config)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generate_lookalike import generate
+from kemdy.demo.lookalike import generate
 from ingest import main as ingest_main
 
 TINY = dict(seed=7, n_sessions=4, segments_per_session=12, prior="demo",

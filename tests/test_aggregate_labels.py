@@ -6,10 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import aggregate_labels as agg
-from bench_aggregate import random_votes, votes_frame, wawa_rowwise
-from errors import InputError, run_cli
-from kemdy20 import CLASSES, EVALUATORS
+import aggregate_labels
+from kemdy.classes import CLASSES
+from kemdy.errors import InputError, run_cli
+from kemdy.labels import aggregate as agg
+from kemdy.labels.relabel import OUT_COLUMNS, relabel
+from kemdy.labels.rowwise import random_votes, votes_frame, wawa_rowwise
+from kemdy.release.kemdy20 import EVALUATORS
 
 N, H, S, A, SAD, D, F = range(7)  # class codes in CLASSES order
 _ = -1  # missing vote
@@ -181,8 +184,8 @@ def test_relabel_table_and_min_votes():
     codes = pad(np.vstack([HAND, [[N, _, _], [H, H, _]]]))
     totals = ["neutral", "happy", "neutral;angry", "happy;neutral", "disgust", "neutral", "happy"]
     frame = segments_table(codes, totals)
-    new, evaluators, info = agg.relabel(frame, "wawa", min_votes=2)
-    assert list(new.columns) == agg.OUT_COLUMNS
+    new, evaluators, info = relabel(frame, "wawa", min_votes=2)
+    assert list(new.columns) == OUT_COLUMNS
     assert info["skipped_min_votes"] == [frame.segment_id[5]]
     assert info["n_segments"] == 7 and info["n_labelled"] == 6
     assert new["label"].tolist() == ["neutral", "happy", "angry", "happy", "disgust", "happy"]
@@ -209,11 +212,11 @@ def test_relabel_table_and_min_votes():
 def test_relabel_errors():
     frame = segments_table(pad(HAND))
     with pytest.raises(InputError, match="unknown method"):
-        agg.relabel(frame, "mace")
+        relabel(frame, "mace")
     with pytest.raises(InputError, match=r"missing column.*e07_emotion"):
-        agg.relabel(frame.drop(columns="e07_emotion"), path="x.csv")
+        relabel(frame.drop(columns="e07_emotion"), path="x.csv")
     with pytest.raises(InputError) as err:
-        agg.relabel(frame, min_votes=4)  # HAND has at most three votes a segment
+        relabel(frame, min_votes=4)  # HAND has at most three votes a segment
     assert err.value.key == "labels.min_votes"
 
 
@@ -226,7 +229,7 @@ def test_cli_writes_three_files(tmp_path, capsys):
     frame.to_csv(src, index=False)
     out = tmp_path / "data"
     for method in agg.METHODS:
-        agg.main(["--segments", str(src), "--method", method, "--out", str(out / "new.csv"),
+        aggregate_labels.main(["--segments", str(src), "--method", method, "--out", str(out / "new.csv"),
                   "--evaluators", str(out / "ev.csv"), "--agreement", str(out / "ag.json")])
         info = json.loads((out / "ag.json").read_text())
         assert info["method"] == method and info["n_labelled"] == 296
@@ -242,7 +245,7 @@ def test_cli_writes_three_files(tmp_path, capsys):
     frame.loc[7, "e01_emotion"] = "disqust"
     frame.to_csv(src, index=False)
     with pytest.raises(SystemExit) as exit_:
-        run_cli(agg.main, ["--segments", str(src), "--out", str(out / "n.csv"),
+        run_cli(aggregate_labels.main, ["--segments", str(src), "--out", str(out / "n.csv"),
                            "--evaluators", str(out / "e.csv"), "--agreement", str(out / "a.json")])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
@@ -258,14 +261,3 @@ def test_vectorised_speed():
     start = time.perf_counter()
     agg.wawa(codes)
     assert time.perf_counter() - start < 0.5
-
-
-def test_bench_runs_and_writes_json(tmp_path, capsys):
-    from bench_aggregate import run
-
-    result = run(tmp_path, n=600, subset=50, growth=(600, 1200))
-    saved = json.loads((tmp_path / "aggregate.json").read_text())
-    assert saved["same_labels_on_subset"] and saved["machine"]["cores"] >= 1
-    assert [g["n_segments"] for g in saved["growth"]] == [600, 1200]
-    assert result["implementations"][0]["scaled"]  # timed on 50, scaled to 600
-    assert "speed-up" in capsys.readouterr().out

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from agreement import coincidence_matrix, fleiss_kappa, krippendorff_alpha_nominal, vote_counts
+from kemdy.labels.agreement import coincidence_matrix, fleiss_kappa, krippendorff_alpha_nominal, vote_counts
 
 # Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories.
 FLEISS_COUNTS = np.array([

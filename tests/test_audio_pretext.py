@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-import build_demo_encoders as bde
-from audio_pretext import N_DESCRIPTORS, descriptors, pretrain
+from kemdy.demo import encoders as bde
+from kemdy.demo.audio_pretext import N_DESCRIPTORS, descriptors, pretrain
 
 RATE = 16000
 PITCH, PERIODICITY, LOG_F0 = 7, 8, 9  # columns (after energy and the six bands)

@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from generate_lookalike import generate
-from kemdy20 import with_session
+from kemdy.demo.lookalike import generate
+from kemdy.release.kemdy20 import with_session
 from workflow_utils import copy_workflow, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow

@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
 
-import build_demo_encoders as bde
+import build_demo_encoders
+from kemdy.demo import encoders as bde
 
 TEXTS = ["아이 씨 그러니까 나 말렸어야지.", "오늘은 정말 기분이 좋아요!", "왜 그랬어? 진짜 화가 나네.",
          "회의 자료는 내일까지 정리해 주세요.", "무서워서 잠을 못 잤어요."] * 6
@@ -17,7 +18,7 @@ def build(tmp_path, name, seed=0, vocab=400):
     segments = tmp_path / "segments.csv"
     pd.DataFrame({"segment_id": range(len(TEXTS)), "text": TEXTS}).to_csv(segments, index=False)
     text, audio = tmp_path / name / "text", tmp_path / name / "audio"
-    bde.main(["--segments", str(segments), "--text-out", str(text), "--audio-out", str(audio),
+    build_demo_encoders.main(["--segments", str(segments), "--text-out", str(text), "--audio-out", str(audio),
               "--hidden", "32", "--layers", "1", "--heads", "2", "--vocab", str(vocab),
               "--seed", str(seed)])
     return text, audio
@@ -58,22 +59,22 @@ def test_same_seed_same_folders_other_seed_other_weights(tmp_path):
 
 
 def test_bad_input_is_a_clear_error(tmp_path, capsys):
-    from errors import run_cli
+    from kemdy.errors import run_cli
 
     with pytest.raises(SystemExit) as exit_:
-        run_cli(bde.main, ["--segments", str(tmp_path / "nope.csv"), "--text-out", "t", "--audio-out", "a"])
+        run_cli(build_demo_encoders.main, ["--segments", str(tmp_path / "nope.csv"), "--text-out", "t", "--audio-out", "a"])
     assert exit_.value.code == 2
     assert "nope.csv" in capsys.readouterr().err
     assert not os.path.exists("t")
 
 
 def test_pretraining_without_clips_is_a_clear_error(tmp_path, capsys):
-    from errors import run_cli
+    from kemdy.errors import run_cli
 
     segments = tmp_path / "segments.csv"
     pd.DataFrame({"segment_id": [0], "text": ["좋아요"]}).to_csv(segments, index=False)
     with pytest.raises(SystemExit) as exit_:
-        run_cli(bde.main, ["--segments", str(segments), "--text-out", str(tmp_path / "t"),
+        run_cli(build_demo_encoders.main, ["--segments", str(segments), "--text-out", str(tmp_path / "t"),
                            "--audio-out", str(tmp_path / "a"), "--pretrain-epochs", "2"])
     assert exit_.value.code == 2
     assert "--audio" in capsys.readouterr().err

@@ -6,8 +6,8 @@ import pytest
 from sklearn.metrics import f1_score
 
 import combine_stages
-from errors import InputError, run_cli
-from kemdy20 import CLASSES, EMOTIONS
+from kemdy.classes import CLASSES, EMOTIONS
+from kemdy.errors import InputError, run_cli
 
 
 def stage_dirs(tmp_path):

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench_train import toy_workspace, train_args
-from datasets import load_split
-from kemdy20 import CLASSES
+from kemdy.classes import CLASSES
+from kemdy.demo.toy_corpus import toy_workspace, train_args
+from kemdy.train.data import load_split
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

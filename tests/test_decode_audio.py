@@ -5,9 +5,9 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 import decode_audio
-from bench_train import make_toy_corpus
-from datasets import AudioStore
-from errors import run_cli
+from kemdy.demo.toy_corpus import make_toy_corpus
+from kemdy.errors import run_cli
+from kemdy.release.audio import AudioStore, read_wave
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_cache_matches_the_wavs(corpus, tmp_path):
 def test_stereo_is_mixed_down(tmp_path):
     left = np.linspace(-0.5, 0.5, 1600, dtype=np.float32)
     sf.write(tmp_path / "s.wav", np.stack([left, -left / 2], axis=1), 16000, subtype="PCM_16")
-    got = decode_audio.read_wave(tmp_path / "s.wav", 16000)
+    got = read_wave(tmp_path / "s.wav", 16000)
     assert np.allclose(got, left / 4, atol=2 / 32768)
 
 

@@ -14,9 +14,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-import generate_lookalike as gl
-from errors import InputError
-from kemdy20 import CLASSES, EVALUATORS, N_COLUMNS, RAW_LABELS, SEGMENT_ID, clean_transcript
+from kemdy.classes import CLASSES
+from kemdy.demo import lookalike as gl
+from kemdy.demo.script import PHRASES, compose_text
+from kemdy.demo.voice import make_speaker, synth_voice
+from kemdy.errors import InputError
+from kemdy.release.kemdy20 import EVALUATORS, N_COLUMNS, RAW_LABELS, SEGMENT_ID, clean_transcript
 from workflow_utils import tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +32,7 @@ def read_rows(path: Path) -> list[list[str]]:
 def has_phrase(text: str, emotion: str) -> bool:
     """All words of one of the emotion's phrases occur (markers may sit between them)."""
     words = set(re.sub(r"[?.!]", " ", clean_transcript(text)).split())
-    return any(set(re.sub(r"[?.!]", " ", p).split()) <= words for p in gl.PHRASES[emotion])
+    return any(set(re.sub(r"[?.!]", " ", p).split()) <= words for p in PHRASES[emotion])
 
 
 def data_rows(root: Path, session: int) -> list[list[str]]:
@@ -168,9 +171,9 @@ def test_transcripts_cp949_one_line_with_markers(tiny_root):
 
 def test_compose_text_markers_are_all_stripped():
     rng = np.random.default_rng(1)
-    for emotion in [None, *gl.PHRASES]:
+    for emotion in [None, *PHRASES]:
         for _ in range(200):
-            line = gl.compose_text(rng, emotion)
+            line = compose_text(rng, emotion)
             clean = clean_transcript(line)
             assert not re.search(r"(^|\s)[cnNulb]?/|[*+()]", clean), line
             if emotion is not None:
@@ -281,14 +284,14 @@ def test_truth_text_evidence(tiny_root):
 
 def test_prosody_tracks_emotion():
     rng = np.random.default_rng(0)
-    speaker = gl.make_speaker(rng, 1)
+    speaker = make_speaker(rng, 1)
 
     def rms(emotion):
-        return np.mean([np.sqrt(np.mean(gl.synth_voice(rng, emotion, speaker, 2.0) ** 2))
+        return np.mean([np.sqrt(np.mean(synth_voice(rng, emotion, speaker, 2.0) ** 2))
                         for _ in range(20)])
 
     assert rms("angry") > 1.4 * rms("neutral") > 1.4 * rms("sad")
-    wave = gl.synth_voice(rng, "neutral", speaker, 2.5)
+    wave = synth_voice(rng, "neutral", speaker, 2.5)
     assert wave.dtype == np.float32 and len(wave) == 40000 and np.abs(wave).max() < 1
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import gpu_slot
+from kemdy import gpu_slots
 from workflow_utils import replay_gpu_trace
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_slot.py"
@@ -69,10 +70,10 @@ def test_child_exit_code_is_passed_on(tmp_path):
 
 
 def test_asking_for_more_gpus_than_exist_is_an_input_error(tmp_path):
-    with pytest.raises(gpu_slot.InputError, match="asks for 3 GPUs"):
-        gpu_slot.claim(3, 2, str(tmp_path))
+    with pytest.raises(gpu_slots.InputError, match="asks for 3 GPUs"):
+        gpu_slots.claim(3, 2, str(tmp_path))
 
 
 def test_multi_gpu_jobs_are_launched_with_torchrun():
-    assert gpu_slot.launcher(2)[1:3] == ["-m", "torch.distributed.run"]
-    assert gpu_slot.launcher(1) == [sys.executable]
+    assert gpu_slots.launcher(2)[1:3] == ["-m", "torch.distributed.run"]
+    assert gpu_slots.launcher(1) == [sys.executable]

@@ -16,8 +16,10 @@ import pytest
 import soundfile as sf
 
 import ingest
-from errors import InputError
-from kemdy20 import CLASSES, CLASS_INDEX, EVALUATORS, N_COLUMNS, clean_transcript
+from kemdy.classes import CLASS_INDEX, CLASSES
+from kemdy.errors import InputError
+from kemdy.release.kemdy20 import EVALUATORS, N_COLUMNS, clean_transcript
+from kemdy.release.segments import COLUMNS
 from workflow_utils import tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +84,7 @@ def first_wav(root: Path) -> Path:
 def test_segments_table(tiny_root, tiny_segments):
     root, truth = tiny_root
     seg = pd.read_csv(tiny_segments, keep_default_na=False, dtype=str)
-    assert list(seg.columns) == ingest.COLUMNS
+    assert list(seg.columns) == COLUMNS
     assert seg.columns[-2:].tolist() == ["sample_rate", "duration"]
     assert sorted(seg["segment_id"]) == sorted(pd.read_csv(truth)["segment_id"])
     assert (seg["wav_path"] == "wav/Session" + seg["session"].str.zfill(2) + "/"
@@ -454,7 +456,7 @@ def test_wav_too_short_to_hold_speech_is_unusable(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from ingest import check_wav
+    from kemdy.release.files import check_wav
 
     path = tmp_path / "x.wav"
     sf.write(path, np.zeros(100, dtype=np.int16), 16000, subtype="PCM_16")

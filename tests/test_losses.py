@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from losses import Criterion, class_weights, make_criterion, probabilities
+from kemdy.train.losses import Criterion, class_weights, make_criterion, probabilities
 
 
 def test_class_weights_line_up_with_classes():

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import make_folds as mf
-from errors import InputError
-from kemdy20 import CLASSES
+import make_folds as make_folds_step
+from kemdy.classes import CLASSES
+from kemdy.errors import InputError
+from kemdy.labels import folds as mf
 
 
 def new_data(n_sessions=40, per_speaker=6, seed=0, session_names=None):
@@ -117,10 +118,10 @@ def test_cli(tmp_path, capsys):
     src = tmp_path / "new_data.csv"
     new_data(10, per_speaker=2).to_csv(src, index=False)
     out = tmp_path / "folds.csv"
-    mf.main(["--new-data", str(src), "--out", str(out), "--n-folds", "5"])
+    make_folds_step.main(["--new-data", str(src), "--out", str(out), "--n-folds", "5"])
     folds = pd.read_csv(out)
     check_partition(folds, 5)
     assert "fold 4: train" in capsys.readouterr().out
     with pytest.raises(InputError, match="missing column"):
         pd.read_csv(src).drop(columns="speaker").to_csv(src, index=False)
-        mf.main(["--new-data", str(src), "--out", str(out)])
+        make_folds_step.main(["--new-data", str(src), "--out", str(out)])

@@ -21,8 +21,12 @@ from sklearn.metrics import confusion_matrix, f1_score
 
 import render_report
 import summarize
-from errors import InputError
-from kemdy20 import CLASSES, EVAL_PREFIXES
+from kemdy.classes import CLASSES
+from kemdy.errors import InputError
+from kemdy.metrics import balanced_accuracy_of, macro_f1_of
+from kemdy.release.kemdy20 import EVAL_PREFIXES
+from kemdy.report.bootstrap import encode, group_confusions, paired_bootstrap
+from kemdy.report.render import DEMO_BANNER
 from test_summarize import FOLDS, SKLEARN, VARIANTS, make_runs, true_labels
 
 REFERENCE = "text_ce"
@@ -287,15 +291,15 @@ def test_fast_scores_equal_sklearn():
     y = rng.choice(CLASSES, 300, p=[.5, .2, .1, .1, .05, .05, 0])  # fear never occurs
     p = np.where(rng.random(300) < 0.5, y, rng.choice(CLASSES[:5], 300))
     g = rng.integers(0, 12, 300)  # 12 sessions
-    per_session = render_report.group_confusions(render_report.encode(y), render_report.encode(p), g, 12, 7)
+    per_session = group_confusions(encode(y), encode(p), g, 12, 7)
     draws = rng.multinomial(12, np.full(12, 1 / 12), size=20)  # session resamples
     cm = (draws @ per_session).reshape(-1, 7, 7)
     for b in range(20):
         idx = np.concatenate([np.repeat(np.flatnonzero(g == s), draws[b, s]) for s in range(12)])
         yb, pb = y[idx], p[idx]
-        assert render_report.macro_f1(cm[b]) == pytest.approx(
+        assert macro_f1_of(cm[b]) == pytest.approx(
             f1_score(yb, pb, average="macro", zero_division=0), abs=1e-12)
-        assert render_report.balanced_accuracy(cm[b]) == pytest.approx(
+        assert balanced_accuracy_of(cm[b]) == pytest.approx(
             SKLEARN["balanced_accuracy"](yb, pb), abs=1e-12)
 
 
@@ -304,14 +308,14 @@ def test_bootstrap_is_deterministic_per_seed():
     rng = np.random.default_rng(1)
     a = [x if rng.random() < .4 else "neutral" for x in labels]
     b = [x if rng.random() < .6 else "neutral" for x in labels]
-    one = render_report.paired_bootstrap(labels, a, b, 300, seed=5)
-    assert one == render_report.paired_bootstrap(labels, a, b, 300, seed=5)
-    other = render_report.paired_bootstrap(labels, a, b, 300, seed=6)
+    one = paired_bootstrap(labels, a, b, 300, seed=5)
+    assert one == paired_bootstrap(labels, a, b, 300, seed=5)
+    other = paired_bootstrap(labels, a, b, 300, seed=6)
     assert other["f1_macro"]["delta"] == one["f1_macro"]["delta"]
     assert (other["f1_macro"]["lo"], other["f1_macro"]["hi"]) != (one["f1_macro"]["lo"],
                                                                    one["f1_macro"]["hi"])
     # chunking is an implementation detail: the draws must not depend on it
-    assert one == render_report.paired_bootstrap(labels, a, b, 300, seed=5, chunk=7)
+    assert one == paired_bootstrap(labels, a, b, 300, seed=5, chunk=7)
 
 
 def test_same_seed_renders_same_ci(rendered, tmp_path):
@@ -329,7 +333,7 @@ def test_same_seed_renders_same_ci(rendered, tmp_path):
 def test_demo_banner_and_self_contained(rendered):
     p, html, page = rendered
     _, _, banner = page.one(id="demo-banner")
-    assert banner == render_report.DEMO_BANNER
+    assert banner == DEMO_BANNER
     assert "<script" not in html.lower()
     style = html[html.index("<style>"):html.index("</style>")]
     assert 'th[scope="row"]' in style and "&#34;" not in style  # CSS not HTML-escaped

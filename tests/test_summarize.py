@@ -15,9 +15,10 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 import summarize
-from errors import InputError
-from kemdy20 import CLASSES
-from metrics import score_predictions
+from kemdy.classes import CLASSES
+from kemdy.errors import InputError, run_cli
+from kemdy.metrics import score_predictions
+from kemdy.report.summary import fold_stats
 
 VARIANTS = {"text_ce": 0.35, "text_soft_bce": 0.6, "text_two_stage": 0.45}  # name -> skill
 TWO_STAGE = {"text_two_stage"}
@@ -170,7 +171,7 @@ def test_cli_exits_2_with_the_file_named(runs_dir, tmp_path, capsys):
     metrics["accuracy"] = 1.0 - metrics["accuracy"]
     path.write_text(json.dumps(metrics))
     with pytest.raises(SystemExit) as exit_:
-        summarize.run_cli(summarize.main, ["--runs-dir", str(runs_dir), "--variants", "text_ce",
+        run_cli(summarize.main, ["--runs-dir", str(runs_dir), "--variants", "text_ce",
                                            "--folds", "0,1,2", "--out", str(tmp_path / "s.csv")])
     assert exit_.value.code == 2
     assert f"ERROR: {path}" in capsys.readouterr().err
@@ -215,5 +216,5 @@ def test_bad_predictions_are_caught_with_row(runs_dir, tmp_path, bad, match):
 
 
 def test_fold_stats_of_one_fold_has_no_std():
-    mean, std = summarize.fold_stats([0.4])
+    mean, std = fold_stats([0.4])
     assert mean == 0.4 and math.isnan(std)

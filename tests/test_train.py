@@ -9,10 +9,14 @@ import pytest
 import torch
 
 import train
-from bench_train import toy_workspace, train_args
-from datasets import length_grouped_batches, load_split, make_task, shard_batches
-from errors import InputError
-from kemdy20 import CLASSES, EMOTIONS
+from kemdy.classes import CLASSES, EMOTIONS
+from kemdy.demo.toy_corpus import toy_workspace, train_args
+from kemdy.errors import InputError
+from kemdy.runs import HISTORY_COLUMNS
+from kemdy.spec import resolve
+from kemdy.train import inputs as train_inputs
+from kemdy.train.batches import length_grouped_batches, shard_batches
+from kemdy.train.data import load_split, make_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = {"epochs": 3, "lr": 3e-3, "batch_size": 8, "max_len": 32, "patience": 5, "seed": 3,
@@ -44,7 +48,7 @@ def test_outputs_follow_the_contract(ws, tmp_path):
     assert set(preds["segment_id"]) == test_ids and len(preds) == len(test_ids)
     assert list(preds.columns) == ["segment_id", "label", "pred", *[f"prob_{c}" for c in CLASSES]]
     assert np.allclose(preds.filter(like="prob_").sum(axis=1), 1.0)
-    assert list(history.columns) == train.HISTORY_COLUMNS and list(history["epoch"]) == [1, 2, 3]
+    assert list(history.columns) == HISTORY_COLUMNS and list(history["epoch"]) == [1, 2, 3]
     assert metrics["best_epoch"] == int(history.loc[history["val_f1_macro"].idxmax(), "epoch"])
     assert metrics["variant"] == "text_ce" and metrics["fold"] == 0 and metrics["n_test"] == len(test_ids)
     saved = json.load(open(tmp_path / "out" / "metrics.json"))
@@ -67,16 +71,17 @@ def test_same_seed_same_metrics_other_seed_differs(ws, tmp_path):
 KILLER = """
 import os, signal, sys
 sys.path.insert(0, "scripts")
-import datasets, train
+import train
+from kemdy.train import batches
 last, seen = sys.argv[1], [0]
-collate = datasets.Inputs.collate
+collate = batches.Inputs.collate
 def dying_collate(self, idx, device="cpu"):
     if os.path.exists(last):  # epoch 1's checkpoint is written: die inside epoch 2
         seen[0] += 1
         if seen[0] == 3:
             os.kill(os.getpid(), signal.SIGKILL)
     return collate(self, idx, device)
-datasets.Inputs.collate = dying_collate
+batches.Inputs.collate = dying_collate
 train.main(sys.argv[2:])
 """
 
@@ -140,7 +145,7 @@ def test_text_warmup_epochs_are_never_the_best(ws, tmp_path, capsys):
     assert figures(plain) != figures(metrics)
     for bad in ({**spec, "text_warmup_epochs": 3}, {**TEXT, "text_warmup_epochs": 1}):
         with pytest.raises(InputError, match="text_warmup_epochs"):
-            train.effective_spec(bad)
+            resolve({"variants": {"v": bad}}, "v")
 
 
 def test_two_stage_targets_and_outputs(ws, tmp_path):
@@ -177,8 +182,8 @@ def test_frozen_encoders_use_the_embedding_cache(ws, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed a cached embedding")
 
-    monkeypatch.setattr(train, "audio_embeddings", boom)
-    monkeypatch.setattr(train, "text_embeddings", boom)
+    monkeypatch.setattr(train_inputs, "audio_embeddings", boom)
+    monkeypatch.setattr(train_inputs, "text_embeddings", boom)
     m1, _, _ = run(ws, tmp_path / "b", spec, cache_dir=cache)  # same variant: all cached
     assert figures(m1) == figures(m0)
     run(ws, tmp_path / "c", spec, fold=1, cache_dir=cache)  # another fold: still cached
@@ -215,7 +220,7 @@ def test_embedding_cache_racing_jobs_compute_once(tmp_path):
     import threading
     import time
 
-    from embedding_cache import lookup
+    from kemdy.train.embedding_cache import lookup
 
     path, keys, calls = str(tmp_path / "text-x.pt"), ["a", "b", "a", "c"], []
 

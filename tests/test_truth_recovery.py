@@ -4,9 +4,11 @@ well as a plain majority vote (run with -s to see the three accuracies)."""
 import pandas as pd
 import pytest
 
-import aggregate_labels as agg
-import generate_lookalike
 import ingest
+from kemdy.demo import lookalike as generate_lookalike
+from kemdy.labels.aggregate import METHODS
+from kemdy.labels.relabel import relabel
+from kemdy.release.segments import read_segments
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,7 @@ def lookalike(tmp_path_factory):
     data = base / "data"
     ingest.main(["--root", str(root), "--out", str(data / "segments.csv"),
                  "--report", str(data / "ingest.json"), "--skipped", str(data / "skipped.csv")])
-    segments = agg.read_segments(data / "segments.csv")
+    segments = read_segments(data / "segments.csv", dtype=str, keep_default_na=False, na_values=[""])
     return segments, pd.read_csv(truth, dtype=str)
 
 
@@ -27,9 +29,9 @@ def test_wawa_and_dawid_skene_recover_truth_at_least_as_well_as_majority(lookali
     segments, truth = lookalike
     true = truth.set_index("segment_id")["true_emotion"]
     accuracy = {}
-    for method in agg.METHODS:
+    for method in METHODS:
         # EM's tail can be slow on a small set: a generous cap, so convergence is testable.
-        new, _, info = agg.relabel(segments, method, min_votes=3, tol=1e-6, max_iter=1000)
+        new, _, info = relabel(segments, method, min_votes=3, tol=1e-6, max_iter=1000)
         assert new["segment_id"].isin(true.index).all(), "ingest changed segment ids"
         accuracy[method] = float((new["label"] == true.loc[new["segment_id"]].to_numpy()).mean())
         if method == "dawid_skene":

@@ -15,7 +15,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from metrics import HEADLINE, score_predictions
+from kemdy.metrics import HEADLINE, score_predictions
 from workflow_utils import copy_workflow, env, replay_gpu_trace, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow

@@ -1,8 +1,6 @@
 """The emotion model: pre-trained encoders (hub name or local folder), a pooled vector per
 modality, concatenation, and the original project's MLP head.
 
-A library (no CLI): scripts/train.py, scripts/embedding_cache.py and scripts/bench_train.py
-import it.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@
 - soft_bce: the original class-weighted sigmoid loss (MultiLabelSoftMarginLoss) on the soft
   scores, weight_c = 1 - n_c / sum(n), n_c = (count of class c) x (mean score of class c).
 - focal: focal loss on the label, -(1 - p_t)^gamma log p_t.
-
-A library (no CLI).
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOSSES = ("ce", "soft_bce", "focal")
+from kemdy.spec import LOSSES
 
 
 def class_weights(labels, soft) -> np.ndarray:

@@ -1,9 +1,13 @@
-"""The workflow benchmark's accounting, on hand-written benchmark files."""
+"""Tests of the benchmarks themselves: the aggregation benchmark on a small input, and the
+workflow benchmark's accounting on hand-written benchmark files."""
+
+import json
 
 import pandas as pd
 import pytest
 
-from bench_workflow import job_times, summarise
+from bench.aggregate import run as run_aggregate
+from bench.workflow import job_times, summarise
 
 
 def test_job_times_and_efficiency(tmp_path):
@@ -18,3 +22,12 @@ def test_job_times_and_efficiency(tmp_path):
     assert result["job_seconds"] == pytest.approx(18.0)
     assert result["parallel_efficiency"] == pytest.approx(0.9)
     assert result["slowest_rules"][0]["rule"] == "train"
+
+
+def test_bench_runs_and_writes_json(tmp_path, capsys):
+    result = run_aggregate(tmp_path, n=600, subset=50, growth=(600, 1200))
+    saved = json.loads((tmp_path / "aggregate.json").read_text())
+    assert saved["same_labels_on_subset"] and saved["machine"]["cores"] >= 1
+    assert [g["n_segments"] for g in saved["growth"]] == [600, 1200]
+    assert result["implementations"][0]["scaled"]  # timed on 50, scaled to 600
+    assert "speed-up" in capsys.readouterr().out

@@ -1,6 +1,6 @@
 """Inter-rater agreement of the evaluators' emotion votes: Fleiss' kappa, Krippendorff's alpha.
 
-A library (no CLI): scripts/aggregate_labels.py reports both in results/data/agreement.json.
+aggregate_labels reports both in results/data/agreement.json.
 
 Both take the votes of one item per row. `fleiss_kappa` takes a count table (items x
 categories, cell = raters who chose that category); `krippendorff_alpha_nominal` takes a

@@ -2,7 +2,10 @@
 two-stage combine step, the summary and the report, so every figure is recomputable.
 
 Each headline figure is scikit-learn's own call with its default labels (the classes that
-occur in `label` or `pred`), e.g. `f1_score(df.label, df.pred, average="macro")`.
+occur in `label` or `pred`), e.g. `f1_score(df.label, df.pred, average="macro")`. The
+bootstrap needs the same two figures for thousands of resampled confusion matrices at once:
+`macro_f1_of` and `balanced_accuracy_of` compute them from confusion counts, vectorised, and
+tests/test_metrics.py holds them equal to scikit-learn's.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from kemdy20 import CLASSES
+from kemdy.classes import CLASSES
 
+# The figures of summary.csv and of the report's headline table, in that order.
 HEADLINE = ["f1_macro", "balanced_accuracy", "f1_weighted", "f1_micro", "accuracy"]
+NAMES = {"f1_macro": "F1-macro", "balanced_accuracy": "Balanced accuracy",
+         "f1_weighted": "F1-weighted", "f1_micro": "F1-micro", "accuracy": "Accuracy"}
 
 
 def headline(label, pred) -> dict[str, float]:
@@ -56,3 +62,25 @@ def score_predictions(predictions: pd.DataFrame, classes: list[str] = CLASSES) -
 def probabilities(predictions: pd.DataFrame, classes: list[str] = CLASSES) -> np.ndarray:
     """The `prob_<class>` columns as an (n, n_classes) array, in class order."""
     return predictions[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
+
+
+# ---------------------------------------------------------------- from confusion counts
+
+
+def macro_f1_of(cm: np.ndarray) -> np.ndarray:
+    """f1_score(average="macro", zero_division=0) of confusion matrices (..., k, k): classes
+    that occur in neither labels nor predictions are left out, as scikit-learn does."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    denom = cm.sum(-1) + cm.sum(-2)
+    present = denom > 0
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=present)
+    return f1.sum(-1) / present.sum(-1)
+
+
+def balanced_accuracy_of(cm: np.ndarray) -> np.ndarray:
+    """balanced_accuracy_score of confusion matrices: mean recall over the classes present
+    in the labels."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    support = cm.sum(-1)
+    recall = np.divide(tp, support, out=np.zeros(tp.shape), where=support > 0)
+    return recall.sum(-1) / (support > 0).sum(-1)

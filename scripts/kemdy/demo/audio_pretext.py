@@ -8,7 +8,7 @@ the spirit of PASE (Pascual et al., 2019): from each 20 ms frame it learns to pr
 acoustic descriptors computed from the frame itself (level, band energies, zero-crossing
 rate, periodicity, pitch, and how level and pitch move). No label, fold or transcript is
 read: the targets are functions of the waveform alone. The regression read-out is thrown
-away; only the encoder is saved. A library (no CLI): scripts/build_demo_encoders.py uses it.
+away; only the encoder is saved.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
+
+from kemdy.train.batches import MIN_AUDIO_SAMPLES, audio_batch
+from kemdy.train.models import frame_mask
 
 BAND_EDGES_HZ = (60, 250, 500, 1000, 2000, 4000, 8000)
 PITCH_HZ = (80.0, 400.0)  # lags searched for the pitch period
@@ -66,9 +69,6 @@ def pretrain(encoder, extractor, waves, epochs: int, seed: int, batch_size: int 
              lr: float = 2e-3, log=print) -> list[float]:
     """Train `encoder` in place to predict each frame's descriptors; returns the mean loss
     of each epoch. `waves` are raw float waveforms at the extractor's sampling rate."""
-    from datasets import MIN_AUDIO_SAMPLES, audio_batch
-    from models import frame_mask
-
     rate = extractor.sampling_rate
     kernel, stride = encoder.config.conv_kernel[0], encoder.config.conv_stride[0]
     if len(encoder.config.conv_kernel) != 1:

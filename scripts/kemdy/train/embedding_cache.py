@@ -10,7 +10,7 @@ transcript or clip is recomputed and identical inputs are computed once.
 Jobs that start together take turns through an advisory lock beside the file (the first
 computes, the others then read); writes are atomic (temporary file + os.replace), so a
 reader never sees a partial file even where locks do not work, and an unreadable file is
-ignored and rewritten. A library (no CLI).
+ignored and rewritten.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ import sys
 import numpy as np
 import torch
 
-from datasets import AudioStore, atomic_output, audio_batch, eval_batches, pad_tokens
-from models import audio_vector, text_vector
-from variants import fingerprint
+from kemdy.atomic import atomic_output
+from kemdy.release.audio import AudioStore
+from kemdy.spec import fingerprint
+from kemdy.train.batches import audio_batch, eval_batches, pad_tokens
+from kemdy.train.models import audio_vector, text_vector
 
 
 def cache_path(cache_dir, kind: str, encoder_fp: str, settings: dict) -> str:

@@ -1,0 +1,117 @@
+"""The report itself: figures, the HTML page from its template, and the assembly of every
+section (summary.html is one self-contained file: no network, no JS)."""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from kemdy.classes import CLASSES
+from kemdy.errors import InputError
+from kemdy.metrics import HEADLINE, NAMES
+from kemdy.report import plots
+from kemdy.report.data import data_section
+from kemdy.report.provenance import benchmarks, provenance
+from kemdy.report.results import results_sections
+from kemdy.report.summary import Runs, check_summary, collect_runs, parse_folds, parse_list
+from kemdy.spec import read_config
+
+TEMPLATES = Path(__file__).parent / "templates"
+DEMO_BANNER = ("DEMO on a generated KEMDy20 look-alike with small encoders built locally (text: "
+               "random; audio: pre-trained a minute without labels on the look-alike's clips): "
+               "these numbers say nothing about KEMDy20.")
+PLOT_FILES = {  # plot key -> file name under --plots-dir
+    "per_fold": "per_fold_f1_macro.png",
+    "per_class": "per_class_f1.png",
+    "confusion": "confusion.png",
+    "curves": "learning_curves.png",
+    "comparison": "comparison.png",
+    "classes": "class_distribution.png",
+}
+
+
+def make_plots(found: Runs, results: dict, data: dict, reference: str) -> dict[str, bytes]:
+    n = len(found.folds)
+    present = [v for v in found.variants if v in results["pooled"]]
+    # a variant short of folds says so in every plot
+    name = {v: v if len(found.of(v)) == n else f"{v} ({len(found.of(v))} of {n} folds)"
+            for v in found.variants}
+    figs = {}
+    if present:
+        figs["per_fold"] = plots.per_fold(
+            {name[v]: {k: s["f1_macro"] for k, s in results["per_fold"][v].items()}
+             for v in present}, found.folds, "F1-macro")
+        figs["per_class"] = plots.per_class_f1(
+            {name[v]: {c: results["pooled"][v]["per_class"][c]["f1"] for c in CLASSES}
+             for v in present}, CLASSES)
+        figs["confusion"] = plots.confusion(
+            {name[v]: np.asarray(results["pooled"][v]["confusion"]) for v in present}, CLASSES)
+    if results["curves"]:
+        figs["curves"] = plots.learning_curves({name[v]: c for v, c in results["curves"].items()})
+    comps = [c for c in results["comparisons"] if c["boot"]]
+    if comps:
+        figs["comparison"] = plots.comparison(
+            [{"variant": name[c["variant"]], **c["boot"]["f1_macro"],
+              "colour": present.index(c["variant"])} for c in comps], reference)
+    figs["classes"] = plots.class_distribution(data["distribution"], CLASSES)
+    return {k: plots.png(f) for k, f in figs.items()}
+
+
+def placeholder_plots(images: dict[str, bytes]) -> dict[str, bytes]:
+    """Every file of PLOT_FILES, a 'no data' picture where there is nothing to plot, so the
+    workflow's declared outputs always exist."""
+    return {k: images[k] if k in images else plots.png(plots.empty(f"{k}: no runs to plot"))
+            for k in PLOT_FILES}
+
+
+def fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def render(context: dict) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["f3"] = fmt
+    env.filters["epoch"] = lambda e: "–" if e is None else ", ".join(
+        f"{k}: {v}" for k, v in e.items()) if isinstance(e, dict) else str(e)
+    env.filters["pct"] = lambda x, total: "–" if not total else f"{100 * x / total:.1f} %"
+    env.filters["signed"] = lambda x: "–" if x is None or math.isnan(x) else f"{x:+.3f}"
+    return env.get_template("summary.html.j2").render(**context)
+
+
+def build(args) -> tuple[str, dict[str, bytes]]:
+    variants, folds = parse_list(args.variants), parse_folds(args.folds)
+    if args.reference not in variants:
+        raise InputError("--reference", f"'{args.reference}' is not among --variants {variants}",
+                         "pick the reference from the variants being reported")
+    found = collect_runs(args.runs_dir, variants, folds, args.allow_missing, history=True)
+    check_summary(args.summary, found)
+    config = read_config(args.config_json)
+    results = results_sections(found, args.reference, args.bootstrap, args.seed)
+    data = data_section(args.data_dir, found)
+    bench = benchmarks(args.benchmarks)
+    prov = provenance(config, args.config_json, found, data, bench, args.reference,
+                      args.bootstrap, args.seed)
+    images = make_plots(found, results, data, args.reference)
+    missing = [{"run": f"{v}/fold{k}", "files": ", ".join(f)} for (v, k), f in
+               found.missing.items()]
+    missing += [{"run": f"{v}/fold{k}", "files": "history.csv (its predictions are used)"}
+                for v, k in found.no_history]
+    missing.sort(key=lambda m: (variants.index(m["run"].split("/")[0]), m["run"]))
+    context = {
+        "demo_banner": DEMO_BANNER, "prov": prov, "results": results, "data": data,
+        "missing": missing, "variants": variants, "folds": folds, "n_folds": len(folds),
+        "reference": args.reference, "headline_metrics": HEADLINE, "names": NAMES,
+        "classes": CLASSES, "seed": args.seed, "n_boot": args.bootstrap,
+        "images": {k: base64.b64encode(v).decode("ascii") for k, v in images.items()},
+        "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+    }
+    return render(context), images

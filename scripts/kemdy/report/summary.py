@@ -1,0 +1,204 @@
+"""Every run of the grid, loaded and checked, and the summary of their headline figures.
+Owns results/summary.csv.
+
+summary.csv has one row per variant x metric: `variant, metric, mean, std, n_folds, missing,
+fold0, fold1, ...`. std is the sample standard deviation over folds (ddof=1). Each figure is
+recomputed from predictions.csv with kemdy.metrics and must agree with the run's
+metrics.json (a disagreement is an error naming the file). A missing run is an error unless
+allowed; then its fold cell stays empty, `n_folds` counts the folds present and `missing`
+lists the absent ones: nothing is filled in or averaged silently.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kemdy.atomic import write_csv
+from kemdy.errors import InputError
+from kemdy.metrics import HEADLINE, score_predictions
+from kemdy.runs import read_history, read_json, read_predictions
+
+RUN_FILES = ("predictions.csv", "metrics.json")
+SUMMARY_TOLERANCE = 1e-6
+# metrics.json is written from the same predictions, so only float noise may differ.
+TOLERANCE = 1e-6
+
+
+@dataclass
+class Run:
+    """One trained model scored on its test fold."""
+
+    variant: str
+    fold: int
+    path: Path
+    predictions: pd.DataFrame
+    metrics: dict  # as stored in metrics.json
+    scores: dict  # recomputed from predictions.csv
+    history: pd.DataFrame | None = None
+
+
+@dataclass
+class Runs:
+    """Every run found for the requested variants x folds, and the ones that are missing."""
+
+    variants: list[str]
+    folds: list[int]
+    runs: dict[tuple[str, int], Run] = field(default_factory=dict)
+    missing: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # -> absent files
+    no_history: list[tuple[str, int]] = field(default_factory=list)  # present, no history.csv
+
+    def of(self, variant: str) -> list[Run]:
+        return [self.runs[(variant, k)] for k in self.folds if (variant, k) in self.runs]
+
+    def missing_folds(self, variant: str) -> list[int]:
+        return [k for k in self.folds if (variant, k) in self.missing]
+
+    def pooled(self, variant: str) -> pd.DataFrame:
+        """Out-of-fold predictions of one variant, all its present folds stacked."""
+        frames = [r.predictions.assign(fold=r.fold) for r in self.of(variant)]
+        if not frames:
+            return pd.DataFrame(columns=["segment_id", "label", "pred", "fold"])
+        pooled = pd.concat(frames, ignore_index=True)
+        dup = pooled["segment_id"].duplicated(keep=False)
+        if dup.any():
+            seg = pooled.loc[dup, "segment_id"].iloc[0]
+            folds = sorted(pooled.loc[pooled["segment_id"] == seg, "fold"].tolist())
+            raise InputError(
+                self.runs[(variant, folds[0])].path / "predictions.csv",
+                f"segment {seg} is in the test set of folds {folds} of {variant}",
+                "test folds must be disjoint: re-run the split and training",
+            )
+        return pooled
+
+
+def parse_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_folds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in parse_list(text)]
+    except ValueError:
+        raise InputError("--folds", f"'{text}' is not a comma-separated list of integers",
+                         "pass e.g. --folds 0,1,2,3,4") from None
+
+
+def check_agreement(path: Path, stored: dict, scores: dict, variant: str, fold: int) -> None:
+    """metrics.json must say what its predictions say (and be the run its folder names)."""
+    if "variant" in stored and stored["variant"] != variant:
+        raise InputError(path, f"says variant '{stored['variant']}' but lies under {variant}",
+                         "re-run the training step", key="variant")
+    if "fold" in stored and stored["fold"] != fold:
+        raise InputError(path, f"says fold {stored['fold']} but lies under fold{fold}",
+                         "re-run the training step", key="fold")
+    if "n_test" in stored and stored["n_test"] != scores["n_test"]:
+        raise InputError(path, f"n_test {stored['n_test']} but predictions.csv has "
+                         f"{scores['n_test']} rows", "re-run the training step", key="n_test")
+    for metric in HEADLINE:
+        if metric not in stored:
+            raise InputError(path, f"no '{metric}'", "re-run the training step", key=metric)
+        value = stored[metric]
+        # written as `not <=` so that NaN counts as a disagreement
+        if not isinstance(value, (int, float)) or not abs(value - scores[metric]) <= TOLERANCE:
+            raise InputError(
+                path,
+                f"{metric} {value} disagrees with {scores[metric]:.6f} recomputed from "
+                "predictions.csv",
+                "re-run the training step (metrics.json and predictions.csv are out of step)",
+                key=metric,
+            )
+
+
+def load_run(run_dir: Path, variant: str, fold: int, with_history: bool = False) -> Run:
+    predictions = read_predictions(run_dir / "predictions.csv")
+    stored = read_json(run_dir / "metrics.json")
+    scores = score_predictions(predictions)
+    check_agreement(run_dir / "metrics.json", stored, scores, variant, fold)
+    history = None
+    if with_history and (run_dir / "history.csv").is_file():
+        history = read_history(run_dir / "history.csv")
+    return Run(variant, fold, run_dir, predictions, stored, scores, history)
+
+
+def collect_runs(runs_dir, variants: list[str], folds: list[int], allow_missing: bool = False,
+                 history: bool = False) -> Runs:
+    """Load runs_dir/{variant}/fold{k}. A run without predictions.csv or metrics.json is
+    missing; with `history`, a present run without history.csv is listed as missing that file
+    (its predictions still count)."""
+    runs_dir = Path(runs_dir)
+    found = Runs(list(variants), list(folds))
+    for variant in variants:
+        for fold in folds:
+            run_dir = runs_dir / variant / f"fold{fold}"
+            absent = [f for f in RUN_FILES if not (run_dir / f).is_file()]
+            if absent:
+                found.missing[(variant, fold)] = absent
+                continue
+            found.runs[(variant, fold)] = load_run(run_dir, variant, fold, history)
+            if history and found.runs[(variant, fold)].history is None:
+                found.no_history.append((variant, fold))
+    problems = [f"{v}/fold{k} ({', '.join(a)})" for (v, k), a in found.missing.items()]
+    problems += [f"{v}/fold{k} (history.csv)" for v, k in found.no_history]
+    if problems and not allow_missing:
+        raise InputError(runs_dir, f"{len(problems)} missing run(s) or file(s): "
+                         + "; ".join(problems),
+                         "train them, or pass --allow-missing to report without them")
+    return found
+
+
+def fold_stats(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) of the present folds; NaN where undefined."""
+    if not values:
+        return math.nan, math.nan
+    mean = float(np.mean(values))
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    return mean, std
+
+
+def summary_table(found: Runs) -> pd.DataFrame:
+    rows = []
+    for variant in found.variants:
+        runs = found.of(variant)
+        missing = found.missing_folds(variant)
+        for metric in HEADLINE:
+            values = [r.scores[metric] for r in runs]
+            mean, std = fold_stats(values)
+            row = {"variant": variant, "metric": metric, "mean": mean, "std": std,
+                   "n_folds": len(runs), "missing": " ".join(f"fold{k}" for k in missing)}
+            by_fold = {r.fold: r.scores[metric] for r in runs}
+            row.update({f"fold{k}": by_fold.get(k, math.nan) for k in found.folds})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_summary(path, found: Runs) -> None:
+    write_csv(path, summary_table(found))
+
+
+def check_summary(path: Path, found: Runs) -> None:
+    """summary.csv must hold the figures recomputed here (else it is stale)."""
+    if not path.is_file():
+        raise InputError(path, "not found", "run scripts/summarize.py first")
+    table = pd.read_csv(path)
+    for col in ("variant", "metric", "mean"):
+        if col not in table.columns:
+            raise InputError(path, f"no column '{col}'", "re-run scripts/summarize.py")
+    index = table.set_index(["variant", "metric"])
+    for variant in found.variants:
+        for m in HEADLINE:
+            if (variant, m) not in index.index:
+                raise InputError(path, f"no row for {variant} / {m}",
+                                 "re-run scripts/summarize.py with the same --variants")
+            row = index.loc[(variant, m)]
+            for run in found.of(variant):
+                col = f"fold{run.fold}"
+                value = row.get(col, math.nan)
+                if pd.notna(value) and abs(float(value) - run.scores[m]) > SUMMARY_TOLERANCE:
+                    raise InputError(path, f"{variant} {m} {col} is {value} but "
+                                     f"{run.path / 'predictions.csv'} gives {run.scores[m]:.6f}",
+                                     "summary.csv is stale: re-run scripts/summarize.py")

@@ -1,0 +1,48 @@
+"""One list of losses and modalities, one set of spec defaults: the config schema's enums and
+training keys must be exactly the library's."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kemdy import spec
+from kemdy.errors import InputError
+from kemdy.metrics import HEADLINE, NAMES
+from kemdy.train.losses import Criterion
+
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text())
+TRAINING = SCHEMA["$defs"]["training"]["properties"]
+
+
+def test_schema_enums_equal_the_library_lists():
+    assert tuple(TRAINING["loss"]["enum"]) == spec.LOSSES
+    assert tuple(TRAINING["modality"]["enum"]) == spec.MODALITIES
+
+
+def test_every_default_is_a_schema_key_and_every_schema_key_has_a_default():
+    assert set(TRAINING) == set(spec.DEFAULTS) | set(spec.REQUIRED)
+
+
+def test_every_loss_builds_and_metric_names_cover_the_headline():
+    for kind in spec.LOSSES:
+        Criterion(kind)
+    assert list(NAMES) == HEADLINE
+
+
+def test_resolve_layers_defaults_train_and_variant():
+    config = {"train": {"lr": 1e-3, "epochs": 4}, "variants": {"v": {"modality": "text", "loss": "ce", "epochs": 2}}}
+    resolved = spec.resolve(config, "v")
+    assert resolved["lr"] == 1e-3 and resolved["epochs"] == 2 and resolved["batch_size"] == 64
+    assert resolved["name"] == "v"
+    with pytest.raises(InputError, match="variants.v.loss"):
+        spec.resolve({"variants": {"v": {"modality": "text", "loss": "hinge"}}}, "v")
+
+
+def test_a_job_spec_must_be_complete():
+    with pytest.raises(InputError, match="lacks"):
+        spec.for_stage({"modality": "text", "loss": "ce"})
+    full = spec.resolve({"variants": {"v": {"modality": "text", "loss": "ce", "two_stage": True}}}, "v")
+    assert spec.for_stage(full, 1, max_epochs=3)["epochs"] == 3
+    with pytest.raises(InputError, match="--stage"):
+        spec.for_stage(full)
