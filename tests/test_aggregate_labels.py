@@ -25,6 +25,7 @@ def segments_table(codes, totals=None):
     frame = votes_frame(codes)
     ids = [f"Sess{1 + i % 3:02d}_script01_User{2 * (1 + i % 3):03d}F_{i:03d}" for i in range(n)]
     meta = pd.DataFrame({
+        "dataset": "KEMDy20",
         "segment_id": ids,
         "session": [1 + i % 3 for i in range(n)],
         "speaker": [f"User{2 * (1 + i % 3):03d}F" for i in range(n)],
@@ -184,7 +185,8 @@ def test_relabel_table_and_min_votes():
     codes = pad(np.vstack([HAND, [[N, _, _], [H, H, _]]]))
     totals = ["neutral", "happy", "neutral;angry", "happy;neutral", "disgust", "neutral", "happy"]
     frame = segments_table(codes, totals)
-    new, evaluators, info = relabel(frame, "wawa", min_votes=2)
+    names = {f"e{j + 1:02d}": name for j, name in enumerate(EVALUATORS)}
+    new, evaluators, info = relabel(frame, "wawa", min_votes=2, evaluators=names)
     assert list(new.columns) == OUT_COLUMNS
     assert info["skipped_min_votes"] == [frame.segment_id[5]]
     assert info["n_segments"] == 7 and info["n_labelled"] == 6

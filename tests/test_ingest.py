@@ -164,7 +164,7 @@ def test_root_is_never_written(tiny_root, tmp_path):
         assert tree_digest(root) == before
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(root)], check=True)
-    assert pd.read_csv(paths["skipped"]).columns.tolist() == ["segment_id", "file", "reason"]
+    assert pd.read_csv(paths["skipped"]).columns.tolist() == ["dataset", "segment_id", "file", "reason"]
     assert len(pd.read_csv(paths["skipped"])) == 0
 
 
@@ -435,16 +435,34 @@ def test_skip_missing(one, tmp_path):
     wavs[1].with_suffix(".txt").write_bytes(b"")
     data = wavs[2].read_bytes()
     wavs[2].write_bytes(data[: len(data) - 1000])
-    paths = run(one, tmp_path / "out", "--skip-missing")
+    # 3 of 12 lost: more than the default share of 5 %, so that share is raised here.
+    paths = run(one, tmp_path / "out", "--skip-missing", "--max-skipped-share", "0.3")
     seg = pd.read_csv(paths["out"])
     skipped = pd.read_csv(paths["skipped"])
     assert len(seg) == 9
-    assert skipped.columns.tolist() == ["segment_id", "file", "reason"]
+    assert skipped.columns.tolist() == ["dataset", "segment_id", "file", "reason"]
     assert sorted(skipped["segment_id"]) == sorted(w.stem for w in wavs[:3])
     assert not set(skipped["segment_id"]) & set(seg["segment_id"])
     report = json.loads(paths["report"].read_text())
     assert report["skipped_by_reason"] == {"empty": 1, "missing": 1, "truncated": 1}
     assert report["skipped_segments"] == 3 and report["segments"] == 9
+    assert report["skipped_by_session"] == {"KEMDy20 Sess01": 3}
+
+
+@pytest.mark.parametrize("lose, share, message", [
+    ("all", 1.0, "no segment left: 24 of 24 skipped"),
+    ("session", 1.0, "every segment of KEMDy20 Sess01 was skipped (12 segments)"),
+    ("three", 0.05, "3 of 24 segments skipped (12.5 %, more than dataset.max_skipped_share 5 %)"),
+])
+def test_skipping_too_much_stops_naming_the_cause(tiny_root, tmp_path, lose, share, message):
+    root = copy_sessions(tiny_root[0], tmp_path / "root", (1, 2))
+    wavs = sorted((root / "wav").glob("*/*.wav"))
+    if lose == "session":
+        wavs = [w for w in wavs if w.parent.name == "Session01"]
+    for wav in wavs[: 3 if lose == "three" else None]:
+        wav.unlink()
+    text = fails(root, tmp_path / "out", "--skip-missing", "--max-skipped-share", str(share))
+    assert message in text and "the commonest reason: missing" in text
 
 
 def test_other_sample_rate_option(one, tmp_path):

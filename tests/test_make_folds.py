@@ -20,7 +20,7 @@ def new_data(n_sessions=40, per_speaker=6, seed=0, session_names=None):
         session = session_names(s) if session_names else s
         for speaker in (f"User{2 * s - 1:03d}F", f"User{2 * s:03d}M"):
             for k in range(per_speaker):
-                rows.append({"segment_id": f"Sess{s:02d}_script01_{speaker}_{k:03d}",
+                rows.append({"dataset": "KEMDy20", "segment_id": f"Sess{s:02d}_script01_{speaker}_{k:03d}",
                              "session": session, "speaker": speaker,
                              "label": rng.choice(CLASSES, p=[.5, .2, .06, .08, .08, .04, .04])})
     return pd.DataFrame(rows)

@@ -24,7 +24,7 @@ import summarize
 from kemdy.classes import CLASSES
 from kemdy.errors import InputError
 from kemdy.metrics import balanced_accuracy_of, macro_f1_of
-from kemdy.release.kemdy20 import EVAL_PREFIXES
+from kemdy.release.segments import slot
 from kemdy.report.bootstrap import encode, group_confusions, paired_bootstrap
 from kemdy.report.render import DEMO_BANNER
 from test_summarize import FOLDS, SKLEARN, VARIANTS, make_runs, true_labels
@@ -43,14 +43,14 @@ def make_data(root: Path, seed: int = 0) -> Path:
     seg_rows, totals = [], []
     for _, r in labels.iterrows():
         votes = [r["label"] if rng.random() < 0.6 else CLASSES[rng.integers(len(CLASSES))]
-                 for _ in EVAL_PREFIXES]
+                 for _ in range(10)]
         counts = Counter(votes)
         top = max(counts.values())
         total = ";".join(c for c in CLASSES if counts.get(c) == top)
         totals.append(total)
         seg_rows.append({"segment_id": r["segment_id"], "session": r["session"],
                          "total_emotion": total,
-                         **{f"{p}_emotion": v for p, v in zip(EVAL_PREFIXES, votes)}})
+                         **{f"{slot(j)}_emotion": v for j, v in enumerate(votes)}})
     segments = pd.DataFrame(seg_rows)
     # two unlabelled extra segments: in segments.csv, not in new_data.csv
     extra = segments.tail(2).assign(segment_id=lambda d: d["segment_id"].str[:-3] + "900")

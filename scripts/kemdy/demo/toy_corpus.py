@@ -67,18 +67,19 @@ def make_toy_corpus(out_dir, n_sessions: int = 4, per_session: int = 15, seed: i
             others = rng.dirichlet(np.ones(len(CLASSES)))
             scores = (1 - (top := rng.uniform(0.5, 0.9))) * others
             scores[CLASSES.index(label)] += top
-            rows.append({"segment_id": sid, "session": s, "speaker": sid.split("_")[2],
+            rows.append({"dataset": "KEMDy20", "segment_id": sid, "session": s,
+                         "speaker": sid.split("_")[2],
                          "text": text, "wav_path": rel, "label": label,
                          **dict(zip(CLASSES, scores)), "max_score": scores.max(),
                          "total_emotion": label, "n_votes": 10})
     data = pd.DataFrame(rows)
     fold = (data["session"] - 1) % n_sessions
-    folds = data[["segment_id", "session", "speaker"]].assign(
+    folds = data[["dataset", "segment_id", "session", "speaker"]].assign(
         fold=fold, val_fold=(fold - 1) % n_sessions)
     paths = {"root": root, "segments": os.path.join(out_dir, "segments.csv"),
              "data": os.path.join(out_dir, "new_data.csv"),
              "folds": os.path.join(out_dir, "folds.csv")}
-    data[["segment_id", "session", "speaker", "wav_path", "text", "total_emotion"]].to_csv(
+    data[["dataset", "segment_id", "session", "speaker", "wav_path", "text", "total_emotion"]].to_csv(
         paths["segments"], index=False)
     data.to_csv(paths["data"], index=False)
     folds.to_csv(paths["folds"], index=False)

@@ -23,6 +23,7 @@ classes): no Python loop over segments.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,10 +31,14 @@ import pandas as pd
 
 from kemdy.classes import CLASS_INDEX, CLASSES
 from kemdy.errors import InputError
-from kemdy.release.kemdy20 import EVAL_PREFIXES
-
 METHODS = ("wawa", "majority", "dawid_skene")
-VOTE_COLUMNS = [f"{p}_emotion" for p in EVAL_PREFIXES]
+VOTE_COLUMN = re.compile(r"^e\d{2,}_emotion$")  # segments.csv: e01_emotion, e02_emotion, ...
+VOTE_COLUMNS = [f"e{j:02d}_emotion" for j in range(1, 11)]  # KEMDy20's ten evaluators
+
+
+def vote_columns(frame: pd.DataFrame) -> list[str]:
+    """The emotion vote column of every evaluator slot of a segments table, in slot order."""
+    return sorted((c for c in frame.columns if VOTE_COLUMN.match(c)), key=lambda c: int(c[1:-8]))
 SMOOTHING = 0.01  # Dawid-Skene pseudo-count per cell; add-one (1.0) swamps small data sets
 
 
@@ -51,11 +56,12 @@ class Aggregation:
     converged: bool | None = None
 
 
-def encode_votes(frame: pd.DataFrame, columns=VOTE_COLUMNS, path="segments.csv") -> np.ndarray:
-    """Emotion vote columns -> class codes (n, J) int8; -1 = missing (empty cell).
-
-    Exact matching against CLASSES; any other value is an InputError naming its row.
+def encode_votes(frame: pd.DataFrame, columns=None, path="segments.csv") -> np.ndarray:
+    """Emotion vote columns (default: every slot's) -> class codes (n, J) int8; -1 = missing
+    (empty cell). Exact matching against CLASSES; any other value is an InputError naming
+    its row.
     """
+    columns = vote_columns(frame) if columns is None else columns
     codes = np.full((len(frame), len(columns)), -1, dtype=np.int8)
     for j, col in enumerate(columns):  # a loop over the ten evaluators, not over segments
         values = frame[col]

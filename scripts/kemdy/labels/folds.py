@@ -5,17 +5,20 @@ Test folds (--method):
 - `session_blocks` (default, the original's): the sorted sessions cut into n_folds
   consecutive blocks as equal as possible (earlier blocks take the remainder); with 40
   sessions and 5 folds: 01-08, 09-16, 17-24, 25-32, 33-40. Groups are always sessions.
+  With several datasets each is cut alone and fold k takes block k of every one, so each
+  fold tests on every dataset.
 - `stratified_group`: scikit-learn's StratifiedGroupKFold on the labels, shuffled with
   --seed, keeping whole groups (--group-by session or speaker) in one fold. With
   --group-by speaker the two speakers of a session may land in different folds.
 
-Validation (model selection), carved deterministically from the training data by whole
-groups: the training run of fold k validates on --val-sessions groups (sessions, or
+A group is a session (or speaker) of one dataset: the same number in KEMDy19 and KEMDy20 is
+two groups, so whole sessions of each dataset stay on one side. Validation (model
+selection), carved deterministically from the training data by whole groups: the training run of fold k validates on --val-sessions groups (sessions, or
 speakers with --group-by speaker) drawn, with a generator seeded by --seed, from the
 groups of fold (k + 1) mod n_folds. A segment's fold therefore fixes the only run that can
 validate on it, so every segment is validation data for at most one run.
 
-folds.csv: `segment_id, session, speaker, fold, val_fold`; val_fold is the fold whose
+folds.csv: `dataset, segment_id, session, speaker, fold, val_fold`; val_fold is the fold whose
 training run validates on the segment, -1 if none. For the run of fold k:
 test = (fold == k), validation = (val_fold == k), training = every other segment.
 """
@@ -31,8 +34,8 @@ from kemdy.tables import read_table
 
 METHODS = ("session_blocks", "stratified_group")
 GROUP_BY = ("session", "speaker")
-REQUIRED_COLUMNS = ["segment_id", "session", "speaker", "label"]
-OUT_COLUMNS = ["segment_id", "session", "speaker", "fold", "val_fold"]
+REQUIRED_COLUMNS = ["dataset", "segment_id", "session", "speaker", "label"]
+OUT_COLUMNS = ["dataset", "segment_id", "session", "speaker", "fold", "val_fold"]
 
 
 def _natural_sorted(values) -> list:
@@ -44,12 +47,28 @@ def _natural_sorted(values) -> list:
     return sorted(unique, key=str)
 
 
-def session_blocks(sessions: pd.Series, n_folds: int) -> np.ndarray:
-    """Fold of each row: sorted sessions in n_folds consecutive, near-equal blocks."""
-    ordered = _natural_sorted(sessions)
-    block = {s: k for k, chunk in enumerate(np.array_split(np.arange(len(ordered)), n_folds))
-             for s in (ordered[i] for i in chunk)}
-    return sessions.map(block).to_numpy(dtype=int)
+def group_ids(frame: pd.DataFrame, column: str) -> pd.Series:
+    """An integer id per (dataset, session or speaker), numbered in natural order: the same
+    session number in two releases is two groups."""
+    ids, keys = {}, list(zip(frame["dataset"], frame[column]))
+    for dataset in sorted(frame["dataset"].unique()):
+        for value in _natural_sorted(frame.loc[frame["dataset"] == dataset, column]):
+            ids[(dataset, value)] = len(ids)
+    return pd.Series([ids[k] for k in keys], index=frame.index)
+
+
+def session_blocks(sessions: pd.Series, n_folds: int, datasets: pd.Series | None = None) -> np.ndarray:
+    """Fold of each row: each dataset's sorted sessions cut into n_folds consecutive,
+    near-equal blocks; fold k takes block k of every dataset."""
+    datasets = pd.Series("", index=sessions.index) if datasets is None else datasets
+    fold = np.full(len(sessions), -1, dtype=int)
+    for dataset in datasets.unique():
+        mine = (datasets == dataset).to_numpy()
+        ordered = _natural_sorted(sessions[mine])
+        block = {s: k for k, chunk in enumerate(np.array_split(np.arange(len(ordered)), n_folds))
+                 for s in (ordered[i] for i in chunk)}
+        fold[mine] = sessions[mine].map(block).to_numpy(dtype=int)
+    return fold
 
 
 def stratified_group(labels: pd.Series, groups: pd.Series, n_folds: int, seed: int) -> np.ndarray:
@@ -87,15 +106,20 @@ def check_settings(frame: pd.DataFrame, method: str, n_folds: int, group_by: str
         raise InputError("--group-by", f"unknown grouping '{group_by}'",
                          f"use one of {', '.join(GROUP_BY)}", key="folds.group_by")
     column = "session" if method == "session_blocks" else group_by
-    n_groups = frame[column].nunique()
     if n_folds < 2:
         raise InputError("--n-folds", f"n_folds is {n_folds}; cross-validation needs at least 2",
                          "set folds.n_folds to 2 or more", key="folds.n_folds")
-    if n_folds > n_groups:
-        raise InputError(
-            path, f"n_folds {n_folds} is more than the {n_groups} {column}s in the data",
-            f"set folds.n_folds to at most {n_groups}", key="folds.n_folds",
-        )  # fmt: skip
+    # session_blocks cuts every dataset into n_folds blocks; the other method needs n_folds
+    # groups over all of them.
+    counts = (frame.groupby("dataset")[column].nunique() if method == "session_blocks"
+              else pd.Series({"the data": frame.groupby(["dataset", column]).ngroups}))
+    for dataset, n_groups in counts.items():
+        if n_folds > n_groups:
+            where = "in the data" if len(counts) == 1 else f"of {dataset}"
+            raise InputError(
+                path, f"n_folds {n_folds} is more than the {n_groups} {column}s {where}",
+                f"set folds.n_folds to at most {n_groups}", key="folds.n_folds",
+            )  # fmt: skip
     if val_sessions < 1:
         raise InputError("--val-sessions", f"val_sessions is {val_sessions}; every run needs "
                          "validation data for model selection",
@@ -114,9 +138,9 @@ def make_folds(frame: pd.DataFrame, method: str = "session_blocks", n_folds: int
     if frame.empty:
         raise InputError(path, "no segments", "re-run aggregate_labels (every segment dropped?)")
     column = check_settings(frame, method, n_folds, group_by, val_sessions, path)
-    groups = frame[column]
+    groups = group_ids(frame, column)
     if method == "session_blocks":
-        fold = session_blocks(groups, n_folds)
+        fold = session_blocks(frame["session"], n_folds, frame["dataset"])
     else:
         fold = stratified_group(frame["label"], groups, n_folds, seed)
     sizes = np.bincount(fold, minlength=n_folds)
@@ -137,7 +161,7 @@ def make_folds(frame: pd.DataFrame, method: str = "session_blocks", n_folds: int
                 key="folds.val_sessions",
             )  # fmt: skip
     val_fold = validation_folds(fold, groups, n_folds, val_sessions, seed)
-    out = frame[["segment_id", "session", "speaker"]].copy()
+    out = frame[["dataset", "segment_id", "session", "speaker"]].copy()
     out["fold"] = fold
     out["val_fold"] = val_fold
     return out[OUT_COLUMNS]

@@ -26,25 +26,25 @@ import pandas as pd
 from kemdy.atomic import atomic_outputs
 from kemdy.classes import CLASSES
 from kemdy.errors import InputError
-from kemdy.labels.aggregate import METHODS, VOTE_COLUMNS, Aggregation, aggregate, encode_votes, one_hot
+from kemdy.labels.aggregate import (METHODS, Aggregation, aggregate, encode_votes, one_hot,
+                                    vote_columns)
 from kemdy.labels.agreement import fleiss_kappa, krippendorff_alpha_nominal
-from kemdy.release.kemdy20 import EVALUATORS
 from kemdy.tables import read_table
 
-PASS_COLUMNS = ["segment_id", "session", "speaker", "text", "wav_path"]
-REQUIRED_COLUMNS = PASS_COLUMNS + ["total_emotion"] + VOTE_COLUMNS
+PASS_COLUMNS = ["dataset", "segment_id", "session", "speaker", "text", "wav_path"]
+REQUIRED_COLUMNS = PASS_COLUMNS + ["total_emotion"]
 OUT_COLUMNS = PASS_COLUMNS + ["label", *CLASSES, "max_score", "total_emotion", "n_votes"]
 EVALUATOR_COLUMNS = ["evaluator", "n_votes", "accuracy_vs_majority", "accuracy_vs_final", "weight"]
 
 
-def evaluator_table(codes: np.ndarray, result: Aggregation) -> pd.DataFrame:
+def evaluator_table(codes: np.ndarray, result: Aggregation, names: list[str]) -> pd.DataFrame:
     present = codes >= 0
     n_votes = present.sum(axis=0)
     agree_final = ((codes == result.label[:, None]) & present).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         final = np.where(n_votes > 0, agree_final / n_votes, np.nan)
     return pd.DataFrame({
-        "evaluator": EVALUATORS[: codes.shape[1]],
+        "evaluator": names,
         "n_votes": n_votes,
         "accuracy_vs_majority": result.accuracy,
         "accuracy_vs_final": final,
@@ -57,11 +57,24 @@ def class_counts(labels: pd.Series) -> dict[str, int]:
     return {c: int(counts.get(c, 0)) for c in CLASSES}
 
 
+def evaluator_slots(segments: pd.DataFrame, path) -> list[str]:
+    """The emotion column of every evaluator slot, e01 .. eJ without a gap."""
+    columns = vote_columns(segments)
+    expected = [f"e{j:02d}_emotion" for j in range(1, max(len(columns), 1) + 1)]
+    absent = [c for c in expected if c not in columns]
+    if absent:
+        raise InputError(path, f"missing column(s) {absent}",
+                         "re-run ingest: segments.csv needs the columns of contracts.md")
+    return columns
+
+
 def relabel(
     segments: pd.DataFrame, method: str = "wawa", min_votes: int = 3, tol: float = 1e-6,
-    max_iter: int = 100, path="segments.csv",
+    max_iter: int = 100, path="segments.csv", evaluators: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """segments.csv table -> (new_data, evaluators, agreement) as written by write()."""
+    """segments.csv table -> (new_data, evaluators, agreement) as written by write().
+    `evaluators` names the slots (ingest.json's `evaluators`: {"e01": "Eval01F", ...});
+    a slot without a name is called by its column prefix."""
     if method not in METHODS:
         raise InputError("--method", f"unknown method '{method}'",
                          f"use one of {', '.join(METHODS)}", key="labels.method")
@@ -69,7 +82,8 @@ def relabel(
     if absent:
         raise InputError(path, f"missing column(s) {absent}",
                          "re-run ingest: segments.csv needs the columns of contracts.md")
-    codes_all = encode_votes(segments, path=path)
+    columns = evaluator_slots(segments, path)
+    codes_all = encode_votes(segments, columns, path=path)
     n_votes_all = (codes_all >= 0).sum(axis=1)
     keep = n_votes_all >= min_votes
     codes = codes_all[keep]
@@ -107,7 +121,8 @@ def relabel(
     if method == "dawid_skene":
         agreement["iterations"] = result.iterations
         agreement["converged"] = result.converged
-    return new_data, evaluator_table(codes, result), agreement
+    names = [(evaluators or {}).get(c[:-8], c[:-8]) for c in columns]
+    return new_data, evaluator_table(codes, result, names), agreement
 
 
 def json_ready(obj):

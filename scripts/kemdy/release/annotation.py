@@ -19,15 +19,26 @@ MAX_LISTED = 10  # problems named in one error message
 
 @dataclass
 class Row:
-    """One annotated segment as read from its annotation file."""
+    """One annotated segment as a dataset reader returns it."""
 
     segment_id: str
     session: int
     file: str  # annotation file, relative to the root
     line: int
     wav: str  # the segment's wav, relative to the root (its transcript: .txt beside it)
-    values: dict = field(default_factory=dict)
-    facts: dict = field(default_factory=dict)  # speaker, gender, script: from the Segment ID
+    totals: dict = field(default_factory=dict)  # total_emotion, total_valence, total_arousal
+    votes: dict = field(default_factory=dict)  # evaluator header name -> (emotion, valence, arousal)
+    facts: dict = field(default_factory=dict)  # script, speaker, gender: from the Segment ID
+
+
+@dataclass
+class Release:
+    """What a dataset reader found under its root."""
+
+    rows: list[Row]  # every annotated segment, in file order
+    files: set[str]  # the files of its wav folders, relative to the root
+    evaluators: list[str]  # evaluator header names, in order of first appearance
+    known_missing: dict[str, str] = field(default_factory=dict)  # file -> why the release lacks it
 
 
 def new_stats() -> dict:
@@ -93,40 +104,44 @@ def parse_total_scale(cell: str, path, line: int, what: str) -> float | None:
     return value
 
 
-def parse_votes(cells: list[str], total_at: int, first_vote_at: int, names: list[str],
-                prefixes: list[str], path, line: int, stats: dict) -> dict:
-    """One data row's total (emotion, valence, arousal; from column total_at) and each
-    evaluator's triple (evaluator j from column first_vote_at + 3j) -> normalised values,
-    None for an empty cell. `names[j]` is evaluator j's header name and `prefixes[j]` its
-    column prefix in segments.csv. Counts go into `stats`."""
-    values = {}
-    total = cells[total_at].strip()
+def parse_totals(cells: list[str], at: int, path, line: int, stats: dict) -> dict:
+    """A data row's total emotion, valence and arousal (columns at, at+1, at+2)."""
+    totals = {}
+    total = cells[at].strip()
     if total:
         try:
-            values["total_emotion"] = normalise_total(total)
+            totals["total_emotion"] = normalise_total(total)
         except KeyError:
             raise InputError(path, f"unknown total emotion '{total}'", LABEL_FIX, row=line) from None
-        stats["multi_label_totals"] += ";" in values["total_emotion"]
+        stats["multi_label_totals"] += ";" in totals["total_emotion"]
     else:
-        values["total_emotion"] = None
+        totals["total_emotion"] = None
         stats["empty_totals"] += 1
     stats["disqust_normalised"] += "disqust" in total.lower()
-    values["total_valence"] = parse_total_scale(cells[total_at + 1], path, line, "total valence")
-    values["total_arousal"] = parse_total_scale(cells[total_at + 2], path, line, "total arousal")
-    for j, (name, prefix) in enumerate(zip(names, prefixes)):
-        at = first_vote_at + 3 * j
+    totals["total_valence"] = parse_total_scale(cells[at + 1], path, line, "total valence")
+    totals["total_arousal"] = parse_total_scale(cells[at + 2], path, line, "total arousal")
+    return totals
+
+
+def parse_votes(cells: list[str], first_at: int, names: list[str], path, line: int,
+                stats: dict) -> dict[str, tuple]:
+    """Each evaluator's (emotion, valence, arousal) of a data row, evaluator j's triple from
+    column first_at + 3j, keyed by its header name; None for an empty cell."""
+    votes = {}
+    for j, name in enumerate(names):
+        at = first_at + 3 * j
         emotion, valence, arousal = cells[at: at + 3]
         emotion = emotion.strip()
         if emotion:
             try:
-                values[f"{prefix}_emotion"] = normalise_label(emotion)
+                label = normalise_label(emotion)
             except KeyError:
                 raise InputError(path, f"unknown emotion '{emotion}' of {name} (column {at + 1})",
                                  LABEL_FIX, row=line) from None
             stats["disqust_normalised"] += emotion.lower() == "disqust"
         else:
-            values[f"{prefix}_emotion"] = None
+            label = None
             stats["missing_votes"] += 1
-        values[f"{prefix}_valence"] = parse_vote_scale(valence, path, line, f"{name} valence")
-        values[f"{prefix}_arousal"] = parse_vote_scale(arousal, path, line, f"{name} arousal")
-    return values
+        votes[name] = (label, parse_vote_scale(valence, path, line, f"{name} valence"),
+                       parse_vote_scale(arousal, path, line, f"{name} arousal"))
+    return votes

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from kemdy.errors import InputError
-from kemdy.release.annotation import MAX_LISTED, Row, parse_votes, read_rows
+from kemdy.release.annotation import MAX_LISTED, Release, Row, parse_totals, parse_votes, read_rows
 
 log = logging.getLogger("ingest")
 
@@ -26,7 +26,6 @@ EVALUATORS = [
 ]  # fmt: skip
 N_EVALUATORS = len(EVALUATORS)
 N_COLUMNS = 7 + 3 * N_EVALUATORS  # 37
-EVAL_PREFIXES = [f"e{j + 1:02d}" for j in range(N_EVALUATORS)]  # e01 .. e10
 
 # Evaluator labels as the release spells them.
 RAW_LABELS = ["angry", "disqust", "fear", "happy", "neutral", "sad", "surprise"]
@@ -108,11 +107,11 @@ def read_annotation(path: Path, session: int, root: Path, stats: dict) -> list[R
         if session_of(seg_id) != session:
             wrong.add(session_of(seg_id))
             seg_id, fixed = with_session(seg_id, session), fixed + 1
-        values = parse_votes(cells, 4, 7, EVALUATORS, EVAL_PREFIXES, path, line, stats)
-        facts = {"script": int(match.group(2)), "speaker": f"User{match.group(3)}",
+        facts = {"script": f"script{match.group(2)}", "speaker": f"User{match.group(3)}",
                  "gender": match.group(4)}
         out.append(Row(seg_id, session, rel, line, f"wav/Session{session:02d}/{seg_id}.wav",
-                       values, facts))
+                       parse_totals(cells, 4, path, line, stats),
+                       parse_votes(cells, 7, EVALUATORS, path, line, stats), facts))
     if not out:
         raise InputError(path, "the annotation file has header rows but no segments",
                          "restore it from the release")
@@ -166,9 +165,9 @@ def list_root(root: Path) -> tuple[dict[int, Path], dict[int, set[str]]]:
     return annotations, listing
 
 
-def read(root: Path, stats: dict) -> tuple[list[Row], set[str]]:
-    """Every annotated segment of a KEMDy20 root, and the relative paths of the files in its
-    wav folders (of annotated sessions)."""
+def read(root: Path, stats: dict) -> Release:
+    """Every annotated segment of a KEMDy20 root, and the files of its wav folders (of the
+    annotated sessions)."""
     annotations, listing = list_root(root)
     stats["annotation_files"], stats["sessions"] = len(annotations), sorted(annotations)
     rows = []
@@ -176,4 +175,4 @@ def read(root: Path, stats: dict) -> tuple[list[Row], set[str]]:
         rows += read_annotation(path, session, root, stats)
     files = {f"wav/Session{s:02d}/{name}" for s, names in listing.items() if s in annotations
              for name in names}
-    return rows, files
+    return Release(rows, files, list(EVALUATORS))

@@ -1,15 +1,19 @@
-"""Ingest: a dataset root (the release or the look-alike) -> one checked table of segments.
-Owns results/data/segments.csv, ingest.json and skipped.csv.
+"""Ingest: one or more dataset roots (KEMDy20, KEMDy19, or their look-alikes) -> one checked
+table of segments. Owns results/data/segments.csv, ingest.json and skipped.csv.
 
 Every annotated segment needs its wav (readable, the expected sample rate, mono, 16-bit
 PCM, not truncated) and a non-empty one-line transcript beside it. Missing or unreadable
-files are collected over the whole root and reported together; with skip_missing their
-segments are skipped instead and listed in skipped.csv. Nothing is written under the root.
+files are collected over every root and reported together; with skip_missing their
+segments are skipped instead and listed in skipped.csv (so are, always, the files a release
+is known to lack). Losing everything, a whole session, or more than max_skipped_share of
+the segments stops ingest all the same, naming the cause. Nothing is written under a root.
 
-segments.csv: `segment_id, session, script, speaker, gender, wav_path, text, text_raw,
-total_emotion, total_valence, total_arousal, e01_emotion, e01_valence, e01_arousal, ...,
-e10_arousal, sample_rate, duration`. wav_path is relative to the dataset root; text is
-text_raw without the transcription markers; an evaluator's missing vote stays empty.
+segments.csv: `dataset, segment_id, session, script, speaker, gender, wav_path, text,
+text_raw, total_emotion, total_valence, total_arousal`, then per evaluator slot
+`e01_emotion, e01_valence, e01_arousal, ...`, then `sample_rate, duration`. Slots number the
+evaluators of all datasets in order of first appearance (ingest.json's `evaluators` names
+them); wav_path is relative to the segment's dataset root; text is text_raw without the
+transcription markers; an evaluator's missing vote stays empty.
 """
 
 from __future__ import annotations
@@ -22,26 +26,37 @@ from pathlib import Path
 import pandas as pd
 
 from kemdy.atomic import atomic_outputs
-from kemdy.classes import CLASSES
 from kemdy.errors import InputError
-from kemdy.release import kemdy20
+from kemdy.release import kemdy19, kemdy20
 from kemdy.release.annotation import MAX_LISTED, Row, new_stats
 from kemdy.release.files import check_wav, read_transcript
-from kemdy.release.kemdy20 import EVAL_PREFIXES, clean_transcript
+from kemdy.release.report import lost_data_error, report
 from kemdy.tables import read_table
 
 log = logging.getLogger("ingest")
 
-VOTE_COLUMNS = [f"{p}_{k}" for p in EVAL_PREFIXES for k in ("emotion", "valence", "arousal")]
-COLUMNS = (
-    ["segment_id", "session", "script", "speaker", "gender", "wav_path", "text", "text_raw",
-     "total_emotion", "total_valence", "total_arousal"]
-    + VOTE_COLUMNS + ["sample_rate", "duration"]
-)  # fmt: skip
-SKIPPED_COLUMNS = ["segment_id", "file", "reason"]
+READERS = {"kemdy20": kemdy20, "kemdy19": kemdy19}  # release format -> its reader module
+NAMES = {"kemdy20": "KEMDy20", "kemdy19": "KEMDy19"}
+HEAD = ["dataset", "segment_id", "session", "script", "speaker", "gender", "wav_path", "text",
+        "text_raw", "total_emotion", "total_valence", "total_arousal"]
+TAIL = ["sample_rate", "duration"]
+SKIPPED_COLUMNS = ["dataset", "segment_id", "file", "reason"]
+MAX_SKIPPED_SHARE = 0.05
 
 
-def check_files(root: Path, row: Row, sample_rate: int) -> tuple[dict, list[tuple]]:
+def slot(j: int) -> str:
+    """Column prefix of evaluator slot j (0-based): e01, e02, ..."""
+    return f"e{j + 1:02d}"
+
+
+def vote_columns(n_slots: int) -> list[str]:
+    return [f"{slot(j)}_{k}" for j in range(n_slots) for k in ("emotion", "valence", "arousal")]
+
+
+COLUMNS = HEAD + vote_columns(kemdy20.N_EVALUATORS) + TAIL  # a KEMDy20-only table
+
+
+def check_files(root: Path, row: Row, sample_rate: int, clean) -> tuple[dict, list[tuple]]:
     """Audio facts and transcript of one segment, plus its (file, kind, message) list."""
     wav = Path(row.wav)
     txt = wav.with_suffix(".txt")
@@ -54,7 +69,40 @@ def check_files(root: Path, row: Row, sample_rate: int) -> tuple[dict, list[tupl
     if problem:
         problems.append((txt.as_posix(), *problem))
     else:
-        found.update(text_raw=text_raw, text=clean_transcript(text_raw), encoding=encoding)
+        found.update(text_raw=text_raw, text=clean(text_raw), encoding=encoding)
+    return found, problems
+
+
+def _problem(name: str, row: Row, file: str, kind: str, reason: str) -> dict:
+    return {"dataset": name, "segment_id": row.segment_id, "file": file, "kind": kind,
+            "reason": reason, "annotation": row.file, "row": row.line, "session": row.session}
+
+
+def find_files(name: str, root: Path, release, sample_rate: int, clean,
+               workers: int = 8) -> tuple[dict[str, dict], list[dict]]:
+    """Facts of every segment whose files are usable, and the problems of the others."""
+    problems, present = [], []
+    for row in release.rows:  # missing files: a set look-up per segment
+        missing = [f for f in (row.wav, row.wav[:-4] + ".txt") if f not in release.files]
+        for f in missing:
+            known = release.known_missing.get(f)
+            problems.append(_problem(name, row, f, "known" if known else "missing",
+                                     f"missing ({known})" if known else "missing"))
+        if not missing:
+            present.append(row)
+    # The rest are opened in a thread pool: threads overlap the file system's latency (large
+    # on network storage); batches keep the pool's own overhead small.
+    batches = [present[i: i + 256] for i in range(0, len(present), 256)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        checked = [done for batch in pool.map(
+            lambda rs: [check_files(root, r, sample_rate, clean) for r in rs], batches)
+            for done in batch]
+    found = {}
+    for row, (facts, file_problems) in zip(present, checked):
+        problems += [_problem(name, row, *p) for p in file_problems]
+        if not file_problems:
+            found[row.segment_id] = facts
+    problems.sort(key=lambda p: (p["annotation"], p["row"], p["file"]))
     return found, problems
 
 
@@ -65,8 +113,8 @@ def _file_problem_error(root: Path, problems: list[dict]) -> InputError:
     return InputError(
         root / problems[0]["file"],
         f"{len(problems)} segment file(s) missing or unusable: " + "; ".join(listed) + more,
-        "restore these files from the release (16 kHz 16-bit mono wav, one-line cp949 txt), or "
-        "set dataset.skip_missing: true (ingest.py --skip-missing) to skip their segments, "
+        "restore these files from the release (16 kHz 16-bit mono wav, one-line transcript), "
+        "or set dataset.skip_missing: true (ingest.py --skip-missing) to skip their segments, "
         "listed in skipped.csv",
     )
 
@@ -82,112 +130,73 @@ def _check_unique(root: Path, rows: list[Row]) -> None:
         first_seen[row.segment_id] = row
 
 
-def _problem(row: Row, file: str, kind: str, reason: str) -> dict:
-    return {"segment_id": row.segment_id, "file": file, "kind": kind, "reason": reason,
-            "annotation": row.file, "row": row.line}
-
-
-def find_files(root: Path, rows: list[Row], files: set[str], sample_rate: int,
-               workers: int = 8) -> tuple[dict[str, dict], list[dict]]:
-    """Facts of every segment whose files are usable, and the problems of the others."""
-    problems, present = [], []
-    for row in rows:  # missing files: a set look-up per segment
-        wanted = (row.wav, row.wav[:-4] + ".txt")
-        missing = [f for f in wanted if f not in files]
-        problems += [_problem(row, f, "missing", "missing") for f in missing]
-        if not missing:
-            present.append(row)
-    # The rest are opened in a thread pool: threads overlap the file system's latency (large
-    # on network storage); batches keep the pool's own overhead small.
-    batches = [present[i: i + 256] for i in range(0, len(present), 256)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        checked = [done for batch in pool.map(
-            lambda rs: [check_files(root, r, sample_rate) for r in rs], batches) for done in batch]
-    found = {}
-    for row, (facts, file_problems) in zip(present, checked):
-        problems += [_problem(row, *p) for p in file_problems]
-        if not file_problems:
-            found[row.segment_id] = facts
-    problems.sort(key=lambda p: (p["annotation"], p["row"], p["file"]))
-    return found, problems
-
-
-def segments_table(rows: list[Row], found: dict[str, dict]) -> pd.DataFrame:
-    records = []
-    for row in rows:
+def records(name: str, release, found: dict[str, dict], slots: dict[str, int]) -> list[dict]:
+    """One segments.csv record per segment with usable files; votes in their slots."""
+    out = []
+    for row in release.rows:
         facts = found.get(row.segment_id)
         if facts is None:
             continue
-        records.append({
-            "segment_id": row.segment_id, "session": row.session, **row.facts,
-            "wav_path": facts["wav_path"], "text": facts["text"], "text_raw": facts["text_raw"],
-            **row.values, "sample_rate": facts["sample_rate"], "duration": facts["duration"],
-        })
-    segments = pd.DataFrame.from_records(records, columns=COLUMNS)
-    for column in VOTE_COLUMNS + ["total_valence", "total_arousal"]:
+        record = {"dataset": name, "segment_id": row.segment_id, "session": row.session,
+                  **row.facts, "wav_path": facts["wav_path"], "text": facts["text"],
+                  "text_raw": facts["text_raw"], **row.totals,
+                  "sample_rate": facts["sample_rate"], "duration": facts["duration"]}
+        for evaluator, (emotion, valence, arousal) in row.votes.items():
+            prefix = slot(slots[evaluator])
+            record.update({f"{prefix}_emotion": emotion, f"{prefix}_valence": valence,
+                           f"{prefix}_arousal": arousal})
+        out.append(record)
+    return out
+
+
+def table(rows: list[dict], n_slots: int) -> pd.DataFrame:
+    votes = vote_columns(n_slots)
+    segments = pd.DataFrame.from_records(rows, columns=HEAD + votes + TAIL)
+    for column in votes + ["total_valence", "total_arousal"]:
         if not column.endswith("emotion"):
             dtype = "Float64" if column.startswith("total") else "Int64"
             segments[column] = pd.array(segments[column].tolist(), dtype=dtype)
     return segments
 
 
-def ingest(root, sample_rate: int = 16000, skip_missing: bool = False,
+def ingest(datasets, sample_rate: int = 16000, skip_missing: bool = False,
+           max_skipped_share: float = MAX_SKIPPED_SHARE,
            workers: int = 8) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
-    """A dataset root -> (segments, report, skipped) as written by write(); reads only."""
-    root = Path(root)
-    stats = new_stats()
-    rows, files = kemdy20.read(root, stats)
-    _check_unique(root, rows)
-    found, problems = find_files(root, rows, files, sample_rate, workers)
-    if problems and not skip_missing:
-        raise _file_problem_error(root, problems)
+    """[(kind, root), ...] -> (segments, report, skipped) as written by write(); reads only."""
+    kinds = [kind for kind, _ in datasets]
+    if len(set(kinds)) < len(kinds):
+        raise InputError("datasets", f"two roots of the same release ({kinds})",
+                         "name each release once", key="datasets")
+    rows, problems, slots, parts = [], [], {}, []
+    for kind, root in datasets:
+        name, root, reader = NAMES[kind], Path(root), READERS[kind]
+        stats = new_stats()
+        release = reader.read(root, stats)
+        _check_unique(root, release.rows)
+        found, found_problems = find_files(name, root, release, sample_rate,
+                                           reader.clean_transcript, workers)
+        blocking = [p for p in found_problems if p["kind"] != "known"]
+        if blocking and not skip_missing:
+            raise _file_problem_error(root, blocking)
+        qualify = len(datasets) > 1  # the same header name in two releases: two people
+        for evaluator in release.evaluators:
+            slots.setdefault(f"{name} {evaluator}" if qualify else evaluator, len(slots))
+        if qualify:
+            for row in release.rows:
+                row.votes = {f"{name} {e}": v for e, v in row.votes.items()}
+        rows += records(name, release, found, slots)
+        problems += found_problems
+        parts.append((name, root, stats, release, found, found_problems))
     for p in problems:
         log.warning("skipped %s: %s %s", p["segment_id"], p["file"], p["reason"])
-
-    annotated = {row.wav for row in rows}
-    unannotated = sorted(f for f in files if f.endswith(".wav") and f not in annotated)
-    if unannotated:
-        log.warning("%d wavs have no annotation row (ignored), e.g. %s", len(unannotated),
-                    ", ".join(unannotated[:MAX_LISTED]))
-    segments = segments_table(rows, found)
+    segments = table(rows, len(slots))
+    error = lost_data_error(parts, problems, len(segments), max_skipped_share)
+    if error is not None:
+        raise error
     skipped = pd.DataFrame([{k: p[k] for k in SKIPPED_COLUMNS} for p in problems],
                            columns=SKIPPED_COLUMNS)
-    return segments, report(root, stats, rows, segments, skipped, problems, found,
-                            len(unannotated), sample_rate), skipped
-
-
-def report(root, stats, rows, segments, skipped, problems, found, unannotated,
-           sample_rate) -> dict:
-    """ingest.json: counts of what was read, fixed and skipped."""
-    reasons: dict[str, int] = {}
-    for p in problems:
-        reasons[p["kind"]] = reasons.get(p["kind"], 0) + 1
-    encodings = pd.Series([f["encoding"] for f in found.values()]).value_counts()
-    return {
-        "root": str(root),
-        "annotation_files": stats["annotation_files"],
-        "sessions": stats["sessions"],
-        "annotated_segments": len(rows),
-        "segments": len(segments),
-        "prefix_fixes": stats["prefix_fixes"],
-        "prefix_fixes_total": sum(stats["prefix_fixes"].values()),
-        "disqust_normalised": stats["disqust_normalised"],
-        "multi_label_totals": stats["multi_label_totals"],
-        "empty_totals": stats["empty_totals"],
-        "missing_votes": stats["missing_votes"],
-        "total_counts": {c: int((segments["total_emotion"] == c).sum()) for c in CLASSES},
-        "unannotated_wavs": unannotated,
-        "skipped_segments": skipped["segment_id"].nunique(),
-        "skipped_by_reason": dict(sorted(reasons.items())),
-        "transcripts_utf8": int(encodings.get("utf-8", 0)),
-        "empty_clean_text": int((segments["text"] == "").sum()),
-        "sample_rate": sample_rate,
-        "duration_seconds": {
-            "total": round(float(segments["duration"].sum()), 2),
-            "min": float(segments["duration"].min()) if len(segments) else None,
-            "max": float(segments["duration"].max()) if len(segments) else None,
-        },
-    }
+    evaluators = {slot(j): name for name, j in slots.items()}
+    return segments, report(parts, segments, skipped, problems, evaluators, sample_rate), skipped
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -210,7 +219,8 @@ def read_segments(path, columns=(), **read_csv) -> pd.DataFrame:
 
 
 def read_skipped(path, **read_csv) -> pd.DataFrame:
-    return read_table(path, SKIPPED_COLUMNS, "re-run the ingest step", **read_csv)
+    return read_table(path, ["segment_id", "file", "reason"], "re-run the ingest step",
+                      **read_csv)
 
 
 def read_ingest_report(path) -> dict:
