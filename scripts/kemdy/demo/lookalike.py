@@ -1,6 +1,8 @@
-"""A KEMDy20 look-alike: the release's files and quirks, plus a planted, learnable signal.
+"""A KEMDy20 (or KEMDy19) look-alike: the release's files and quirks, plus a planted,
+learnable signal. This module draws the signal and writes KEMDy20; lookalike19.py lays the
+same signal out as KEMDy19 (generate(..., release="kemdy19"), described there).
 
-What is written (docs/kemdy20-format.md is the reference):
+What is written for KEMDy20 (docs/kemdy20-format.md is the reference):
 - annotation/SessNN_eval.csv: two header rows, 37 columns, single-space unnamed header cells,
   ten evaluators' (emotion, valence, arousal), totals with `disqust` and ties joined by `;`
   in random order, about 0.5 % of the votes missing. The sessions named by
@@ -8,7 +10,8 @@ What is written (docs/kemdy20-format.md is the reference):
   Sess12/Sess17 do in the release; their wav/txt files use the right one.
 - wav/SessionNN/<Segment ID>.wav (16 kHz, 16-bit PCM, mono, 1.5-4 s) and .txt (one cp949 line,
   sometimes with transcription markers); empty EDA/, IBI/, TEMP/ as in the release.
-- TRUTH (beside the root, never inside): `segment_id, session, speaker, true_emotion, evidence`.
+- TRUTH (beside the root, never inside): `segment_id, session, speaker, true_emotion, evidence`
+  (one row per segment with a wav).
 
 The signal: each segment has a hidden emotion drawn from --prior. Its text carries emotion
 words inside neutral carrier sentences (plus distractors that share words with them); its
@@ -18,7 +21,9 @@ baselines. A share (--single-modality-share) of the
 non-neutral segments shows the emotion in one modality only (`evidence` text or audio), so
 fusing both helps. Ten evaluators vote with reliabilities from 0.9 down to 0.5 plus one
 near-random (0.15); a vote that misses is mostly `neutral`, else a random class, and
-single-modality segments are harder to judge. Everything follows from --seed.
+single-modality segments are harder to judge. Everything follows from --seed: per session,
+the speakers, the turn plan, the hidden emotions, evidence and votes, then segment by segment
+the transcript line and voice (the writer's own draws, wav times and tie order, in between).
 
 The root is built in a temporary sibling folder and moved into place at the end, so a failed
 run leaves no half-written dataset. An existing root may only hold empty folders (what
@@ -30,7 +35,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -40,11 +47,13 @@ from kemdy.classes import CLASSES
 from kemdy.errors import InputError
 from kemdy.release.kemdy20 import EVALUATORS, N_COLUMNS, N_EVALUATORS, clean_transcript
 from kemdy.demo.script import compose_text, n_syllables
-from kemdy.demo.voice import SAMPLE_RATE, make_speaker, speaking_rate, synth_voice
+from kemdy.demo.voice import SAMPLE_RATE, Speaker, make_speaker, speaking_rate, synth_voice
 
 log = logging.getLogger("generate_lookalike")
 
 N_SCRIPTS = 6
+RELEASES = {"kemdy20": ("annotation", "wav", "EDA", "IBI", "TEMP"),
+            "kemdy19": ("annotation", "wav", "ECG", "EDA", "TEMP")}  # release -> top folders
 MIN_SECONDS, MAX_SECONDS = 1.5, 4.0
 
 # Hidden-emotion priors in CLASSES order (neutral, happy, surprise, angry, sad, disgust, fear).
@@ -100,6 +109,51 @@ def cast_votes(rng: np.random.Generator, emotions: np.ndarray, evidence: np.ndar
     return votes, va[..., 0], va[..., 1]
 
 
+@dataclass
+class Signal:
+    """What one session's segments carry, in plan order (CLASSES indices; votes as cast_votes)."""
+
+    emotions: np.ndarray
+    evidence: np.ndarray
+    votes: np.ndarray
+    valence: np.ndarray
+    arousal: np.ndarray
+
+
+def session_speakers(rng: np.random.Generator, session: int, genders=None) -> list[Speaker]:
+    """The session's two speakers (users 2s-1 and 2s). With `genders` (KEMDy19's one woman
+    and one man), a speaker of the other gender is drawn again."""
+    speakers = []
+    for k, user in enumerate((2 * session - 1, 2 * session)):
+        speaker = make_speaker(rng, user)
+        while genders is not None and speaker.gender != genders[k]:
+            speaker = make_speaker(rng, user)
+        speakers.append(speaker)
+    return speakers
+
+
+def draw_signal(rng: np.random.Generator, n: int, prior: str, single_share: float) -> Signal:
+    """Hidden emotions, their evidence and the ten evaluators' votes of n segments."""
+    emotions = sample_emotions(rng, n, prior)
+    evidence = sample_evidence(rng, emotions, single_share)
+    return Signal(emotions, evidence, *cast_votes(rng, emotions, evidence))
+
+
+def utterances(rng: np.random.Generator, signal: Signal,
+               speakers: list[Speaker]) -> Iterator[tuple[str, np.ndarray]]:
+    """Each segment's transcript line and synthetic voice, drawn when the writer asks for
+    the segment, so that the writer's own draws for it come before the next segment's."""
+    for i, spk in enumerate(speakers):
+        emotion = CLASSES[signal.emotions[i]]
+        text_emotion = emotion if signal.evidence[i] in ("both", "text") else None
+        voice_emotion = emotion if signal.evidence[i] in ("both", "audio") else "neutral"
+        line = compose_text(rng, text_emotion)
+        rate = speaking_rate(rng, voice_emotion, spk)
+        seconds = n_syllables(clean_transcript(line)) / rate + rng.uniform(0.3, 0.8)
+        seconds = float(np.clip(seconds, MIN_SECONDS, MAX_SECONDS))
+        yield line, synth_voice(rng, voice_emotion, spk, seconds, rate=rate)
+
+
 def raw_label(index: int) -> str:
     """Label as the release spells it (disgust -> disqust)."""
     return "disqust" if CLASSES[index] == "disgust" else CLASSES[index]
@@ -147,7 +201,14 @@ def wrong_session(session: int, n_sessions: int) -> int:
 
 
 def _check_args(root: Path, truth: Path, n_sessions: int, segments_per_session: int,
-                prior: str, single_modality_share: float, wrong_prefix_sessions) -> None:
+                prior: str, single_modality_share: float, wrong_prefix_sessions,
+                release: str = "kemdy20") -> None:
+    if release not in RELEASES:
+        raise InputError("release", f"unknown release '{release}'",
+                         f"use one of {', '.join(RELEASES)}")
+    if release == "kemdy19" and wrong_prefix_sessions:
+        raise InputError("--wrong-prefix-sessions", "KEMDy19 has no wrong-prefix defect",
+                         "leave --wrong-prefix-sessions empty for a KEMDy19 look-alike")
     if not 1 <= n_sessions <= 99:
         raise InputError("--n-sessions", f"{n_sessions} is out of range", "use 1-99 sessions")
     if not 1 <= segments_per_session <= 999:
@@ -175,7 +236,7 @@ def _check_args(root: Path, truth: Path, n_sessions: int, segments_per_session: 
                              "delete the folder first; the look-alike is written from scratch")
 
 
-def _write_csv(path: Path, rows: list[list], encoding: str = "utf-8") -> None:
+def write_csv(path: Path, rows: list[list], encoding: str = "utf-8") -> None:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n").writerows(rows)
     path.write_bytes(buf.getvalue().encode(encoding))
@@ -185,24 +246,16 @@ def write_session(rng: np.random.Generator, build: Path, session: int, n_session
                   segments_per_session: int, prior: str, single_modality_share: float,
                   wrong_prefix: bool) -> list[list]:
     """One session's annotation file, wavs and transcripts under `build`; its truth rows."""
-    speakers = [make_speaker(rng, 2 * session - 1), make_speaker(rng, 2 * session)]
+    speakers = session_speakers(rng, session)
     plan = plan_session(rng, session, segments_per_session, speakers)
-    emotions = sample_emotions(rng, len(plan), prior)
-    evidence = sample_evidence(rng, emotions, single_modality_share)
-    votes, valence, arousal = cast_votes(rng, emotions, evidence)
+    signal = draw_signal(rng, len(plan), prior, single_modality_share)
+    votes, valence, arousal = signal.votes, signal.valence, signal.arousal
     wav_dir = build / "wav" / f"Session{session:02d}"
     wav_dir.mkdir()
     prefix = wrong_session(session, n_sessions) if wrong_prefix else session
     rows, clock, truth_rows = header_rows(), 0.0, []
-    for i, (seg_id, _script, spk) in enumerate(plan):
-        emotion = CLASSES[emotions[i]]
-        text_emotion = emotion if evidence[i] in ("both", "text") else None
-        voice_emotion = emotion if evidence[i] in ("both", "audio") else "neutral"
-        line = compose_text(rng, text_emotion)
-        rate = speaking_rate(rng, voice_emotion, spk)
-        seconds = n_syllables(clean_transcript(line)) / rate + rng.uniform(0.3, 0.8)
-        seconds = float(np.clip(seconds, MIN_SECONDS, MAX_SECONDS))
-        wave = synth_voice(rng, voice_emotion, spk, seconds, rate=rate)
+    spoken = utterances(rng, signal, [spk for _, _, spk in plan])
+    for i, ((seg_id, _script, spk), (line, wave)) in enumerate(zip(plan, spoken)):
         sf.write(wav_dir / f"{seg_id}.wav", wave, SAMPLE_RATE, subtype="PCM_16")
         (wav_dir / f"{seg_id}.txt").write_bytes((line + "\r\n").encode("cp949"))
         start = clock + rng.uniform(0.2, 1.0)  # wav start/end run on through the session
@@ -213,8 +266,9 @@ def write_session(rng: np.random.Generator, build: Path, session: int, n_session
         for j in range(N_EVALUATORS):
             row += [raw_label(votes[i, j]), valence[i, j], arousal[i, j]] if v[j] else ["", "", ""]
         rows.append(row)
-        truth_rows.append([seg_id, session, f"User{spk.user:03d}", emotion, evidence[i]])
-    _write_csv(build / "annotation" / f"Sess{session:02d}_eval.csv", rows)
+        truth_rows.append([seg_id, session, f"User{spk.user:03d}", CLASSES[signal.emotions[i]],
+                           signal.evidence[i]])
+    write_csv(build / "annotation" / f"Sess{session:02d}_eval.csv", rows)
     log.info("Sess%02d: %d segments%s", session, len(plan),
              f", Segment IDs written as Sess{prefix:02d} (planted defect)" if prefix != session
              else "")
@@ -223,20 +277,29 @@ def write_session(rng: np.random.Generator, build: Path, session: int, n_session
 
 def generate(root, truth, seed: int = 7, n_sessions: int = 20, segments_per_session: int = 60,
              prior: str = "demo", single_modality_share: float = 0.4,
-             wrong_prefix_sessions=()) -> dict:
-    """Write the look-alike under root and the hidden labels to truth; returns counts."""
+             wrong_prefix_sessions=(), release: str = "kemdy20") -> dict:
+    """Write the look-alike of `release` (kemdy20 or kemdy19) under root and the hidden labels
+    to truth; returns counts."""
     root, truth = Path(root), Path(truth)
     wrong_prefix_sessions = sorted({int(s) for s in wrong_prefix_sessions})
     _check_args(root, truth, n_sessions, segments_per_session, prior, single_modality_share,
-                wrong_prefix_sessions)
+                wrong_prefix_sessions, release)
     rng = np.random.default_rng(seed)
+    if release == "kemdy19":
+        from kemdy.demo import lookalike19  # it builds on this module: imported when used
+
+        def write(build: Path, session: int) -> list[list]:
+            return lookalike19.write_session(rng, build, session, n_sessions,
+                                             segments_per_session, prior, single_modality_share)
+    else:
+        def write(build: Path, session: int) -> list[list]:
+            return write_session(rng, build, session, n_sessions, segments_per_session, prior,
+                                 single_modality_share, session in wrong_prefix_sessions)
     truth_rows = [["segment_id", "session", "speaker", "true_emotion", "evidence"]]
     with atomic_dir(root) as build, atomic_output(truth) as tmp_truth:
-        for folder in ("annotation", "wav", "EDA", "IBI", "TEMP"):
+        for folder in RELEASES[release]:
             (build / folder).mkdir(parents=True)
         for session in range(1, n_sessions + 1):
-            truth_rows += write_session(rng, build, session, n_sessions, segments_per_session,
-                                        prior, single_modality_share,
-                                        session in wrong_prefix_sessions)
-        _write_csv(Path(tmp_truth), truth_rows)
+            truth_rows += write(build, session)
+        write_csv(Path(tmp_truth), truth_rows)
     return {"sessions": n_sessions, "segments": len(truth_rows) - 1}
