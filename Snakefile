@@ -1,17 +1,33 @@
-# KEMDy20 multimodal emotion recognition: data -> labels -> folds x variants -> report.
-# Run: snakemake --cores 8 --resources gpu=2   (README: SLURM, conda, real data)
+# KEMDy20 (and KEMDy19) multimodal emotion recognition: data -> labels -> folds x variants
+# -> report. Run: snakemake --cores 8 --resources gpu=2   (README: SLURM, conda, real data)
+import os
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+from kemdy.config import check_duplicate_keys, type_overrides  # noqa: E402
 
 # A --configfile replaces config.yaml instead of merging into it, so a real-data config never
 # inherits demo settings; --config KEY=VALUE still overrides either.
+CONFIG_FILES = workflow.config_settings.configfiles or [
+    os.path.join(workflow.basedir, "config.yaml")
+]
+for path in CONFIG_FILES:
+    check_duplicate_keys(path)  # YAML would keep the last of two `variants:` silently
 if not workflow.config_settings.configfiles:
 
-    configfile: "config.yaml"
+    configfile: CONFIG_FILES[0]
 
 
+# Snakemake reads nested --config values as text: type them as the schema says.
+type_overrides(
+    config,
+    workflow.config_settings.config,
+    os.path.join(workflow.basedir, "schemas/config.schema.yaml"),
+)
 validate(config, "schemas/config.schema.yaml")
 
 
@@ -26,12 +42,12 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        "reports/summary.html",
+        REPORT,
 
 
 onsuccess:
-    remove_partial_report()
+    report_aftermath(failed=False)
 
 
 onerror:
-    partial_report()
+    report_aftermath(failed=True)

@@ -1,28 +1,36 @@
 # Config lists, input functions, wildcard constraints and the command lines shared by every
-# rules file.
-import glob
+# rules file. The checks that need the library live in scripts/kemdy/config.py.
 import json
+import math
 import re
 import shlex
 
-sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+from kemdy.config import check_encoders, datasets  # noqa: E402
+from kemdy.cpus import available_cpus  # noqa: E402
+from kemdy.demo.owned import check_owned, generated_state  # noqa: E402
 from kemdy.errors import InputError  # noqa: E402
-from kemdy.spec import resolve  # noqa: E402
+from kemdy.release.state import root_state  # noqa: E402
+from kemdy.spec import fingerprint, resolve  # noqa: E402
 
-DATASET = config["dataset"]
-ROOT = DATASET["root"].rstrip("/")
-SYNTHETIC = DATASET["kind"] == "synthetic"
+# The step scripts, wherever Snakemake runs from (-s, --directory); relative, so that the
+# `scripts` parameter of every rule only changes when the way the workflow is called does.
+SCRIPTS = os.path.relpath(os.path.join(workflow.basedir, "scripts"))
+DATASETS = datasets(config)
+LOOKALIKES = [d for d in DATASETS if d["synthetic"]]
+OPTIONS = config["dataset"]
 VARIANTS = list(config["variants"])
 FOLDS = list(range(config["folds"]["n_folds"]))
 SPECS = {name: resolve(config, name, source="config.yaml") for name in VARIANTS}
 TWO_STAGE = [v for v in VARIANTS if SPECS[v]["two_stage"]]
 ONE_STAGE = [v for v in VARIANTS if not SPECS[v]["two_stage"]]
 RES = config["resources"]
+CPUS = available_cpus()
 PARTIAL = {
     "html": "reports/summary.partial.html",
     "summary": "results/summary.partial.csv",
     "plots": "results/report.partial",
 }
+REPORT, STALE = "reports/summary.html", "reports/summary.stale.html"
 
 
 def check_config():
@@ -32,7 +40,7 @@ def check_config():
             "config", f"reference variant '{config['report']['reference']}' is not among the variants",
             f"set report.reference to one of {VARIANTS}", key="report.reference",
         )  # fmt: skip
-    if SYNTHETIC:
+    if LOOKALIKES:
         n = config["synthetic"]["n_sessions"]
         if len(FOLDS) > n:
             raise InputError(
@@ -44,6 +52,18 @@ def check_config():
                 "config", f"a wrong-prefix session is beyond the {n} sessions",
                 "list sessions within synthetic.n_sessions", key="synthetic.wrong_prefix_sessions",
             )  # fmt: skip
+    for d in DATASETS:
+        if d["synthetic"]:
+            check_owned(
+                d["root"], key=f"{d['key']}.root"
+            )  # never write over a user's data
+        elif not os.path.isdir(os.path.join(d["root"], "annotation")):
+            raise InputError(
+                d["root"], "no annotation/ folder here",
+                "set the dataset's root to the folder that holds annotation/ and wav/",
+                key=f"{d['key']}.root",
+            )  # fmt: skip
+    check_encoders(config, SPECS)
 
 
 check_config()
@@ -59,28 +79,60 @@ wildcard_constraints:
     stage="1|2",
 
 
-def python(step, *args):
-    """The command line of a step script, every argument quoted for the shell."""
-    return shlex.join(["python", f"scripts/{step}.py", *map(str, args)])
+def claimed(threads):
+    """Threads a local job claims from --cores: its own, scaled up where --cores counts more
+    cores than this machine really has (affinity, cgroup quota), so that the jobs Snakemake
+    runs at once never need more CPUs than there are (a cluster job gets its own node).
+    """
+    if workflow.nodes is not None or not workflow.is_main_process:
+        return threads
+    try:
+        cores = workflow.cores
+    except Exception:  # no --cores (e.g. --lint): nothing to scale against
+        return threads
+    if cores <= CPUS:
+        return threads
+    return min(cores, math.ceil(threads * cores / CPUS))
 
 
-def dataset_files(wildcards):
-    """The raw files ingest depends on: touching one reruns ingest and what follows."""
-    if SYNTHETIC:
-        n = config["synthetic"]["n_sessions"]
-        annotations = [
-            f"{ROOT}/annotation/Sess{s:02d}_eval.csv" for s in range(1, n + 1)
-        ]
-    else:
-        annotations = sorted(glob.glob(f"{ROOT}/annotation/Sess*_eval.csv"))
-        if not annotations:
-            raise InputError(
-                f"{ROOT}/annotation",
-                "no SessNN_eval.csv annotation files found",
-                "set dataset.root to the folder that holds annotation/ and wav/",
-                key="dataset.root",
-            )
-    return {"annotations": annotations, "wav": f"{ROOT}/wav"}
+def dataset_state(d):
+    """What a change of the dataset's files changes: ingest and decode_audio rerun on it.
+    A look-alike that is absent or exactly as generated is 'as generated', so the first
+    run's generation itself does not count as a change."""
+    cache = (
+        f".snakemake/kemdy/dataset_state/{fingerprint(os.path.abspath(d['root']))}.json"
+    )
+    state = root_state(d["root"], cache)
+    if d["synthetic"] and state in ("absent", generated_state(d["root"])):
+        return "as generated"
+    return state
+
+
+STATES = {d["name"]: dataset_state(d) for d in DATASETS}
+
+
+def dataset_args():
+    """--dataset KIND ROOT for every dataset, quoted for the shell."""
+    return " ".join(
+        shlex.join(["--dataset", d["release"], d["root"]]) for d in DATASETS
+    )
+
+
+def lookalike_truths(wildcards=None):
+    return [d["truth"] for d in LOOKALIKES]
+
+
+def lookalike_args():
+    """The generator's arguments: one --lookalike per synthetic dataset, shared settings."""
+    syn = config["synthetic"]
+    args = []
+    for d in LOOKALIKES:
+        args += ["--lookalike", d["release"], d["root"], d["truth"], d["seed"]]
+    args += ["--n-sessions", syn["n_sessions"]]
+    args += ["--segments-per-session", syn["segments_per_session"]]
+    args += ["--prior", syn["prior"], "--single-modality-share"]
+    args += [syn["single_modality_share"], "--wrong-prefix-sessions"]
+    return shlex.join(map(str, args + syn["wrong_prefix_sessions"]))
 
 
 def encoder_inputs(spec):
@@ -110,6 +162,11 @@ def gpus(variant):
     return RES["train"]["gpu"] * SPECS[variant]["gpus"]
 
 
+def train_threads(variant):
+    """CPU threads of one training job: one set per GPU process."""
+    return RES["train"]["threads"] * SPECS[variant]["gpus"]
+
+
 def run_files(name):
     return expand(
         f"results/runs/{{variant}}/fold{{fold}}/{name}", variant=VARIANTS, fold=FOLDS
@@ -119,6 +176,7 @@ def run_files(name):
 def train_params(stage=None):
     """The settings that change a model: a change reruns exactly the runs it affects."""
     return dict(
+        scripts=SCRIPTS,
         spec=lambda w: json.dumps(SPECS[w.variant], sort_keys=True),
         stage=f"--stage {stage}" if stage else "",
         text_encoder=config["encoders"]["text"],
@@ -131,81 +189,47 @@ def train_params(stage=None):
     )
 
 
-def summarize_command(out, allow_missing=False):
-    """summarize's command line: the rule's and the partial report's."""
+def summarize_args(out, allow_missing=False):
+    """summarize's arguments: the rule's and the partial report's."""
     args = ["--runs-dir", "results/runs", "--variants", ",".join(VARIANTS)]
     args += ["--folds", ",".join(map(str, FOLDS)), "--out", out]
-    return python("summarize", *args, *(["--allow-missing"] if allow_missing else []))
+    return args + (["--allow-missing"] if allow_missing else [])
 
 
-def render_command(summary, html, plots, allow_missing=False):
-    """render_report's command line: the rule's and the partial report's."""
+def render_args(summary, html, plots, allow_missing=False):
+    """render_report's arguments: the rule's and the partial report's."""
+    settings = config["report"]
     args = ["--runs-dir", "results/runs", "--variants", ",".join(VARIANTS)]
     args += ["--folds", ",".join(map(str, FOLDS)), "--data-dir", "results/data"]
     args += ["--summary", summary, "--config-json", "results/config.json"]
-    args += ["--benchmarks", "benchmarks", "--reference", config["report"]["reference"]]
-    args += [
-        "--bootstrap",
-        config["report"]["bootstrap"],
-        "--seed",
-        config["report"]["seed"],
-    ]
+    args += ["--benchmarks", "benchmarks", "--reference", settings["reference"]]
+    args += ["--bootstrap", str(settings["bootstrap"]), "--seed", str(settings["seed"])]
     args += ["--out", html, "--plots-dir", plots]
-    return python(
-        "render_report", *args, *(["--allow-missing"] if allow_missing else [])
-    )
+    return args + (["--allow-missing"] if allow_missing else [])
 
 
-def partial_report():
-    """After a failure (e.g. under --keep-going), report what finished and name what is missing.
+def report_aftermath(failed):
+    """onerror / onsuccess: the partial and stale reports (scripts/kemdy/report/aftermath.py)."""
+    from kemdy.report import aftermath
 
-    It goes to reports/summary.partial.html, not the target: Snakemake does not redo a
-    deleted or failed intermediate while the target exists, so a partial report written as
-    reports/summary.html would stop the next run from redoing the failed jobs.
-    """
-    import subprocess
-
-    needed = ["results/config.json"] + [
-        f"results/data/{n}" for n in ("new_data.csv", "folds.csv", "agreement.json")
-    ]
-    if not all(os.path.exists(p) for p in needed):
-        print("No partial report: the data steps did not finish.", file=sys.stderr)
+    if not failed:
+        aftermath.remove_superseded(REPORT, PARTIAL, STALE)
         return
-    os.makedirs("logs", exist_ok=True)
-    with open("logs/partial_report.log", "w") as log:
-        for cmd in (
-            summarize_command(PARTIAL["summary"], allow_missing=True),
-            render_command(
+    aftermath.set_stale_report_aside(REPORT, STALE, json.loads(json.dumps(config)))
+    steps = [
+        ("summarize", summarize_args(PARTIAL["summary"], allow_missing=True)),
+        (
+            "render_report",
+            render_args(
                 PARTIAL["summary"],
                 PARTIAL["html"],
                 PARTIAL["plots"],
                 allow_missing=True,
             ),
-        ):
-            if subprocess.run(shlex.split(cmd), stdout=log, stderr=log).returncode != 0:
-                print(
-                    "Partial report failed: see logs/partial_report.log",
-                    file=sys.stderr,
-                )
-                return
-    print(
-        f"Some jobs failed: {PARTIAL['html']} reports what finished and names the missing runs;"
-        " fix the cause and rerun to redo only the failed jobs.",
-        file=sys.stderr,
-    )
-
-
-def remove_partial_report():
-    """A complete report supersedes the partial report of an earlier failed run."""
-    import shutil
-
-    html = "reports/summary.html"
-    if not os.path.exists(PARTIAL["html"]) or not os.path.exists(html):
-        return
-    if os.path.getmtime(html) < os.path.getmtime(PARTIAL["html"]):
-        return  # this run did not render the report (e.g. a single target was asked for)
-    for path in PARTIAL.values():
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+        ),
+    ]
+    commands = [["python", os.path.join(SCRIPTS, f"{s}.py"), *a] for s, a in steps]
+    needed = ["results/config.json"] + [
+        f"results/data/{n}" for n in ("new_data.csv", "folds.csv", "agreement.json")
+    ]
+    aftermath.partial_report(commands, needed, PARTIAL["html"])

@@ -1,9 +1,11 @@
-# The dataset read once: the reader every later step trusts, and the decoded audio cache.
+# The datasets read once: the reader every later step trusts, and the decoded audio cache.
+# Both take each dataset's state (a digest of its files' contents) as a parameter, so a
+# restored, corrected or added file reruns them and what follows, and nothing else does.
 
 
 rule ingest:
     input:
-        unpack(dataset_files),
+        lookalikes=lookalike_truths(),
     output:
         segments="results/data/segments.csv",
         report="results/data/ingest.json",
@@ -14,22 +16,26 @@ rule ingest:
         "benchmarks/ingest.tsv"
     conda:
         "../envs/data.yaml"
-    threads: RES["data"]["threads"]
+    threads: claimed(RES["data"]["threads"])
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        root=lambda w, input: os.path.dirname(input.wav),
-        skip="--skip-missing" if DATASET["skip_missing"] else "",
+        scripts=SCRIPTS,
+        state=STATES,
+        datasets=dataset_args(),
+        skip="--skip-missing" if OPTIONS["skip_missing"] else "",
+        share=OPTIONS["max_skipped_share"],
+        sample_rate=config["audio"]["sample_rate"],
     shell:
-        "python scripts/ingest.py --root {params.root} --out {output.segments}"
-        " --report {output.report} --skipped {output.skipped} {params.skip} > {log} 2>&1"
+        "python {params.scripts:q}/ingest.py {params.datasets} --out {output.segments:q}"
+        " --report {output.report:q} --skipped {output.skipped:q} {params.skip}"
+        " --max-skipped-share {params.share} > {log:q} 2>&1"
 
 
 rule decode_audio:
     input:
         segments="results/data/segments.csv",
-        wav=f"{ROOT}/wav",
     output:
         wave="results/data/audio/audio.npy",
         index="results/data/audio/audio_index.csv",
@@ -39,16 +45,18 @@ rule decode_audio:
         "benchmarks/decode_audio.tsv"
     conda:
         "../envs/data.yaml"
-    threads: RES["data"]["threads"]
+    threads: claimed(RES["data"]["threads"])
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        root=lambda w, input: os.path.dirname(input.wav),
+        scripts=SCRIPTS,
+        state=STATES,
+        datasets=dataset_args(),
         sample_rate=config["audio"]["sample_rate"],
         max_seconds=config["audio"]["max_seconds"],
         out_dir=lambda w, output: os.path.dirname(output.index),
     shell:
-        "python scripts/decode_audio.py --segments {input.segments} --root {params.root}"
+        "python {params.scripts:q}/decode_audio.py --segments {input.segments:q} {params.datasets}"
         " --sample-rate {params.sample_rate} --max-seconds {params.max_seconds}"
-        " --out {params.out_dir} > {log} 2>&1"
+        " --out {params.out_dir:q} > {log:q} 2>&1"

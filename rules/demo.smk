@@ -1,39 +1,29 @@
 # What a real run never executes: the KEMDy20 look-alike and the small demo encoders of the
 # default config (a real config reads a KEMDy20 copy and loads pretrained encoders).
 
-if SYNTHETIC:
+
+if LOOKALIKES:
 
     rule generate_lookalike:
         output:
-            annotations=dataset_files(None)["annotations"],
-            wav=directory(f"{ROOT}/wav"),
-            truth=config["synthetic"]["truth"],
+            truth=lookalike_truths(),
         log:
             "logs/generate_lookalike.log",
         benchmark:
             "benchmarks/generate_lookalike.tsv"
         conda:
             "../envs/data.yaml"
-        threads: 1
+        threads: claimed(1)
         resources:
             mem_mb=RES["data"]["mem_mb"],
             runtime=RES["data"]["runtime"],
         params:
-            root=lambda w, output: os.path.dirname(output.wav),
-            seed=config["synthetic"]["seed"],
-            n_sessions=config["synthetic"]["n_sessions"],
-            per_session=config["synthetic"]["segments_per_session"],
-            prior=config["synthetic"]["prior"],
-            single_share=config["synthetic"]["single_modality_share"],
-            wrong_prefix=" ".join(
-                map(str, config["synthetic"]["wrong_prefix_sessions"])
-            ),
+            scripts=SCRIPTS,
+            args=lookalike_args(),
         shell:
-            "python scripts/generate_lookalike.py --root {params.root:q} --truth {output.truth:q}"
-            " --seed {params.seed} --n-sessions {params.n_sessions}"
-            " --segments-per-session {params.per_session} --prior {params.prior}"
-            " --single-modality-share {params.single_share}"
-            " --wrong-prefix-sessions {params.wrong_prefix} > {log} 2>&1"
+            # Nothing under a root is a declared output, so Snakemake never deletes a
+            # dataset folder; the generator replaces only a root its marker says it wrote.
+            "python {params.scripts:q}/generate_lookalike.py {params.args} > {log:q} 2>&1"
 
 
 if config["encoders"]["build_demo"]:
@@ -52,17 +42,19 @@ if config["encoders"]["build_demo"]:
             "benchmarks/build_demo_encoders.tsv"
         conda:
             "../envs/train.yaml"
-        threads: RES["train"]["threads"]
+        threads: claimed(RES["train"]["threads"])
         resources:
+            cpus=RES["train"]["threads"],
             mem_mb=RES["data"]["mem_mb"],
             runtime=RES["data"]["runtime"],
         params:
+            scripts=SCRIPTS,
             size=config["encoders"]["demo_size"],
             audio=lambda w, input: os.path.dirname(input.audio),
         shell:
-            "python scripts/build_demo_encoders.py --segments {input.segments}"
-            " --audio {params.audio} --text-out {output.text} --audio-out {output.audio}"
+            "python {params.scripts:q}/build_demo_encoders.py --segments {input.segments:q}"
+            " --audio {params.audio:q} --text-out {output.text:q} --audio-out {output.audio:q}"
             " --hidden {params.size[hidden]} --layers {params.size[layers]}"
             " --heads {params.size[heads]} --vocab {params.size[vocab]}"
             " --pretrain-epochs {params.size[audio_pretrain_epochs]}"
-            " --threads {threads} > {log} 2>&1"
+            " --threads {resources.cpus} > {log:q} 2>&1"

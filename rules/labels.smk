@@ -3,7 +3,8 @@
 
 rule aggregate_labels:
     input:
-        "results/data/segments.csv",
+        segments="results/data/segments.csv",
+        ingest="results/data/ingest.json",
     output:
         new_data="results/data/new_data.csv",
         evaluators="results/data/evaluators.csv",
@@ -14,20 +15,22 @@ rule aggregate_labels:
         "benchmarks/aggregate_labels.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: claimed(1)
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
+        scripts=SCRIPTS,
         method=config["labels"]["method"],
         min_votes=config["labels"]["min_votes"],
         tol=config["labels"]["dawid_skene"]["tol"],
         max_iter=config["labels"]["dawid_skene"]["max_iter"],
     shell:
-        "python scripts/aggregate_labels.py --segments {input} --method {params.method}"
+        "python {params.scripts:q}/aggregate_labels.py --segments {input.segments:q}"
+        " --ingest {input.ingest:q} --method {params.method}"
         " --min-votes {params.min_votes} --ds-tol {params.tol} --ds-max-iter {params.max_iter}"
-        " --out {output.new_data} --evaluators {output.evaluators}"
-        " --agreement {output.agreement} > {log} 2>&1"
+        " --out {output.new_data:q} --evaluators {output.evaluators:q}"
+        " --agreement {output.agreement:q} > {log:q} 2>&1"
 
 
 rule make_folds:
@@ -41,17 +44,18 @@ rule make_folds:
         "benchmarks/make_folds.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: claimed(1)
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
+        scripts=SCRIPTS,
         method=config["folds"]["method"],
         n_folds=config["folds"]["n_folds"],
         group_by=config["folds"]["group_by"],
         val_sessions=config["folds"]["val_sessions"],
         seed=config["folds"]["seed"],
     shell:
-        "python scripts/make_folds.py --new-data {input} --out {output}"
+        "python {params.scripts:q}/make_folds.py --new-data {input:q} --out {output:q}"
         " --method {params.method} --n-folds {params.n_folds} --group-by {params.group_by}"
-        " --val-sessions {params.val_sessions} --seed {params.seed} > {log} 2>&1"
+        " --val-sessions {params.val_sessions} --seed {params.seed} > {log:q} 2>&1"

@@ -1,4 +1,5 @@
-# Every run aggregated into results/summary.csv and reports/summary.html.
+# Every run aggregated into results/summary.csv and reports/summary.html (after a failure:
+# the Snakefile's onerror, scripts/kemdy/report/aftermath.py).
 
 
 rule snapshot_config:
@@ -10,14 +11,16 @@ rule snapshot_config:
         "benchmarks/snapshot_config.tsv"
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: claimed(1)
     resources:
         mem_mb=1000,
         runtime=5,
     params:
+        scripts=SCRIPTS,
         config=json.dumps(config, sort_keys=True),
     shell:
-        "python scripts/snapshot_config.py --config-json {params.config:q} --out {output} > {log} 2>&1"
+        "python {params.scripts:q}/snapshot_config.py --config-json {params.config:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule summarize:
@@ -32,14 +35,15 @@ rule summarize:
         "benchmarks/summarize.tsv"
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: claimed(1)
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        command=summarize_command("results/summary.csv"),
+        scripts=SCRIPTS,
+        args=shlex.join(summarize_args("results/summary.csv")),
     shell:
-        "{params.command} > {log} 2>&1"
+        "python {params.scripts:q}/summarize.py {params.args} > {log:q} 2>&1"
 
 
 rule render_report:
@@ -59,7 +63,7 @@ rule render_report:
         ),
     output:
         html=report(
-            "reports/summary.html",
+            REPORT,
             caption="captions/summary.rst",
             category="Report",
         ),
@@ -75,13 +79,12 @@ rule render_report:
         "benchmarks/render_report.tsv"
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: claimed(1)
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        command=render_command(
-            "results/summary.csv", "reports/summary.html", "results/report"
-        ),
+        scripts=SCRIPTS,
+        args=shlex.join(render_args("results/summary.csv", REPORT, "results/report")),
     shell:
-        "{params.command} > {log} 2>&1"
+        "python {params.scripts:q}/render_report.py {params.args} > {log:q} 2>&1"

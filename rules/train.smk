@@ -3,12 +3,14 @@
 # declared outputs, so a killed job resumes instead of starting again.
 
 TRAIN_SHELL = (
-    "python scripts/gpu_slot.py --gpus {resources.gpu} -- scripts/train.py"
-    " --variant {wildcards.variant} --fold {wildcards.fold} {params.stage} --spec {params.spec:q}"
-    " --data {input.data} --folds {input.folds} --audio results/data/audio"
-    " --text-encoder {params.text_encoder} --audio-encoder {params.audio_encoder}"
-    " --out-dir {params.out_dir} --checkpoint-dir {params.checkpoint_dir}"
-    " --cache-dir results/cache/embeddings --threads {threads} > {log} 2>&1"
+    # Offline: the encoders were found locally before any job ran (kemdy/config.py).
+    "HF_HUB_OFFLINE=1 python {params.scripts:q}/gpu_slot.py --gpus {resources.gpu}"
+    " -- {params.scripts:q}/train.py --variant {wildcards.variant} --fold {wildcards.fold}"
+    " {params.stage} --spec {params.spec:q} --data {input.data:q} --folds {input.folds:q}"
+    " --audio results/data/audio --text-encoder {params.text_encoder:q}"
+    " --audio-encoder {params.audio_encoder:q} --out-dir {params.out_dir:q}"
+    " --checkpoint-dir {params.checkpoint_dir:q} --cache-dir results/cache/embeddings"
+    " --threads {resources.cpus} > {log:q} 2>&1"
 )
 
 
@@ -27,9 +29,10 @@ rule train:
         variant=alternation(ONE_STAGE),
     conda:
         "../envs/train.yaml"
-    threads: RES["train"]["threads"]
+    threads: lambda w: claimed(train_threads(w.variant))
     resources:
         gpu=lambda w: gpus(w.variant),
+        cpus=lambda w: train_threads(w.variant),
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
     params:
@@ -84,16 +87,18 @@ rule combine_stages:
         variant=alternation(TWO_STAGE),
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: claimed(1)
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
+        scripts=SCRIPTS,
         threshold=lambda w: SPECS[w.variant]["neutral_threshold"],
         stage1=lambda w, input: os.path.dirname(input.stage1),
         stage2=lambda w, input: os.path.dirname(input.stage2),
         out_dir=lambda w, output: os.path.dirname(output.metrics),
     shell:
-        "python scripts/combine_stages.py --stage1 {params.stage1} --stage2 {params.stage2}"
-        " --threshold {params.threshold} --variant {wildcards.variant} --fold {wildcards.fold}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        "python {params.scripts:q}/combine_stages.py --stage1 {params.stage1:q}"
+        " --stage2 {params.stage2:q} --threshold {params.threshold}"
+        " --variant {wildcards.variant} --fold {wildcards.fold}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -278,7 +278,8 @@ def test_skip_missing_lists_what_it_skipped(lookalike, tmp_path):
     gone = {Path(wav).stem, Path(txt).stem}
     before = tree_digest(root)
 
-    work, proc = run_workflow(tmp_path, root, SEGMENTS, **{"dataset.skip_missing": True})
+    work, proc = run_workflow(tmp_path, root, SEGMENTS, **{"dataset.skip_missing": True,
+                                                           "dataset.max_skipped_share": 0.1})
 
     assert proc.returncode == 0, proc.stderr[-3000:]
     skipped = pd.read_csv(work / "results/data/skipped.csv")

@@ -55,7 +55,7 @@ def test_slurm_profile_plans_the_grid(tmp_path):
         ({"variants.text_ce.lerning_rate": 1e-4}, "lerning_rate"),  # an unknown variant field
         ({"folds.n_folds": 9}, "folds.n_folds"),  # more folds than sessions
         ({"report.reference": "nope"}, "report.reference"),
-        ({"dataset.kind": "kemdy19"}, "kind"),
+        ({"dataset.kind": "kemdy21"}, "kind"),
     ],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, overrides, key):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from pathlib import Path
 
 import jinja2
@@ -18,12 +19,13 @@ from kemdy.report.data import data_section
 from kemdy.report.provenance import benchmarks, provenance
 from kemdy.report.results import results_sections
 from kemdy.report.summary import Runs, check_summary, collect_runs, parse_folds, parse_list
-from kemdy.spec import read_config
+from kemdy.spec import fingerprint, read_config
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEMO_BANNER = ("DEMO on a generated KEMDy20 look-alike with small encoders built locally (text: "
                "random; audio: pre-trained a minute without labels on the look-alike's clips): "
                "these numbers say nothing about KEMDy20.")
+CONFIG_META = re.compile(r'<meta name="kemdy-config" content="([0-9a-f]*)">')
 PLOT_FILES = {  # plot key -> file name under --plots-dir
     "per_fold": "per_fold_f1_macro.png",
     "per_class": "per_class_f1.png",
@@ -113,5 +115,13 @@ def build(args) -> tuple[str, dict[str, bytes]]:
         "classes": CLASSES, "seed": args.seed, "n_boot": args.bootstrap,
         "images": {k: base64.b64encode(v).decode("ascii") for k, v in images.items()},
         "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        "config_digest": fingerprint(config),
     }
     return render(context), images
+
+
+def config_digest_of(html_path) -> str | None:
+    """The fingerprint of the config a report was rendered under (None: not one of ours)."""
+    with open(html_path, encoding="utf-8", errors="replace") as handle:
+        match = CONFIG_META.search(handle.read(4096))
+    return match.group(1) if match else None

@@ -1,0 +1,61 @@
+"""What the workflow does with its reports after a run: after a failure, a partial report
+of what finished, and a report of another config moved aside so that it cannot pass for
+current; after a success, the partial and stale reports removed.
+
+The partial report goes to reports/summary.partial.html, not the target: Snakemake does not
+redo a deleted or failed intermediate while the target exists, so a partial report written
+as reports/summary.html would stop the next run from redoing the failed jobs. Moving a stale
+report aside keeps that: the next run finds no target and redoes what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from kemdy.report.render import config_digest_of
+from kemdy.spec import fingerprint
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def partial_report(commands: list[list[str]], needed: list[str], html: str,
+                   log_path: str = "logs/partial_report.log") -> None:
+    """Run the summary and report commands (over the runs that exist) into their partial
+    outputs; nothing when the data steps did not finish."""
+    if not all(os.path.exists(p) for p in needed):
+        say("No partial report: the data steps did not finish.")
+        return
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "w") as log:
+        for command in commands:
+            if subprocess.run(command, stdout=log, stderr=log).returncode != 0:
+                say(f"Partial report failed: see {log_path}")
+                return
+    say(f"Some jobs failed: {html} reports what finished and names the missing runs; fix "
+        "the cause and rerun to redo only the failed jobs.")
+
+
+def set_stale_report_aside(report: str, stale: str, config: dict) -> None:
+    """A report rendered under another config is moved to `stale`."""
+    if not os.path.exists(report) or config_digest_of(report) == fingerprint(config):
+        return
+    os.replace(report, stale)
+    say(f"{report} was rendered under another config: moved to {stale}.")
+
+
+def remove_superseded(report: str, partial: dict[str, str], stale: str) -> None:
+    """A complete report supersedes the partial and stale reports of earlier failed runs."""
+    if not os.path.exists(report):
+        return
+    if os.path.exists(partial["html"]) and os.path.getmtime(report) < os.path.getmtime(partial["html"]):
+        return  # this run did not render the report (e.g. a single target was asked for)
+    for path in [*partial.values(), stale]:
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
