@@ -9,6 +9,7 @@ TRAIN_SHELL = (
     " {params.stage} --spec {params.spec:q} --data {input.data:q} --folds {input.folds:q}"
     " --audio results/data/audio --text-encoder {params.text_encoder:q}"
     " --audio-encoder {params.audio_encoder:q} --out-dir {params.out_dir:q}"
+    " --model-dir {output.model:q}"
     " --checkpoint-dir {params.checkpoint_dir:q} --cache-dir results/cache/embeddings"
     " --threads {resources.cpus} > {log:q} 2>&1"
 )
@@ -21,6 +22,7 @@ rule train:
         metrics="results/runs/{variant}/fold{fold}/metrics.json",
         predictions="results/runs/{variant}/fold{fold}/predictions.csv",
         history="results/runs/{variant}/fold{fold}/history.csv",
+        model=directory("results/models/{variant}/fold{fold}"),
     log:
         "logs/train/{variant}/fold{fold}.log",
     benchmark:
@@ -46,6 +48,7 @@ use rule train as train_stage1 with:
         metrics="results/runs/{variant}/fold{fold}/stage1/metrics.json",
         predictions="results/runs/{variant}/fold{fold}/stage1/predictions.csv",
         history="results/runs/{variant}/fold{fold}/stage1/history.csv",
+        model=directory("results/models/{variant}/fold{fold}/stage1"),
     log:
         "logs/train/{variant}/fold{fold}.stage1.log",
     benchmark:
@@ -61,6 +64,7 @@ use rule train as train_stage2 with:
         metrics="results/runs/{variant}/fold{fold}/stage2/metrics.json",
         predictions="results/runs/{variant}/fold{fold}/stage2/predictions.csv",
         history="results/runs/{variant}/fold{fold}/stage2/history.csv",
+        model=directory("results/models/{variant}/fold{fold}/stage2"),
     log:
         "logs/train/{variant}/fold{fold}.stage2.log",
     benchmark:

@@ -4,25 +4,27 @@
         --data results/data/new_data.csv --folds results/data/folds.csv \
         --audio results/data/audio --text-encoder results/encoders/text \
         --audio-encoder results/encoders/audio --out-dir results/runs/text_ce/fold0 \
+        --model-dir results/models/text_ce/fold0 \
         --checkpoint-dir results/checkpoints/text_ce/fold0 \
         --cache-dir results/cache/embeddings --threads 2 [--stage 1|2] [--max-epochs N]
 
 The workflow passes the variant's resolved spec as `--spec JSON` instead of `--config`.
-Writes metrics.json, predictions.csv, history.csv and config.json (the spec) into --out-dir
-(scripts/kemdy/runs.py). Several GPUs: launch with torchrun (DistributedDataParallel; rank 0
-writes).
+Writes the run folder (kemdy/runs.py) and the best model (kemdy/train/export.py); several
+GPUs: torchrun (DDP; rank 0 writes). SIGTERM/SIGINT: saves where it stands, exits 128 +
+the signal, writes no output.
 
 Steps: 1. the spec; 2. the fold's split and this stage's targets; 3. encoders and inputs
 (a frozen encoder's vectors come from the embedding cache); 4. model, AdamW, cosine
 schedule with warm-up; 5. resume from a matching checkpoint; 6. epochs: train, validate,
-keep the best by validation macro-F1, stop early; 7. test once with the best weights.
+keep the best by validation macro-F1, stop early; 7. test once with the best weights,
+export the best model, drop the resume state.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import sys
 import time
 import warnings
 
@@ -31,67 +33,55 @@ import torch
 
 from kemdy import spec as specs
 from kemdy.classes import EMOTIONS
+from kemdy.cpus import available_cpus
 from kemdy.errors import InputError, run_cli
 from kemdy.metrics import score_predictions
 from kemdy.runs import history_frame, write_run
-from kemdy.train.batches import length_grouped_batches, shard_batches
-from kemdy.train.checkpoints import (clear_partial_writes, file_hash, resume, save_epoch,
-                                     seed_all)
+from kemdy.train import checkpoints as ckpt
+from kemdy.train.batches import training_batches
 from kemdy.train.data import load_split, make_task
 from kemdy.train.distributed import Dist, init_distributed, log
+from kemdy.train.export import card, write_export
 from kemdy.train.inputs import prepare_inputs
-from kemdy.train.loop import cosine_with_warmup, predict, predictions_frame, run_epoch, val_scores
+from kemdy.train.loop import (cosine_with_warmup, predict, predictions_frame, run_epoch,
+                              runtime_for, val_scores)
 from kemdy.train.losses import make_criterion
-from kemdy.train.models import EmotionModel, apply_freezing
+from kemdy.train.models import apply_freezing, build_model
+from kemdy.train.stopping import Stopped, stop_on_signals
 
 
-def pick_device(dist: Dist) -> tuple[torch.device, str]:
-    if torch.cuda.is_available():
-        device = torch.device("cuda", dist.local_rank)
-        name = torch.cuda.get_device_name(device)
-    else:
-        threads = torch.get_num_threads()
-        device, name = torch.device("cpu"), f"cpu ({threads} thread{'s' * (threads > 1)})"
-    return device, name + (f" x{dist.world} (DDP)" if dist.world > 1 else "")
-
-
-def build_model(spec: dict, task, encoders: dict, dims: dict, device, dist: Dist):
-    """The model, and the module the loop trains (DDP-wrapped across several processes)."""
-    model = EmotionModel(len(task.classes), dims["text"], dims["audio"], encoders.get("text"),
-                         encoders.get("audio"), spec["text_pooling"],
-                         encoders.get("pass_audio_mask", True), float(spec["dropout"])).to(device)
-    if dist.world == 1:
-        return model, model
-    # wav2vec2's LayerDrop skips whole layers in some steps: DDP must look for them.
-    audio = encoders.get("audio")
-    layerdrop = audio is not None and getattr(audio.config, "layerdrop", 0.0) > 0
-    return model, torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=layerdrop)
-
-
-def fit(spec, model, net, inputs, task, rows, criterion, optimizer, scheduler, epoch_batches,
-        state, best_state, ckpt: tuple[str, str], device, dist: Dist):
+def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
     """6. Epochs until the last or early stopping; the test fold plays no part in any choice
-    made here. Returns the final state and the best epoch's weights."""
-    train_rows, val_rows = rows
+    made here. Returns the final state and the best epoch's trainable weights."""
+    spec, model, rt, dist = job["spec"], job["model"], job["runtime"], job["dist"]
+    train_rows, val_rows = job["rows"][:2]
     patience, warmup, epochs = spec["patience"], int(spec["text_warmup_epochs"]), int(spec["epochs"])
-    eval_bs = 2 * int(spec["batch_size"])
+    asked = lambda: stop.requested(dist, rt.device)  # noqa: E731
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"] + 1
-        start = time.time()
+        partial = state.pop("partial", None) or {"batches": 0, "loss": 0.0, "seconds": 0.0}
+        start = time.time() - partial["seconds"]
         # Text-only warm-up: trained jointly from the start, the model leans on the audio
         # vector and its text encoder learns less than alone (README); those epochs are not
         # candidates for the best checkpoint, nor count towards patience.
         model.mute_audio = warming = epoch <= warmup
-        loss = run_epoch(net, inputs, epoch_batches(epoch), criterion, optimizer, scheduler,
-                         float(spec["grad_clip"]), device, f"epoch {epoch}/{epochs}", dist.main)
+        batches = job["batches"](epoch)
+        total, done = run_epoch(job["net"], job["inputs"], batches, job["criterion"],
+                                job["optimizer"], job["scheduler"], float(spec["grad_clip"]), rt,
+                                epoch, int(spec["accumulate"]), f"epoch {epoch}/{epochs}",
+                                partial["batches"], partial["loss"], asked)
+        if done < len(batches):  # stopped mid-epoch: save exactly where it stands, then go
+            state["partial"] = {"batches": done, "loss": total, "seconds": time.time() - start}
+            job["save"](state, best_state, False)
+            raise Stopped(stop.signum)
+        loss = total / max(sum(len(b) for b in batches), 1)
         if dist.world > 1:
             loss = float(np.mean(dist.gather(loss)))
         if len(val_rows):
-            probs, val_loss = predict(model, inputs, val_rows, spec["loss"], eval_bs, device,
-                                      criterion, dist)
-            scores = val_scores(task, val_rows, probs)
+            probs, _, val_loss = predict(model, job["inputs"], val_rows, spec["loss"],
+                                         2 * int(spec["batch_size"]), rt, job["criterion"], dist,
+                                         job["windows"], job["cap"])
+            scores = val_scores(job["task"], val_rows, probs)
         else:
             val_loss, scores = math.nan, {"f1_macro": math.nan, "accuracy": math.nan}
         state["history"].append({"epoch": epoch, "train_loss": loss, "val_loss": val_loss,
@@ -102,7 +92,7 @@ def fit(spec, model, net, inputs, task, rows, criterion, optimizer, scheduler, e
         if improved:
             state.update(best_score=scores["f1_macro"] if len(val_rows) else -1.0,
                          best_epoch=epoch, bad_epochs=0)
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = ckpt.trainable_state(model)
         elif not warming:
             state["bad_epochs"] += 1
         state["epoch"] = epoch
@@ -110,75 +100,25 @@ def fit(spec, model, net, inputs, task, rows, criterion, optimizer, scheduler, e
         log(f"epoch {epoch}: train loss {loss:.4f}, val loss {val_loss:.4f}, "
             f"val macro-F1 {scores['f1_macro']:.4f}{' (best)' if improved else ''}"
             f"{' (text-only warm-up)' if warming else ''}", dist)
-        if dist.main:
-            save_epoch(ckpt[0], ckpt[1], state, model, optimizer, scheduler, best_state, improved)
-        dist.barrier()
+        job["save"](state, best_state, improved)
         if state["done"] and epoch < epochs:
             log(f"early stop: no better validation macro-F1 for {patience} epochs", dist)
+        if asked() and not state["done"] and epoch < epochs:
+            raise Stopped(stop.signum)
     return state, best_state
 
 
-def train(spec: dict, args, dist: Dist = Dist()) -> dict:
-    """Steps 2-7 for a job's spec; writes the outputs (rank 0) and returns the metrics."""
-    device, device_name = pick_device(dist)
-    seed = int(spec["seed"])
-    seed_all(seed)
-
-    # 2. the fold's split and this stage's targets
-    task = make_task(load_split(args.data, args.folds, args.fold), spec["stage"])
-    train_rows, val_rows, test_rows = task.rows("train"), task.rows("val"), task.rows("test")
-    log(f"{spec['name']} fold {args.fold} stage {spec['stage']}: {len(train_rows)} train, "
-        f"{len(val_rows)} validation, {len(test_rows)} test; device {device_name}", dist)
-
-    # 3. encoders and inputs
-    inputs, encoders, fps, dims = prepare_inputs(spec, task, args, device, dist)
-    apply_freezing(encoders.get("text"), encoders.get("audio"), spec)
-
-    # 4. model, optimiser, schedule (seeded here so the head's init never depends on
-    # whether the encoders' vectors came from the cache)
-    seed_all(seed)
-    model, net = build_model(spec, task, encoders, dims, device, dist)
-    criterion = make_criterion(spec, task.y[train_rows], task.soft[train_rows])
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                  lr=float(spec["lr"]), weight_decay=float(spec["weight_decay"]))
-    batch_size, epochs = int(spec["batch_size"]), int(spec["epochs"])
-
-    def epoch_batches(epoch):
-        order = length_grouped_batches(inputs.lengths[train_rows], batch_size, seed, epoch)
-        return shard_batches([train_rows[b] for b in order], dist.rank, dist.world)
-
-    steps = len(epoch_batches(1))
-    scheduler = cosine_with_warmup(optimizer, int(float(spec["warmup_ratio"]) * steps * epochs),
-                                   steps * epochs)
-
-    # 5. resume from a checkpoint of this very spec, data and fold
-    fp = specs.fingerprint({"spec": spec, "fold": args.fold, "world": dist.world,
-                            "data": file_hash(args.data, args.folds), "encoders": fps})
-    if dist.main:
-        clear_partial_writes(args.checkpoint_dir)
-    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [],
-             "done": False}
-    ckpt, best_state = resume(model, optimizer, scheduler, args.checkpoint_dir, fp, dist)
-    if ckpt is not None:
-        state = {k: ckpt[k] for k in state}
-
-    # 6. epochs
-    if len(train_rows) == 0:
-        raise InputError(args.folds, f"fold {args.fold} has no training segments for stage "
-                         f"{task.stage}", "use more sessions or fewer folds")
-    if len(val_rows) == 0:  # e.g. stage 2 on a tiny corpus whose validation is all neutral
-        log("WARNING: no validation segments for this model: keeping the last epoch, "
-            "without early stopping", dist)
-    state, best_state = fit(spec, model, net, inputs, task, (train_rows, val_rows), criterion,
-                            optimizer, scheduler, epoch_batches, state, best_state,
-                            (args.checkpoint_dir, fp), device, dist)
-
-    # 7. test once, with the weights of the best validation epoch
-    model.load_state_dict(best_state)
-    probs, _ = predict(model, inputs, test_rows, spec["loss"], 2 * batch_size, device, dist=dist)
-    predictions = predictions_frame(task, test_rows, probs)
-    scored = predictions
-    if task.stage == 2:  # stage 2 is judged on the segments it is meant for
+def finish(job: dict, state: dict, best_state: dict, args) -> dict:
+    """7. Test once with the best epoch's weights; write the run and export its model."""
+    spec, model, task, dist = job["spec"], job["model"], job["task"], job["dist"]
+    ckpt.load_trainable(model, best_state)
+    test_rows = job["rows"][2]
+    probs, va, _ = predict(model, job["inputs"], test_rows, spec["loss"],
+                           2 * int(spec["batch_size"]), job["runtime"], dist=dist,
+                           windows=job["windows"], max_samples=job["cap"])
+    predictions = predictions_frame(task, test_rows, probs, va)
+    scored = predictions  # stage 2 is judged on the segments it is meant for
+    if task.stage == 2:
         scored = predictions[predictions["label"].isin(EMOTIONS)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -186,13 +126,74 @@ def train(spec: dict, args, dist: Dist = Dist()) -> dict:
     metrics = {"variant": args.variant or spec["name"], "fold": args.fold, **figures,
                "best_epoch": state["best_epoch"],
                "train_seconds": round(sum(h["seconds"] for h in state["history"]), 3),
-               "device": device_name}
+               "device": job["device_name"]}
     if task.stage is not None:
         metrics["stage"] = task.stage
+    if model.layer_weights is not None:
+        metrics["layer_weights"] = model.learnt_layer_weights()
     if dist.main:
+        write_export(args.model_dir, best_state, card(metrics, spec, task, args, job["shape"]))
         write_run(args.out_dir, metrics, predictions, history_frame(state["history"]), spec)
+        ckpt.remove(args.checkpoint_dir)  # succeeded: the resume state has done its work
     dist.barrier()
     return metrics
+
+
+def train(spec: dict, args, dist: Dist, stop) -> dict:
+    """Steps 2-7 for a job's spec; writes the outputs (rank 0) and returns the metrics."""
+    runtime, device_name = runtime_for(dist, args.workers)
+    seed = int(spec["seed"])
+    ckpt.seed_all(seed)
+
+    # 2. the fold's split and this stage's targets
+    task = make_task(load_split(args.data, args.folds, args.fold), spec["stage"])
+    rows = task.rows("train"), task.rows("val"), task.rows("test")
+    log(f"{spec['name']} fold {args.fold} stage {spec['stage']}: {len(rows[0])} train, "
+        f"{len(rows[1])} validation, {len(rows[2])} test; device {device_name}", dist)
+    if len(rows[0]) == 0:
+        raise InputError(args.folds, f"fold {args.fold} has no training segments for stage "
+                         f"{task.stage}", "use more sessions or fewer folds")
+
+    # 3. encoders and inputs
+    inputs, encoders, fps, shape = prepare_inputs(spec, task, args, runtime.device, dist,
+                                                  runtime.amp)
+    apply_freezing(encoders.get("text"), encoders.get("audio"), spec)
+
+    # 4. model, optimiser, schedule (seeded here so the head's init never depends on
+    # whether the encoders' vectors came from the cache)
+    ckpt.seed_all(seed)
+    model, net = build_model(spec, task, encoders, shape, runtime.device, dist)
+    criterion = make_criterion(spec, task.y[rows[0]], task.soft[rows[0]])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=float(spec["lr"]), weight_decay=float(spec["weight_decay"]))
+    cap = inputs.batch_cap(spec["max_batch_seconds"])
+    epoch_batches = training_batches(inputs, rows[0], int(spec["batch_size"]), seed, cap, dist)
+    steps = len(epoch_batches(1)) * int(spec["epochs"])
+    scheduler = cosine_with_warmup(optimizer, int(float(spec["warmup_ratio"]) * steps), steps)
+
+    # 5. resume from a checkpoint of this very spec, data and fold
+    fp = specs.fingerprint({"spec": spec, "fold": args.fold, "world": dist.world,
+                            "data": ckpt.file_hash(args.data, args.folds), "encoders": fps})
+    parts = (model, optimizer, scheduler, runtime.scaler)
+    state, best_state = ckpt.resume(*parts, args.checkpoint_dir, fp, dist)
+
+    def save(state, best_state, improved):  # rank 0 writes, the others wait for it
+        if dist.main:
+            ckpt.save_epoch(args.checkpoint_dir, fp, state, *parts, best_state, improved)
+        dist.barrier()
+
+    # 6. epochs
+    if len(rows[1]) == 0:  # e.g. stage 2 on a tiny corpus whose validation is all neutral
+        log("WARNING: no validation segments for this model: keeping the last epoch, "
+            "without early stopping", dist)
+    job = {"spec": spec, "model": model, "net": net, "inputs": inputs, "task": task,
+           "rows": rows, "criterion": criterion, "optimizer": optimizer, "scheduler": scheduler,
+           "batches": epoch_batches, "runtime": runtime, "dist": dist, "save": save, "cap": cap,
+           "windows": spec["audio_eval"] == "windows", "shape": shape, "device_name": device_name}
+    state, best_state = fit(job, state, best_state, stop)
+
+    # 7. test once, with the weights of the best validation epoch
+    return finish(job, state, best_state, args)
 
 
 def parse_args(argv=None):
@@ -209,33 +210,31 @@ def parse_args(argv=None):
     p.add_argument("--text-encoder", default="results/encoders/text")
     p.add_argument("--audio-encoder", default="results/encoders/audio")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--model-dir", help="where the best model is exported (default: out-dir/model)")
     p.add_argument("--checkpoint-dir", required=True)
     p.add_argument("--cache-dir", default="results/cache/embeddings")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (at most the CPUs "
+                   "this process may use)")
+    p.add_argument("--workers", default="auto", help="DataLoader workers (auto: 0 on the CPU)")
     p.add_argument("--max-epochs", type=int, help="cap the spec's epochs (quick runs)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.model_dir = args.model_dir or f"{args.out_dir}/model"
+    return args
 
 
 def main(argv=None) -> dict:
     # 1. the spec: resolved by the workflow (--spec), or here from a config file (--config)
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    if args.spec is not None:
-        try:
-            spec, source = json.loads(args.spec), "--spec"
-        except json.JSONDecodeError as err:
-            raise InputError("--spec", f"not valid JSON ({err})", "pass the resolved spec as JSON")
-    else:
-        import yaml
-
-        with open(args.config, encoding="utf-8") as handle:
-            spec = specs.resolve(yaml.safe_load(handle), args.variant, source=args.config)
-        source = args.config
-    spec.setdefault("name", args.variant)
-    spec = specs.for_stage(spec, args.stage, args.max_epochs, source)
+    torch.set_num_threads(max(1, min(args.threads, available_cpus())))
+    spec = specs.job_spec(args.spec, args.config, args.variant, args.stage, args.max_epochs)
     dist = init_distributed()
     try:
-        return train(spec, args, dist)
+        with stop_on_signals() as stop:
+            return train(spec, args, dist, stop)
+    except Stopped as err:
+        log(f"{err}: saved where training stood in {args.checkpoint_dir}; no output written",
+            dist)
+        sys.exit(128 + err.signum)
     finally:
         if dist.world > 1:
             torch.distributed.destroy_process_group()

@@ -1,11 +1,14 @@
-"""A training job killed mid-run resumes from its checkpoint and ends as if never killed.
+"""A training job killed or stopped mid-run resumes from its checkpoint and ends as if never
+interrupted.
 
 Through the real workflow, in a scratch copy on a small look-alike with one variant
 (text_ce), two folds and eight epochs: run A trains fold 0 uninterrupted; the other runs
 are compared with it (metrics.json except train_seconds, history.csv except seconds,
-predictions.csv). A truncated checkpoint and one written under another config are
-detected, said so in the log and not used: those runs start from scratch, which also shows
-that two uninterrupted runs of one config give identical results.
+predictions.csv). A job sent SIGKILL resumes from its last epoch; one sent SIGTERM saves
+where it stands, mid-epoch, and writes no output. A truncated checkpoint and one written
+under another config are detected, said so in the log and not used: those runs start from
+scratch, which also shows that two uninterrupted runs of one config give identical results.
+A finished job leaves no resume state behind.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ pytestmark = pytest.mark.workflow
 
 RUN = "results/runs/text_ce/fold0"
 CKPT = "results/checkpoints/text_ce/fold0"
+LAST, BEST = "last.safetensors", "best.safetensors"
 LOG = "logs/train/text_ce/fold0.log"
 TARGET = f"{RUN}/metrics.json"
 EPOCHS = 8  # about 0.2 s each here: the kill lands well before the last one
@@ -75,15 +79,6 @@ def fresh_run(work: Path, checkpoint_from: Path | None = None) -> None:
         shutil.copytree(checkpoint_from, work / CKPT)
 
 
-@pytest.fixture(scope="module")
-def run_a(tmp_path_factory):
-    work = copy_workflow(tmp_path_factory.mktemp("resume"), config())
-    train(work)  # the data steps, then run A
-    a = results(work)
-    shutil.copytree(work / CKPT, work / "checkpoint_a")  # a finished run's checkpoints
-    return work, a
-
-
 def train_pids(work: Path) -> list[int]:
     """The python process running scripts/train.py for this run in this workflow copy.
 
@@ -105,26 +100,45 @@ def train_pids(work: Path) -> list[int]:
     return found
 
 
-def test_killed_run_resumes_and_matches_an_uninterrupted_run(run_a):
-    work, a = run_a
-    fresh_run(work)
-    with open(work / "killed.out", "w") as out:
-        proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "1", TARGET], cwd=work, env=env(),
-                                stdout=out, stderr=subprocess.STDOUT)
+def interrupt(work: Path, signum: int, *args: str) -> None:
+    """Run the job through Snakemake and send `signum` to its trainer once the first
+    checkpoint is written; the workflow must fail and leave no output."""
+    with open(work / "interrupted.out", "w") as out:
+        proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "1", TARGET, *args], cwd=work,
+                                env=env(), stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.time() + 180
-            while not (work / CKPT / "last.pt").exists():  # written at the end of each epoch
-                assert proc.poll() is None, (work / "killed.out").read_text()[-3000:]
+            while not (work / CKPT / LAST).exists():  # written at the end of each epoch
+                assert proc.poll() is None, (work / "interrupted.out").read_text()[-3000:]
                 assert time.time() < deadline, "no checkpoint after 180 s"
                 time.sleep(0.01)
             pids = train_pids(work)
             assert len(pids) == 1, pids
-            os.kill(pids[0], signal.SIGKILL)
+            os.kill(pids[0], signum)
             assert proc.wait(timeout=120) != 0
         finally:
             if proc.poll() is None:
                 proc.kill()
     assert not (work / TARGET).exists()
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory):
+    work = copy_workflow(tmp_path_factory.mktemp("resume"), config())
+    train(work)  # the data steps, then run A
+    a = results(work)
+    assert not (work / CKPT).exists(), "a finished job left its resume state"
+    assert (work / "results/models/text_ce/fold0/model.safetensors").exists()
+    fresh_run(work)
+    interrupt(work, signal.SIGTERM)  # an interrupted run's checkpoints, for the tests below
+    shutil.copytree(work / CKPT, work / "checkpoint_a")
+    return work, a
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(run_a):
+    work, a = run_a
+    fresh_run(work)
+    interrupt(work, signal.SIGKILL)
     logged = [int(e) for e in re.findall(r"^epoch (\d+): train loss", (work / LOG).read_text(), re.M)]
     assert logged and logged[-1] < EPOCHS, "the kill came too late: training had finished"
 
@@ -135,11 +149,22 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(run_a):
     epoch = int(resumed.group(1))
     # The checkpoint is written just after the epoch's log line: the kill may fall between.
     assert logged[-1] - 1 <= epoch <= logged[-1] and 1 <= epoch < EPOCHS
-    assert resumed.group(2) == f"{CKPT}/last.pt"
+    assert resumed.group(2) == f"{CKPT}/{LAST}"
     assert_same(results(work), a)
 
 
-@pytest.mark.parametrize("name", ["last.pt", "best.pt"])
+def test_stopped_run_saves_mid_epoch_and_resumes_exactly(run_a):
+    work, a = run_a
+    fresh_run(work)
+    interrupt(work, signal.SIGTERM)
+    log = (work / LOG).read_text()
+    assert "stopped by SIGTERM: saved where training stood" in log and "no output written" in log
+    train(work)
+    assert "resuming after epoch" in (work / LOG).read_text()
+    assert_same(results(work), a)
+
+
+@pytest.mark.parametrize("name", [LAST, BEST])
 def test_truncated_checkpoint_is_not_used(run_a, name):
     work, a = run_a
     fresh_run(work, checkpoint_from=work / "checkpoint_a")
@@ -151,8 +176,8 @@ def test_truncated_checkpoint_is_not_used(run_a, name):
 
     log = (work / LOG).read_text()
     assert f"checkpoint {CKPT}/{name} is unreadable" in log and "ignoring it" in log, log[-3000:]
-    if name == "best.pt":
-        assert f"{CKPT}/best.pt does not match {CKPT}/last.pt; training from scratch" in log
+    if name == BEST:
+        assert f"{CKPT}/{BEST} does not match {CKPT}/{LAST}; training from scratch" in log
     assert "resuming" not in log
     assert_same(results(work), a)  # from scratch: also a second, identical uninterrupted run
 
@@ -163,14 +188,11 @@ def test_checkpoint_of_another_config_is_not_used(run_a):
     other["variants"]["text_ce"]["lr"] = 1e-3
     (work / "other.yaml").write_text(yaml.safe_dump(other, sort_keys=False))
     fresh_run(work)
-    train(work, "--configfile", "other.yaml")
-    foreign = results(work)
-    assert not foreign["history"]["train_loss"].equals(a["history"]["train_loss"])
-    shutil.rmtree(work / RUN)  # keep the other config's last.pt and best.pt in place
+    interrupt(work, signal.SIGTERM, "--configfile", "other.yaml")  # its checkpoints stay
 
     train(work)
 
     log = (work / LOG).read_text()
-    assert f"checkpoint {CKPT}/last.pt belongs to another spec, data or fold; ignoring it" in log, log[-3000:]
+    assert f"checkpoint {CKPT}/{LAST} belongs to another spec, data or fold; ignoring it" in log, log[-3000:]
     assert "resuming" not in log
     assert_same(results(work), a)

@@ -62,8 +62,9 @@ def test_model_concatenates_text_then_audio_and_cached_vectors_match(encoders):
     values, amask = audio_batch([np.ones(4000, np.float32), np.ones(6000, np.float32)], extractor, 16000)
     torch.manual_seed(0)
     model = EmotionModel(7, 32, 32, text, audio).eval()
-    live = model({"input_ids": ids, "attention_mask": mask, "input_values": values, "audio_mask": amask})
-    cached = model({"text_emb": text_vector(text, ids, mask), "audio_emb": audio_vector(audio, values, amask)})
+    live, va = model({"input_ids": ids, "attention_mask": mask, "input_values": values, "audio_mask": amask})
+    cached, _ = model({"text_emb": text_vector(text, ids, mask), "audio_emb": audio_vector(audio, values, amask)})
+    assert va is None  # no valence/arousal output unless asked for
     assert live.shape == (2, 7)
     assert torch.allclose(live, cached, atol=1e-6)
     assert model.head.net[0].in_features == 64
@@ -74,12 +75,12 @@ def test_muted_audio_leaves_the_text_alone_in_the_graph():
     model = EmotionModel(7, 8, 8).eval()
     text, audio = torch.randn(3, 8), torch.randn(3, 8, requires_grad=True)
     model.mute_audio = True
-    muted = model({"text_emb": text, "audio_emb": audio})
-    assert torch.equal(muted, model({"text_emb": text, "audio_emb": torch.zeros(3, 8)}))
+    muted, _ = model({"text_emb": text, "audio_emb": audio})
+    assert torch.equal(muted, model({"text_emb": text, "audio_emb": torch.zeros(3, 8)})[0])
     muted.sum().backward()
     assert audio.grad is not None and not audio.grad.any()  # still in the graph (DDP), no signal
     model.mute_audio = False
-    assert not torch.equal(model({"text_emb": text, "audio_emb": audio}), muted)
+    assert not torch.equal(model({"text_emb": text, "audio_emb": audio})[0], muted)
 
 
 def test_freezing_options(encoders):

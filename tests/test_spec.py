@@ -18,6 +18,9 @@ TRAINING = SCHEMA["$defs"]["training"]["properties"]
 def test_schema_enums_equal_the_library_lists():
     assert tuple(TRAINING["loss"]["enum"]) == spec.LOSSES
     assert tuple(TRAINING["modality"]["enum"]) == spec.MODALITIES
+    assert tuple(TRAINING["audio_crop"]["enum"]) == spec.AUDIO_CROPS
+    assert tuple(TRAINING["audio_eval"]["enum"]) == spec.AUDIO_EVALS
+    assert tuple(TRAINING["audio_layers"]["enum"]) == spec.AUDIO_LAYERS
 
 
 def test_every_default_is_a_schema_key_and_every_schema_key_has_a_default():

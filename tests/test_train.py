@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -55,7 +56,8 @@ def test_outputs_follow_the_contract(ws, tmp_path):
     assert saved["accuracy"] == pytest.approx((preds["label"] == preds["pred"]).mean())
     config = json.load(open(tmp_path / "out" / "config.json"))
     assert config["lr"] == TEXT["lr"] and config["max_len"] == 32 and config["audio_seconds"] == 4.0
-    assert (tmp_path / "ckpt" / "last.pt").exists() and (tmp_path / "ckpt" / "best.pt").exists()
+    # the best model is exported; the resume state is gone once the job has succeeded
+    assert (tmp_path / "model" / "model.safetensors").exists() and not (tmp_path / "ckpt").exists()
 
 
 def test_same_seed_same_metrics_other_seed_differs(ws, tmp_path):
@@ -75,12 +77,12 @@ import train
 from kemdy.train import batches
 last, seen = sys.argv[1], [0]
 collate = batches.Inputs.collate
-def dying_collate(self, idx, device="cpu"):
+def dying_collate(self, idx, *args):
     if os.path.exists(last):  # epoch 1's checkpoint is written: die inside epoch 2
         seen[0] += 1
         if seen[0] == 3:
             os.kill(os.getpid(), signal.SIGKILL)
-    return collate(self, idx, device)
+    return collate(self, idx, *args)
 batches.Inputs.collate = dying_collate
 train.main(sys.argv[2:])
 """
@@ -91,7 +93,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(ws, tmp_path, capsys):
     # (numpy RNG) must all be restored for the rerun to match.
     spec = {**MM, "epochs": 4}
     argv = train_args(ws, tmp_path / "killed", "mm", spec)
-    child = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path / "killed" / "ckpt" / "last.pt"), *argv],
+    child = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path / "killed" / "ckpt" / "last.safetensors"), *argv],
                            cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert child.returncode == -9, child.stderr[-2000:]
     assert not (tmp_path / "killed" / "out" / "metrics.json").exists()
@@ -107,22 +109,81 @@ def test_sigkill_then_rerun_equals_uninterrupted(ws, tmp_path, capsys):
                                   fresh_history.drop(columns="seconds"), check_exact=True)
 
 
+STOPPER = """
+import os, signal, sys
+sys.path.insert(0, "scripts")
+import train
+from kemdy.train import batches
+last, seen = sys.argv[1], [0]
+collate = batches.Inputs.collate
+def terminated_collate(self, idx, *args):
+    if os.path.exists(last):  # epoch 1's checkpoint is written: SIGTERM inside epoch 2
+        seen[0] += 1
+        if seen[0] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+    return collate(self, idx, *args)
+batches.Inputs.collate = terminated_collate
+train.main(sys.argv[2:])
+"""
+
+
+def stopped_run(ws, run_dir, spec, variant="v"):
+    """A run sent SIGTERM in its second epoch: it must save where it stands and exit 143."""
+    argv = train_args(ws, run_dir, variant, spec)
+    child = subprocess.run([sys.executable, "-c", STOPPER, str(run_dir / "ckpt" / "last.safetensors"),
+                            *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert child.returncode == 143, child.stderr[-2000:]
+    assert "stopped by SIGTERM" in child.stderr and not (run_dir / "out").exists()
+    return argv
+
+
+def test_sigterm_mid_epoch_saves_and_a_rerun_resumes_exactly(ws, tmp_path, capsys):
+    spec = {**MM, "epochs": 3}
+    argv = stopped_run(ws, tmp_path / "stopped", spec, "mm")
+    resumed = train.main(argv)
+    assert "resuming after epoch 1" in capsys.readouterr().err
+    fresh, fresh_preds, fresh_history = run(ws, tmp_path / "fresh", spec, variant="mm")
+    assert figures(resumed) == figures(fresh)
+    out = tmp_path / "stopped" / "out"
+    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), fresh_preds, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv").drop(columns="seconds"),
+                                  fresh_history.drop(columns="seconds"), check_exact=True)
+
+
 def test_unreadable_or_foreign_checkpoint_is_ignored(ws, tmp_path, capsys):
-    spec = {**TEXT, "epochs": 2}
+    spec = {**TEXT, "epochs": 3}
     ref, _, _ = run(ws, tmp_path / "ref", spec)
+    stopped_run(ws, tmp_path / "stopped", spec)
     ckpt = tmp_path / "bad" / "ckpt"
     ckpt.mkdir(parents=True)
-    data = (tmp_path / "ref" / "ckpt" / "last.pt").read_bytes()
-    (ckpt / "last.pt").write_bytes(data[: len(data) // 2])  # truncated
+    data = (tmp_path / "stopped" / "ckpt" / "last.safetensors").read_bytes()
+    (ckpt / "last.safetensors").write_bytes(data[: len(data) // 2])  # truncated
     again, _, _ = run(ws, tmp_path / "bad", spec)
     assert "unreadable" in capsys.readouterr().err
     assert figures(again) == figures(ref)
+    shutil.copytree(tmp_path / "stopped" / "ckpt", ckpt)
     other, _, _ = run(ws, tmp_path / "bad", {**spec, "lr": 1e-3})  # same folder, other spec
     assert "belongs to another spec" in capsys.readouterr().err
-    assert len(pd.read_csv(tmp_path / "bad" / "out" / "history.csv")) == 2
-    # a finished run resumes to the same answer without training again
+    assert len(pd.read_csv(tmp_path / "bad" / "out" / "history.csv")) == 3
+    # a finished run leaves no resume state: a rerun trains again, to the same answer
     done, _, _ = run(ws, tmp_path / "ref", spec)
-    assert "resuming after epoch 2" in capsys.readouterr().err and figures(done) == figures(ref)
+    assert "resuming" not in capsys.readouterr().err and figures(done) == figures(ref)
+
+
+def test_a_checkpoint_is_data_never_code(ws, tmp_path, capsys):
+    # A pickle that would run code when unpickled, put where a checkpoint belongs (as a
+    # crafted file in a shared results/ would be): it is refused as unreadable, never run.
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
+
+    (tmp_path / "ckpt").mkdir()
+    for name in ("last.safetensors", "best.safetensors"):
+        (tmp_path / "ckpt" / name).write_bytes(pickle.dumps(Payload()))
+    run(ws, tmp_path, {**TEXT, "epochs": 1})
+    assert "unreadable" in capsys.readouterr().err and not (tmp_path / "PWNED").exists()
 
 
 def test_early_stopping_and_best_checkpoint(ws, tmp_path):
@@ -176,7 +237,7 @@ def test_frozen_encoders_use_the_embedding_cache(ws, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     spec = {**MM, "loss": "ce", "freeze_audio": True, "freeze_text": True, "epochs": 2}
     m0, _, _ = run(ws, tmp_path / "a", spec, cache_dir=cache)
-    files = sorted(f for f in os.listdir(cache) if f.endswith(".pt"))
+    files = sorted(f for f in os.listdir(cache) if f.endswith(".safetensors"))
     assert [f.split("-")[0] for f in files] == ["audio", "text"]
 
     def boom(*a, **k):
@@ -188,7 +249,7 @@ def test_frozen_encoders_use_the_embedding_cache(ws, tmp_path, monkeypatch):
     assert figures(m1) == figures(m0)
     run(ws, tmp_path / "c", spec, fold=1, cache_dir=cache)  # another fold: still cached
     run(ws, tmp_path / "d", {**spec, "loss": "soft_bce", "two_stage": True}, stage=2, cache_dir=cache)
-    assert sorted(f for f in os.listdir(cache) if f.endswith(".pt")) == files
+    assert sorted(f for f in os.listdir(cache) if f.endswith(".safetensors")) == files
     monkeypatch.undo()
     (cache / files[0]).write_bytes(b"garbage")  # a broken cache file is rebuilt
     m2, _, _ = run(ws, tmp_path / "e", spec, cache_dir=cache)
@@ -220,9 +281,9 @@ def test_embedding_cache_racing_jobs_compute_once(tmp_path):
     import threading
     import time
 
-    from kemdy.train.embedding_cache import lookup
+    from kemdy.train.embedding_cache import lookup, read_cache
 
-    path, keys, calls = str(tmp_path / "text-x.pt"), ["a", "b", "a", "c"], []
+    path, keys, calls = str(tmp_path / "text-x.safetensors"), ["a", "b", "a", "c"], []
 
     def compute(positions):
         calls.append(positions)
@@ -239,7 +300,7 @@ def test_embedding_cache_racing_jobs_compute_once(tmp_path):
     assert calls == [[0, 1, 3]]  # once, and the repeated input "a" only once
     assert torch.equal(results[0], results[1]) and results[0][:, 0].tolist() == [97, 98, 97, 99]
     grown = lookup(path, ["c", "d"], lambda pos: torch.full((len(pos), 3), 100.0))
-    assert grown[:, 0].tolist() == [99, 100] and len(torch.load(path)["keys"]) == 4
+    assert grown[:, 0].tolist() == [99, 100] and len(read_cache(path)) == 4
 
 
 def test_stage2_without_validation_segments_keeps_the_last_epoch(ws, tmp_path, capsys):

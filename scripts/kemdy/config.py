@@ -9,8 +9,6 @@ import os
 import re
 from pathlib import Path
 
-import yaml
-
 from kemdy.errors import InputError
 
 RELEASES = {"kemdy20": "KEMDy20", "kemdy19": "KEMDy19"}  # release format -> dataset name
@@ -19,26 +17,26 @@ RELEASES = {"kemdy20": "KEMDy20", "kemdy19": "KEMDy19"}  # release format -> dat
 # ---------------------------------------------------------------- duplicate keys
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep)
-
-
 def check_duplicate_keys(path) -> None:
-    """InputError naming the file, the line and the key given twice."""
+    """InputError naming the file, the line and the key given twice (PyYAML would keep the
+    last one silently)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+            return super().construct_mapping(node, deep)
+
     try:
         with open(path, encoding="utf-8") as handle:
-            yaml.load(handle, Loader=_StrictLoader)
+            yaml.load(handle, Loader=StrictLoader)
     except yaml.constructor.ConstructorError as err:
         raise InputError(path, f"{err.problem} on line {err.problem_mark.line + 1}: the second "
                          "one silently replaces the first", "merge the two into one",
@@ -99,6 +97,8 @@ def type_overrides(config: dict, overrides: dict, schema_path) -> None:
     """Re-type, in `config`, every value that came from --config."""
     if not overrides:
         return
+    import yaml
+
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     for key, value in overrides.items():
         if key in config:

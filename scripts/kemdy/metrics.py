@@ -24,8 +24,10 @@ from kemdy.classes import CLASSES
 
 # The figures of summary.csv and of the report's headline table, in that order.
 HEADLINE = ["f1_macro", "balanced_accuracy", "f1_weighted", "f1_micro", "accuracy"]
-NAMES = {"f1_macro": "F1-macro", "balanced_accuracy": "Balanced accuracy",
-         "f1_weighted": "F1-weighted", "f1_micro": "F1-micro", "accuracy": "Accuracy"}
+NAMES = {"f1_macro": "F1-macro", "balanced_accuracy": "Balanced accuracy (UA)",
+         "f1_weighted": "F1-weighted", "f1_micro": "F1-micro", "accuracy": "Accuracy (WA)"}
+# A valence/arousal model's figures: concordance (CCC), Pearson's r, mean absolute error.
+VA_METRICS = [f"{m}_{d}" for d in ("valence", "arousal") for m in ("ccc", "pearson", "mae")]
 
 
 def headline(label, pred) -> dict[str, float]:
@@ -53,10 +55,35 @@ def score_predictions(predictions: pd.DataFrame, classes: list[str] = CLASSES) -
     return {
         "n_test": int(len(predictions)),
         **headline(label, pred),
+        **va_scores(predictions),
         "per_class": per_class,
         "confusion": confusion_matrix(label, pred, labels=classes).tolist(),
         "classes": list(classes),
     }
+
+
+def concordance(pred, true) -> float:
+    """Lin's concordance correlation coefficient (population moments)."""
+    pred, true = np.asarray(pred, float), np.asarray(true, float)
+    cov = np.mean((pred - pred.mean()) * (true - true.mean()))
+    denom = pred.var() + true.var() + (pred.mean() - true.mean()) ** 2
+    return float(2 * cov / denom) if denom > 0 else float("nan")
+
+
+def va_scores(predictions: pd.DataFrame) -> dict[str, float]:
+    """CCC, Pearson's r and MAE of pred_valence / pred_arousal against valence / arousal,
+    over the rows with a target; {} for a model without them."""
+    out = {}
+    for dim in ("valence", "arousal"):
+        if f"pred_{dim}" not in predictions:
+            return {}
+        pair = predictions[[dim, f"pred_{dim}"]].apply(pd.to_numeric, errors="coerce").dropna()
+        true, pred = pair[dim].to_numpy(), pair[f"pred_{dim}"].to_numpy()
+        enough = len(pair) > 1 and true.std() > 0 and pred.std() > 0
+        out[f"ccc_{dim}"] = concordance(pred, true) if len(pair) > 1 else float("nan")
+        out[f"pearson_{dim}"] = float(np.corrcoef(pred, true)[0, 1]) if enough else float("nan")
+        out[f"mae_{dim}"] = float(np.abs(pred - true).mean()) if len(pair) else float("nan")
+    return out
 
 
 def probabilities(predictions: pd.DataFrame, classes: list[str] = CLASSES) -> np.ndarray:

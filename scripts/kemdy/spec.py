@@ -18,6 +18,9 @@ from kemdy.errors import InputError
 
 MODALITIES = ("text", "audio", "text+audio")
 LOSSES = ("ce", "soft_bce", "focal")
+AUDIO_CROPS = ("start", "random", "centre")
+AUDIO_EVALS = ("crop", "windows")
+AUDIO_LAYERS = ("last", "weighted")
 
 # The original project's settings (original-method.md section 3), plus the options it did
 # not have, off by default.
@@ -42,6 +45,14 @@ DEFAULTS = {
     "focal_gamma": 2.0,
     "neutral_threshold": 0.5,
     "gpus": 1,
+    # Beyond the original (all off by default):
+    "accumulate": 1,  # micro-batches per batch: the same effective batch in less memory
+    "gradient_checkpointing": False,  # recompute the encoders' activations: less memory
+    "audio_crop": "start",  # where training cuts a clip longer than audio_seconds
+    "audio_eval": "crop",  # scoring: the same cut (random -> centre) | windows (whole clip)
+    "max_batch_seconds": None,  # cap on a batch's padded audio: long clips cannot run out of memory
+    "audio_layers": "last",  # last | weighted: a learnt softmax-weighted sum of every layer
+    "va_weight": 0.0,  # > 0: also predict valence and arousal (a CCC loss of this weight)
 }
 REQUIRED = ("modality", "loss")
 
@@ -80,6 +91,19 @@ def check(spec: dict, source: str = "--spec", prefix: str = "") -> dict:
         raise InputError(source, f"text_warmup_epochs {warmup} leaves no fused epoch of "
                          f"{spec['epochs']}", "make it smaller than epochs",
                          key=f"{prefix}text_warmup_epochs")
+    if spec["freeze_audio"] and spec["audio_crop"] == "random" and "audio" in spec["modality"]:
+        raise InputError(source, "audio_crop random with freeze_audio: a frozen encoder's "
+                         "vectors are computed once, but a random cut changes every epoch",
+                         "use audio_crop start or centre, or let the audio encoder train",
+                         key=f"{prefix}audio_crop")
+    if spec["audio_layers"] != "last" and "audio" not in spec["modality"]:
+        raise InputError(source, f"audio_layers {spec['audio_layers']} for a "
+                         f"{spec['modality']} model", "use it with an audio modality",
+                         key=f"{prefix}audio_layers")
+    if int(spec["accumulate"]) > int(spec["batch_size"]):
+        raise InputError(source, f"accumulate {spec['accumulate']} is more than batch_size "
+                         f"{spec['batch_size']}", "use at most one micro-batch per item",
+                         key=f"{prefix}accumulate")
     return spec
 
 
@@ -98,6 +122,25 @@ def for_stage(spec: dict, stage: int | None = None, max_epochs: int | None = Non
         check(spec, source)
     spec["stage"] = stage
     return spec
+
+
+def job_spec(spec_json: str | None, config_path: str | None, variant: str,
+             stage: int | None = None, max_epochs: int | None = None) -> dict:
+    """A training job's spec: the resolved JSON the workflow passes, or resolved here from a
+    config file (by hand); then its stage and epoch cap."""
+    if spec_json is not None:
+        try:
+            spec, source = json.loads(spec_json), "--spec"
+        except json.JSONDecodeError as err:
+            raise InputError("--spec", f"not valid JSON ({err})",
+                             "pass the resolved spec as JSON") from None
+    else:
+        import yaml
+
+        with open(config_path, encoding="utf-8") as handle:
+            spec, source = resolve(yaml.safe_load(handle), variant, config_path), config_path
+    spec.setdefault("name", variant)
+    return for_stage(spec, stage, max_epochs, source)
 
 
 def fingerprint(obj) -> str:

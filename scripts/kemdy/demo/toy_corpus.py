@@ -113,6 +113,7 @@ def train_args(paths: dict, run_dir, variant: str, spec: dict | None = None, fol
             "--data", paths["data"], "--folds", paths["folds"], "--audio", paths["audio"],
             "--text-encoder", paths["text"], "--audio-encoder", paths["audio_encoder"],
             "--out-dir", os.path.join(run_dir, "out"),
+            "--model-dir", os.path.join(run_dir, "model"),
             "--checkpoint-dir", os.path.join(run_dir, "ckpt"),
             "--cache-dir", str(cache_dir or os.path.join(run_dir, "cache")),
             "--threads", str(threads)]

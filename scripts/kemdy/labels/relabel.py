@@ -1,8 +1,10 @@
 """Re-label a segments table: new_data.csv, evaluators.csv and agreement.json (this module
 owns all three).
 
-- new_data.csv: `segment_id, session, speaker, text, wav_path, label`, the seven scores,
-  `max_score, total_emotion, n_votes`.
+- new_data.csv: `dataset, segment_id, session, speaker, text, wav_path, label`, the seven
+  scores, `max_score, total_emotion, n_votes`, then `valence, arousal` (the evaluators'
+  1-5 ratings weighted as their emotion votes are) and `total_valence, total_arousal` (the
+  release's plain means).
 - evaluators.csv: `evaluator, n_votes, accuracy_vs_majority` (a_j), `accuracy_vs_final`
   (share of j's votes equal to the final label), `weight` (the method's, see
   kemdy.labels.aggregate). Counted on the labelled segments.
@@ -33,7 +35,9 @@ from kemdy.tables import read_table
 
 PASS_COLUMNS = ["dataset", "segment_id", "session", "speaker", "text", "wav_path"]
 REQUIRED_COLUMNS = PASS_COLUMNS + ["total_emotion"]
-OUT_COLUMNS = PASS_COLUMNS + ["label", *CLASSES, "max_score", "total_emotion", "n_votes"]
+DIMENSIONS = ("valence", "arousal")
+OUT_COLUMNS = PASS_COLUMNS + ["label", *CLASSES, "max_score", "total_emotion", "n_votes",
+                             *DIMENSIONS, *(f"total_{d}" for d in DIMENSIONS)]
 EVALUATOR_COLUMNS = ["evaluator", "n_votes", "accuracy_vs_majority", "accuracy_vs_final", "weight"]
 
 
@@ -66,6 +70,24 @@ def evaluator_slots(segments: pd.DataFrame, path) -> list[str]:
         raise InputError(path, f"missing column(s) {absent}",
                          "re-run ingest: segments.csv needs the columns of contracts.md")
     return columns
+
+
+def weighted_ratings(segments: pd.DataFrame, emotion_columns: list[str], dim: str,
+                     weight: np.ndarray) -> np.ndarray:
+    """Each segment's valence (or arousal): the mean of its evaluators' 1-5 ratings weighted
+    by the method's evaluator weights; the plain mean where every rater weighs 0; NaN where
+    there is no rating (or no rating column)."""
+    columns = [c.replace("_emotion", f"_{dim}") for c in emotion_columns]
+    if not all(c in segments.columns for c in columns):
+        return np.full(len(segments), np.nan)
+    ratings = segments[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    rated = np.isfinite(ratings)
+    w = np.where(rated, weight[None, :], 0.0)
+    plain = np.where(rated, 1.0, 0.0)
+    w = np.where(w.sum(1, keepdims=True) > 0, w, plain)
+    total = w.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (np.nan_to_num(ratings) * w).sum(1) / total, np.nan)
 
 
 def relabel(
@@ -101,6 +123,12 @@ def relabel(
     new_data["max_score"] = result.scores.max(axis=1)
     new_data["total_emotion"] = kept["total_emotion"].to_numpy()
     new_data["n_votes"] = n_votes_all[keep]
+    for dim in DIMENSIONS:  # the evaluators' ratings weighted as their emotion votes are
+        new_data[dim] = weighted_ratings(kept, columns, dim, result.weight)
+    for dim in DIMENSIONS:
+        total = kept.get(f"total_{dim}")
+        new_data[f"total_{dim}"] = (np.nan if total is None
+                                    else pd.to_numeric(total, errors="coerce").to_numpy())
 
     totals = segments["total_emotion"].fillna("").astype(str)
     multi = totals.str.contains(";", regex=False).to_numpy()

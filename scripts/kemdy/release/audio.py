@@ -3,12 +3,15 @@
 Each wav is read with soundfile, mixed to mono, resampled with scipy's resample_poly if its
 rate differs, cut to max_seconds and stored as int16 (the release's own 16-bit PCM) in
 `audio.npy`, one segment after another; `audio_index.csv` gives each segment's
-`segment_id, offset, length` (samples) and the `sample_rate`. AudioStore reads it back
-through a memory map. No torch here: decode_audio runs in the data environment.
+`segment_id, offset, length` (samples), the `sample_rate` and a `digest` of the clip's
+samples (so whatever hashes the index, a checkpoint's fingerprint, covers the audio itself).
+AudioStore reads it back through a memory map. No torch here: decode_audio runs in the data
+environment.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -48,7 +51,7 @@ def decode_all(wav_paths, sample_rate: int, max_seconds: float, out_dir,
     """
     max_samples = int(round(max_seconds * sample_rate))
     os.makedirs(out_dir, exist_ok=True)
-    lengths = []
+    lengths, digests = [], []
     with tempfile.TemporaryFile(dir=out_dir) as raw:
         for sid, path in zip(segment_ids, wav_paths):
             try:
@@ -56,8 +59,10 @@ def decode_all(wav_paths, sample_rate: int, max_seconds: float, out_dir,
             except (sf.LibsndfileError, RuntimeError, OSError) as err:
                 raise InputError(path, f"cannot read the wav of {sid} ({err})",
                                  "check the file, or set dataset.skip_missing: true") from None
-            raw.write(to_int16(wave).tobytes())
+            samples = to_int16(wave).tobytes()
+            raw.write(samples)
             lengths.append(len(wave))
+            digests.append(hashlib.blake2b(samples, digest_size=12).hexdigest())
         raw.seek(0)
         with atomic_output(os.path.join(out_dir, "audio.npy")) as tmp:
             with open(tmp, "wb") as handle:
@@ -68,7 +73,7 @@ def decode_all(wav_paths, sample_rate: int, max_seconds: float, out_dir,
     offsets = np.cumsum([0, *lengths])[:-1].astype(np.int64)
     index = pd.DataFrame({"segment_id": list(segment_ids), "offset": offsets,
                           "length": np.asarray(lengths, dtype=np.int64),
-                          "sample_rate": sample_rate})
+                          "sample_rate": sample_rate, "digest": digests})
     write_csv(os.path.join(out_dir, "audio_index.csv"), index)  # last: it marks completion
     return index
 
@@ -103,10 +108,12 @@ class AudioStore:
                              "rerun decode_audio on the current segments.csv")
         return self.rows[segment_id]
 
-    def raw(self, segment_id: str, max_samples: int) -> np.ndarray:
-        """The stored int16 samples, cut to max_samples (a view of the memory map)."""
-        offset, length = self.span(segment_id)
-        return self.wave[offset: offset + min(length, max_samples)]
+    def raw(self, segment_id: str, max_samples: int, offset: int = 0) -> np.ndarray:
+        """The stored int16 samples from `offset`, at most max_samples of them (a view of
+        the memory map)."""
+        start, length = self.span(segment_id)
+        offset = min(max(offset, 0), length)
+        return self.wave[start + offset: start + min(length, offset + max_samples)]
 
-    def waveform(self, segment_id: str, max_samples: int) -> np.ndarray:
-        return self.raw(segment_id, max_samples).astype(np.float32) / 32768.0
+    def waveform(self, segment_id: str, max_samples: int, offset: int = 0) -> np.ndarray:
+        return self.raw(segment_id, max_samples, offset).astype(np.float32) / 32768.0

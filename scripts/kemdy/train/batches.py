@@ -1,8 +1,11 @@
-"""Batches: tokenised text, normalised waveforms, length-grouped batch order, and the collate
-step that pads each batch only to its own longest item."""
+"""Batches: tokenised text, normalised waveforms and where each clip is cut, length-grouped
+batch order (capped in total audio), and the collate step that pads each batch only to its
+own longest item. Collation runs on the CPU (in DataLoader workers); kemdy.train.loop moves
+the batch to the device."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,12 +54,32 @@ def pad_tokens(seqs: list[np.ndarray], pad_id: int, width: int | None = None):
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
+def crop_offset(length: int, window: int, mode: str, seed: int = 0, epoch: int = 0,
+                row: int = 0) -> int:
+    """Where a clip longer than the window is cut: at its start, its centre, or a random
+    place drawn from (seed, epoch, row), so every epoch sees another part, reproducibly."""
+    if length <= window or mode == "start":
+        return 0
+    if mode == "centre":
+        return (length - window) // 2
+    return int(np.random.default_rng([seed, epoch, row]).integers(0, length - window + 1))
+
+
+def window_offsets(length: int, window: int) -> list[int]:
+    """Windows that cover a whole clip: back to back, the last one ending at the clip's end."""
+    n = max(1, math.ceil(length / window))
+    return [min(k * window, max(length - window, 0)) for k in range(n)]
+
+
 @dataclass
 class Inputs:
     """Everything a batch is built from, row-aligned with a Task's frame.
 
     Exactly one source per modality is set: token ids (text encoder trained) or cached
-    text embeddings (frozen); the audio store (audio encoder trained) or cached embeddings.
+    text embeddings (frozen); the audio store (audio encoder trained) or cached embeddings
+    (`audio_emb`, one row per segment; `window_emb` holds a frozen encoder's vector of
+    every scoring window, keyed by (row, offset)). Audio clips are cut to max_samples
+    (`crop` decides where, in training).
     """
 
     task: Task
@@ -68,40 +91,80 @@ class Inputs:
     max_samples: int = 64000
     sample_rate: int = 16000
     audio_emb: torch.Tensor | None = None
+    window_emb: dict | None = None
+    crop: str = "start"
+    seed: int = 0
     lengths: np.ndarray = field(default=None)
+    clip_lengths: np.ndarray = field(default=None)
 
     def __post_init__(self):
         n = len(self.task.frame)
         if self.audio is not None:
             ids = self.task.frame["segment_id"]
-            self.lengths = np.array([min(self.audio.span(s)[1], self.max_samples) for s in ids])
+            self.clip_lengths = np.array([self.audio.span(s)[1] for s in ids], dtype=np.int64)
+            self.lengths = np.minimum(self.clip_lengths, self.max_samples)
         elif self.token_ids is not None:
             self.lengths = np.array([len(t) for t in self.token_ids])
         else:
             self.lengths = np.zeros(n, dtype=np.int64)
 
-    def collate(self, idx: np.ndarray, device="cpu") -> dict[str, torch.Tensor]:
-        """One batch, padded only to its own longest item."""
+    def batch_cap(self, max_batch_seconds) -> int | None:
+        """max_batch_seconds as padded samples per batch (None: no cap, or no audio)."""
+        if not max_batch_seconds or self.audio is None:
+            return None
+        return int(float(max_batch_seconds) * self.sample_rate)
+
+    def offsets(self, idx: np.ndarray, epoch: int, scoring: bool = False) -> list[int]:
+        """Where each row's clip is cut; a model is scored on the centre, not a random cut."""
+        mode = "centre" if scoring and self.crop == "random" else self.crop
+        return [crop_offset(int(self.clip_lengths[i]), self.max_samples, mode, self.seed,
+                            epoch, int(i)) for i in idx]
+
+    def collate(self, idx: np.ndarray, epoch: int = 0, offsets=None) -> dict[str, torch.Tensor]:
+        """One batch on the CPU, padded only to its own longest item. `offsets` (one per row)
+        cut the audio at given places (scoring windows); else the crop rule does."""
         idx = np.asarray(idx)
         batch = {"y": torch.from_numpy(self.task.y[idx]),
-                 "soft": torch.from_numpy(self.task.soft[idx])}
+                 "soft": torch.from_numpy(self.task.soft[idx]),
+                 "va": torch.from_numpy(self.task.va[idx])}
         if self.token_ids is not None:
             batch["input_ids"], batch["attention_mask"] = pad_tokens(
                 [self.token_ids[i] for i in idx], self.pad_id)
         if self.text_emb is not None:
             batch["text_emb"] = self.text_emb[idx]
-        if self.audio is not None:
+        if self.audio is not None and self.audio_emb is None and self.window_emb is None:
             ids = self.task.frame["segment_id"].to_numpy()[idx]
-            waves = [self.audio.waveform(s, self.max_samples) for s in ids]
+            cut = offsets if offsets is not None else self.offsets(idx, epoch)
+            waves = [self.audio.waveform(s, self.max_samples, o) for s, o in zip(ids, cut)]
             batch["input_values"], batch["audio_mask"] = audio_batch(
                 waves, self.feature_extractor, self.sample_rate)
-        if self.audio_emb is not None:
+        elif offsets is not None and self.window_emb is not None:
+            batch["audio_emb"] = torch.stack([self.window_emb[(int(i), int(o))]
+                                              for i, o in zip(idx, offsets)])
+        elif self.audio_emb is not None:
             batch["audio_emb"] = self.audio_emb[idx]
-        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        return batch
 
 
-def length_grouped_batches(lengths, batch_size: int, seed: int, epoch: int,
-                           group: int = 50) -> list[np.ndarray]:
+def capped(order: np.ndarray, lengths: np.ndarray, batch_size: int,
+           max_samples: int | None) -> list[np.ndarray]:
+    """Consecutive batches of `order` (sorted by length), at most batch_size items and, with
+    max_samples, at most that many padded samples (items x longest item) each."""
+    if not max_samples:
+        return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    batches, start = [], 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size and \
+                (end - start + 1) * lengths[order[start: end + 1]].max() <= max_samples:
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
+def length_grouped_batches(lengths, batch_size: int, seed: int, epoch: int, group: int = 50,
+                           max_samples: int | None = None) -> list[np.ndarray]:
     """Training batches of similar length in a seeded random order.
 
     Shuffle, then sort by length within chunks of `group` batches and shuffle the batches,
@@ -115,8 +178,19 @@ def length_grouped_batches(lengths, batch_size: int, seed: int, epoch: int,
     for start in range(0, len(order), batch_size * group):
         chunk = order[start: start + batch_size * group]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size)]
+        batches += capped(chunk, lengths, batch_size, max_samples)
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def training_batches(inputs: Inputs, rows: np.ndarray, batch_size: int, seed: int,
+                     cap: int | None, dist):
+    """epoch -> this process's training batches (rows of the task) of that epoch."""
+    def batches(epoch: int) -> list[np.ndarray]:
+        order = length_grouped_batches(inputs.lengths[rows], batch_size, seed, epoch,
+                                       max_samples=cap)
+        return shard_batches([rows[b] for b in order], dist.rank, dist.world)
+
+    return batches
 
 
 def shard_batches(batches: list[np.ndarray], rank: int, world: int) -> list[np.ndarray]:
@@ -144,8 +218,9 @@ def shard_batches(batches: list[np.ndarray], rank: int, world: int) -> list[np.n
     return [b[rank::world] for b in merged]
 
 
-def eval_batches(lengths, indices, batch_size: int) -> list[np.ndarray]:
+def eval_batches(lengths, indices, batch_size: int,
+                 max_samples: int | None = None) -> list[np.ndarray]:
     """Inference batches sorted by length (least padding); order is restored by index."""
-    indices = np.asarray(indices)
-    order = indices[np.argsort(np.asarray(lengths)[indices], kind="stable")]
-    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    indices, lengths = np.asarray(indices), np.asarray(lengths)
+    order = indices[np.argsort(lengths[indices], kind="stable")]
+    return capped(order, lengths, batch_size, max_samples)

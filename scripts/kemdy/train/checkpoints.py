@@ -1,43 +1,40 @@
 """Resumable training: seeds and RNG states, the checkpoint files and their fingerprint.
 
-A checkpoint carries a fingerprint of everything that decides the run (spec, fold, data
-files, encoders, world size); one written under anything else, or cut short, is reported
-and ignored, so a rerun either resumes exactly or starts afresh.
+A checkpoint is a safetensors file: tensors plus JSON metadata, so reading one back runs no
+code (nothing here is unpickled; a crafted file in a shared results/ is only data). It holds
+what training changes and nothing else: the trainable weights (a frozen encoder or front
+end is rebuilt from its own files), the optimiser's moments, the schedule and the RNG
+states. last.safetensors is rewritten every epoch, best.safetensors only when validation
+improves; both go once the job has succeeded (the best model is exported as the run's
+artefact first). A checkpoint carries a fingerprint of everything that decides the run
+(spec, fold, data and audio contents, encoders, world size): one written under anything
+else, or cut short, is reported and ignored, so a rerun either resumes exactly or starts
+afresh.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
+import shutil
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from kemdy.atomic import atomic_output
 from kemdy.train.distributed import log
+
+LAST, BEST = "last.safetensors", "best.safetensors"
 
 
 def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def file_hash(*paths) -> str:
@@ -49,67 +46,166 @@ def file_hash(*paths) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(obj: dict, path) -> None:
-    """torch.save to a temporary file, fsync, then rename: a kill never leaves half a file."""
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights training changes: every parameter that requires a gradient."""
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}
+
+
+def load_trainable(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Put trainable weights back; False (and nothing loaded) if they are another model's."""
+    wanted = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if set(state) != set(wanted) or any(state[n].shape != p.shape for n, p in wanted.items()):
+        return False
+    model.load_state_dict(state, strict=False)
+    return True
+
+
+# ---------------------------------------------------------------- states as tensors + JSON
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    tensors = {"rng.torch": torch.get_rng_state(),
+               "rng.numpy": torch.from_numpy(keys.astype(np.int64))}
+    if torch.cuda.is_available():
+        tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    version, internal, python_gauss = random.getstate()
+    meta = {"python": [version, list(internal), python_gauss],
+            "numpy": [kind, pos, has_gauss, gauss]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss,
+                         cached))
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng.cuda.")),
+                                       key=lambda k: int(k.rsplit(".", 1)[1]))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def optimizer_state(optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    state = optimizer.state_dict()
+    tensors = {f"optim.{i}.{k}": v for i, s in state["state"].items() for k, v in s.items()
+               if torch.is_tensor(v)}
+    return tensors, {"param_groups": state["param_groups"],
+                     "scalars": {str(i): {k: v for k, v in s.items() if not torch.is_tensor(v)}
+                                 for i, s in state["state"].items()}}
+
+
+def load_optimizer(optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state = {int(i): dict(scalars) for i, scalars in meta["scalars"].items()}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+# ---------------------------------------------------------------- files
+
+
+def write(path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """A safetensors file, written whole under a temporary name and renamed (no fsync: a file
+    torn by a power cut fails to load and is ignored like any foreign one)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     with atomic_output(path) as tmp:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        save_file(tensors, tmp, metadata={"kemdy": json.dumps(meta)})
 
 
-def load_checkpoint(path, fp: str) -> dict | None:
-    """The checkpoint at `path` if it is readable and carries fingerprint `fp`, else None."""
+def read(path, fp: str) -> tuple[dict, dict] | None:
+    """(tensors, metadata) of a checkpoint with fingerprint `fp`, or None (reported) if the
+    file is unreadable, not ours or another run's."""
     if not os.path.exists(path):
         return None
     try:
-        # Our own file (RNG states hold numpy arrays): the full unpickler is needed.
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
+        with safe_open(path, framework="pt") as handle:
+            meta = json.loads((handle.metadata() or {})["kemdy"])
+        tensors = load_file(path)
+    except Exception as err:  # truncated, garbage, another format: never trusted
         log(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); ignoring it")
         return None
-    if not isinstance(ckpt, dict) or ckpt.get("fingerprint") != fp:
+    if meta.get("fingerprint") != fp:
         log(f"checkpoint {path} belongs to another spec, data or fold; ignoring it")
         return None
-    return ckpt
+    return tensors, meta
 
 
 def clear_partial_writes(folder) -> None:
     """Temporary files of a checkpoint write cut short by a kill."""
     if os.path.isdir(folder):
         for name in os.listdir(folder):
-            if name.startswith((".last.pt.", ".best.pt.")) and name.endswith(".tmp"):
+            if name.startswith((f".{LAST}.", f".{BEST}.")) and name.endswith(".tmp"):
                 os.remove(os.path.join(folder, name))
 
 
-def resume(model, optimizer, scheduler, folder, fp: str, dist) -> tuple[dict | None, dict | None]:
-    """Load the last checkpoint of this run into model, optimizer and scheduler, with the
-    RNG states; returns (its training state, the best weights), or (None, None) to start."""
-    last_path, best_path = os.path.join(folder, "last.pt"), os.path.join(folder, "best.pt")
-    ckpt = load_checkpoint(last_path, fp)
+def remove(folder) -> None:
+    """The resume state of a job that has succeeded (its best model is exported), and the
+    folders above it that this leaves empty (up to two: variant/fold of a stage)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    parent = os.path.dirname(os.path.normpath(folder))
+    for _ in range(2):
+        try:
+            os.rmdir(parent)  # only if empty: another job may still be using it
+        except OSError:
+            return
+        parent = os.path.dirname(parent)
+
+
+def save_epoch(folder, fp: str, state: dict, model, optimizer, scheduler, scaler,
+               best_state: dict | None, improved: bool) -> None:
+    """best first: a kill between the two writes is caught on resume (epochs differ)."""
+    if improved:
+        write(os.path.join(folder, BEST), best_state, {"fingerprint": fp, "epoch": state["epoch"]})
+    optim_tensors, optim_meta = optimizer_state(optimizer)
+    rng_tensors, rng_meta = rng_state()
+    weights = {f"model.{k}": v for k, v in trainable_state(model).items()}
+    write(os.path.join(folder, LAST), {**weights, **optim_tensors, **rng_tensors},
+          {"fingerprint": fp, "state": state, "optimizer": optim_meta, "rng": rng_meta,
+           "scheduler": scheduler.state_dict(),
+           "scaler": scaler.state_dict() if scaler is not None else None})
+
+
+def fresh_state() -> dict:
+    return {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [],
+            "done": False}
+
+
+def resume(model, optimizer, scheduler, scaler, folder, fp: str, dist) -> tuple[dict, dict | None]:
+    """Load this run's last checkpoint into model, optimiser, schedule, scaler and RNGs;
+    returns (its training state, the best epoch's weights), or a fresh state to start."""
+    if dist.main:
+        clear_partial_writes(folder)
+    state, best = _resume(model, optimizer, scheduler, scaler, folder, fp, dist)
+    return (state, best) if state is not None else (fresh_state(), None)
+
+
+def _resume(model, optimizer, scheduler, scaler, folder, fp, dist):
+    last_path, best_path = os.path.join(folder, LAST), os.path.join(folder, BEST)
+    found = read(last_path, fp)
+    if found is None:
+        return None, None
+    tensors, meta = found
     best_state = None
-    if ckpt is not None and ckpt["best_epoch"]:
-        best = load_checkpoint(best_path, fp)
-        if best is None or best["epoch"] != ckpt["best_epoch"]:
+    if meta["state"]["best_epoch"]:
+        best = read(best_path, fp)
+        if best is None or best[1]["epoch"] != meta["state"]["best_epoch"]:
             log(f"{best_path} does not match {last_path}; training from scratch", dist)
             return None, None
-        best_state = best["model"]
-    if ckpt is None:
+        best_state = best[0]
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    if not load_trainable(model, weights):
+        log(f"checkpoint {last_path} holds another model's weights; ignoring it", dist)
         return None, None
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    set_rng_state(ckpt["rng"])
-    log(f"resuming after epoch {ckpt['epoch']} from {last_path}", dist)
-    return ckpt, best_state
-
-
-def save_epoch(folder, fp: str, state: dict, model, optimizer, scheduler, best_state,
-               improved: bool) -> None:
-    """best.pt first: a kill between the two writes is caught on resume."""
-    if improved:
-        save_checkpoint({"fingerprint": fp, "epoch": state["epoch"], "model": best_state},
-                        os.path.join(folder, "best.pt"))
-    save_checkpoint({"fingerprint": fp, **state, "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "rng": rng_state()}, os.path.join(folder, "last.pt"))
+    load_optimizer(optimizer, tensors, meta["optimizer"])
+    scheduler.load_state_dict(meta["scheduler"])
+    if scaler is not None and meta.get("scaler"):
+        scaler.load_state_dict(meta["scaler"])
+    set_rng_state(tensors, meta["rng"])
+    log(f"resuming after epoch {meta['state']['epoch']} from {last_path}", dist)
+    return meta["state"], best_state

@@ -14,6 +14,7 @@ from kemdy.labels.relabel import read_new_data
 
 DATA_COLUMNS = ["segment_id", "session", "text", "label", *CLASSES]
 FOLD_COLUMNS = ["segment_id", "fold", "val_fold"]
+VA_COLUMNS = ["valence", "arousal"]
 
 
 def load_split(data_path, folds_path, fold: int) -> pd.DataFrame:
@@ -60,7 +61,8 @@ class Task:
     """What one model learns: its classes, its rows and their targets.
 
     `frame` holds segment_id, part, label (the true 7-class label), text; `y` the target
-    class index (-1 where the row has no target in this task); `soft` the soft targets.
+    class index (-1 where the row has no target in this task); `soft` the soft targets;
+    `va` each row's valence and arousal targets (NaN where new_data.csv has none).
     """
 
     classes: list[str]
@@ -68,6 +70,13 @@ class Task:
     y: np.ndarray
     soft: np.ndarray
     stage: int | None = None
+    va: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.va is None:
+            columns = [c for c in VA_COLUMNS if c in self.frame.columns]
+            self.va = (self.frame[VA_COLUMNS].to_numpy(dtype=np.float32) if len(columns) == 2
+                       else np.full((len(self.frame), 2), np.nan, dtype=np.float32))
 
     def rows(self, part: str) -> np.ndarray:
         return np.flatnonzero(self.frame["part"].to_numpy() == part)

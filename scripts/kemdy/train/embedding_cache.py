@@ -1,11 +1,13 @@
 """On-disk cache of a frozen encoder's pooled vectors, shared by epochs, folds and variants.
 
 A frozen encoder gives each segment the same vector in every epoch of every run, so it is
-computed once: the cache file is named by a fingerprint of the encoder (path, config,
-weights, tokenizer or feature extractor) and of the settings that change its input or its
-pooling (max_len, audio_seconds, sample rate, text_pooling); inside, each vector is keyed
-by a hash of the exact model input (token ids or waveform samples), so a changed
-transcript or clip is recomputed and identical inputs are computed once.
+computed once: the cache file is named by a fingerprint of the encoder (config, weights,
+tokenizer or feature extractor files) and of the settings that change its input, its
+pooling or its precision (max_len, audio_seconds, sample rate, text_pooling, audio layers,
+autocast dtype); inside, each vector is keyed by a hash of the exact model input (token ids
+or waveform samples), so a changed transcript or clip is recomputed and identical inputs
+are computed once. Each vector is computed from its input alone (see text_embeddings and
+audio_embeddings), so the file's bytes do not depend on which job filled it first.
 
 Jobs that start together take turns through an advisory lock beside the file (the first
 computes, the others then read); writes are atomic (temporary file + os.replace), so a
@@ -18,22 +20,24 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import sys
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from kemdy.atomic import atomic_output
-from kemdy.release.audio import AudioStore
 from kemdy.spec import fingerprint
-from kemdy.train.batches import audio_batch, eval_batches, pad_tokens
+from kemdy.train.batches import audio_batch, pad_tokens
 from kemdy.train.models import audio_vector, text_vector
 
 
 def cache_path(cache_dir, kind: str, encoder_fp: str, settings: dict) -> str:
     key = fingerprint({"kind": kind, "encoder": encoder_fp, **settings})
-    return os.path.join(cache_dir, f"{kind}-{key}.pt")
+    return os.path.join(cache_dir, f"{kind}-{key}.safetensors")
 
 
 def input_key(array: np.ndarray) -> str:
@@ -45,12 +49,14 @@ def input_key(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _read(path) -> dict[str, torch.Tensor]:
+def read_cache(path) -> dict[str, torch.Tensor]:
+    """The cached vectors by input key: a safetensors file (data only, never code)."""
     if not os.path.exists(path):
         return {}
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        keys, emb = blob["keys"], blob["emb"]
+        with safe_open(path, framework="pt") as handle:
+            keys = json.loads(handle.metadata()["keys"])
+            emb = handle.get_tensor("emb")
         if len(keys) != len(emb):
             raise ValueError("keys and vectors differ in number")
     except Exception as err:  # a truncated or foreign file: recompute, never trust it
@@ -60,9 +66,10 @@ def _read(path) -> dict[str, torch.Tensor]:
 
 
 def _write(path, table: dict[str, torch.Tensor]) -> None:
-    keys = sorted(table)
+    keys = sorted(table)  # the file's bytes depend on its contents only, not on fill order
     with atomic_output(path) as tmp:
-        torch.save({"keys": keys, "emb": torch.stack([table[k] for k in keys])}, tmp)
+        save_file({"emb": torch.stack([table[k] for k in keys]).contiguous()}, tmp,
+                  metadata={"keys": json.dumps(keys)})
 
 
 @contextlib.contextmanager
@@ -89,7 +96,7 @@ def lookup(path, keys: list[str], compute, write: bool = True) -> torch.Tensor:
     compute(positions) -> (len(positions), d) tensor for those rows of `keys`.
     """
     with _locked(path) if write else contextlib.nullcontext():
-        table = _read(path)
+        table = read_cache(path)
         missing: dict[str, int] = {}
         for pos, key in enumerate(keys):
             if key not in table and key not in missing:
@@ -104,33 +111,42 @@ def lookup(path, keys: list[str], compute, write: bool = True) -> torch.Tensor:
 
 @torch.no_grad()
 def text_embeddings(encoder, token_ids: list[np.ndarray], pad_id: int, pooling: str,
-                    positions, batch_size: int = 64, device="cpu") -> torch.Tensor:
-    """Pooled text vectors of the given rows, in that order (eval mode, float32)."""
+                    positions, device="cpu", amp=None) -> torch.Tensor:
+    """Pooled text vectors of the given rows, in that order (eval mode, float32).
+
+    One text at a time: in a batch, padding and the batch's shape move the last bits of a
+    vector, and the cache must hold what the input alone gives, whichever job fills it.
+    """
     encoder.eval()
-    positions = np.asarray(positions)
-    lengths = np.array([len(t) for t in token_ids])
     out = torch.empty(len(positions), encoder.config.hidden_size)
-    where = {p: i for i, p in enumerate(positions)}
-    for batch in eval_batches(lengths, positions, batch_size):
-        ids, mask = pad_tokens([token_ids[i] for i in batch], pad_id)
-        vec = text_vector(encoder, ids.to(device), mask.to(device), pooling)
-        out[[where[i] for i in batch]] = vec.float().cpu()
+    for k, i in enumerate(positions):
+        ids, mask = pad_tokens([token_ids[i]], pad_id)
+        with _autocast(device, amp):
+            out[k] = text_vector(encoder, ids.to(device), mask.to(device), pooling)[0].float().cpu()
     return out
 
 
 @torch.no_grad()
-def audio_embeddings(encoder, store: AudioStore, segment_ids, feature_extractor, max_samples: int,
-                     sample_rate: int, positions, batch_size: int = 32, device="cpu",
-                     pass_mask: bool = True) -> torch.Tensor:
-    """Mean-pooled audio vectors of the given rows, in that order (eval mode, float32)."""
+def audio_embeddings(encoder, clips, feature_extractor, sample_rate: int, device="cpu",
+                     pass_mask: bool = True, layers: str = "last", amp=None) -> torch.Tensor:
+    """Mean-pooled audio vectors of the given clips (float waveforms), in that order: (n, d),
+    or (n, layers + 1, d) with layers="weighted" (eval mode, float32).
+
+    One clip at a time: a group-norm wav2vec2 (wav2vec2-base, no attention mask) gives a
+    clip another vector next to a longer one (its padding enters the normalisation), and
+    the cache must hold what the clip alone gives, whichever job fills it first.
+    """
     encoder.eval()
-    positions = np.asarray(positions)
-    lengths = np.array([min(store.span(s)[1], max_samples) for s in segment_ids])
-    out = torch.empty(len(positions), encoder.config.hidden_size)
-    where = {p: i for i, p in enumerate(positions)}
-    for batch in eval_batches(lengths, positions, batch_size):
-        waves = [store.waveform(segment_ids[i], max_samples) for i in batch]
-        values, mask = audio_batch(waves, feature_extractor, sample_rate)
-        vec = audio_vector(encoder, values.to(device), mask.to(device), pass_mask)
-        out[[where[i] for i in batch]] = vec.float().cpu()
-    return out
+    vectors = []
+    for wave in clips:
+        values, mask = audio_batch([wave], feature_extractor, sample_rate)
+        with _autocast(device, amp):
+            vec = audio_vector(encoder, values.to(device), mask.to(device), pass_mask, layers)
+        vectors.append(vec[0].float().cpu())
+    return torch.stack(vectors) if vectors else torch.empty(0)
+
+
+def _autocast(device, amp):
+    if amp is None:
+        return torch.autocast("cpu", enabled=False)
+    return torch.autocast(torch.device(device).type, dtype=amp)

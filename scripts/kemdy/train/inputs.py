@@ -6,70 +6,19 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
 import torch
 
+from kemdy.config import max_text_positions
 from kemdy.errors import InputError
 from kemdy.release.audio import AudioStore
-from kemdy.train.batches import Inputs, tokenize
+from kemdy.train.batches import Inputs, crop_offset, tokenize, window_offsets
 from kemdy.train.checkpoints import file_hash
 from kemdy.train.data import Task
 from kemdy.train.distributed import Dist, log
 from kemdy.train.embedding_cache import (audio_embeddings, cache_path, input_key, lookup,
                                          text_embeddings)
 from kemdy.train.models import encoder_fingerprint, load_audio_encoder, load_text_encoder
-
-
-def prepare_inputs(spec: dict, task: Task, paths, device, dist: Dist):
-    """Inputs of every row of the task, the encoders that train, and their fingerprints.
-
-    `paths` has text_encoder, audio_encoder (hub names or folders), audio (decode_audio's
-    folder) and cache_dir (the embedding cache).
-    """
-    use_text, use_audio = "text" in spec["modality"], "audio" in spec["modality"]
-    kw, encoders, fps, dims = {}, {}, {}, {"text": 0, "audio": 0}
-    if use_text:
-        tokenizer, encoder = load_text_encoder(paths.text_encoder)
-        fps["text"] = encoder_fingerprint(paths.text_encoder, encoder, tokenizer)
-        dims["text"] = encoder.config.hidden_size
-        token_ids = tokenize(tokenizer, task.frame["text"], int(spec["max_len"]))
-        kw["pad_id"] = tokenizer.pad_token_id
-        if spec["freeze_text"]:
-            path = cache_path(paths.cache_dir, "text", fps["text"], {
-                "path": paths.text_encoder, "max_len": int(spec["max_len"]),
-                "pooling": spec["text_pooling"]})
-            encoder.to(device)
-            keys = [input_key(t) for t in token_ids]
-            kw["text_emb"] = cached(path, keys, lambda pos: text_embeddings(
-                encoder, token_ids, kw["pad_id"], spec["text_pooling"], pos, device=device), dist)
-        else:
-            kw["token_ids"], encoders["text"] = token_ids, encoder
-    if use_audio:
-        extractor, encoder = load_audio_encoder(paths.audio_encoder)
-        fps["audio"] = encoder_fingerprint(paths.audio_encoder, encoder, extractor)
-        dims["audio"] = encoder.config.hidden_size
-        store = AudioStore(paths.audio)
-        rate = int(extractor.sampling_rate)
-        if store.sample_rate is not None and store.sample_rate != rate:
-            raise InputError(store.path, f"audio cached at {store.sample_rate} Hz, the encoder "
-                             f"expects {rate} Hz", "set audio.sample_rate to the encoder's rate")
-        max_samples = int(round(float(spec["audio_seconds"]) * rate))
-        fps["audio_index"] = file_hash(store.path)
-        pass_mask = bool(getattr(extractor, "return_attention_mask", True))
-        kw.update(feature_extractor=extractor, max_samples=max_samples, sample_rate=rate)
-        if spec["freeze_audio"]:
-            ids = task.frame["segment_id"].to_numpy()
-            path = cache_path(paths.cache_dir, "audio", fps["audio"], {
-                "path": paths.audio_encoder, "audio_seconds": float(spec["audio_seconds"]),
-                "sample_rate": rate, "pass_mask": pass_mask})
-            keys = [input_key(store.raw(s, max_samples)) for s in ids]
-            encoder.to(device)
-            kw["audio_emb"] = cached(path, keys, lambda pos: audio_embeddings(
-                encoder, store, ids, extractor, max_samples, rate, pos, device=device,
-                pass_mask=pass_mask), dist)
-        else:
-            kw["audio"], encoders["audio"] = store, encoder
-        encoders["pass_audio_mask"] = pass_mask
-    return Inputs(task, **kw), encoders, fps, dims
 
 
 def cached(path, keys, compute, dist: Dist) -> torch.Tensor:
@@ -83,3 +32,100 @@ def cached(path, keys, compute, dist: Dist) -> torch.Tensor:
     if dist.main:
         dist.barrier()
     return emb
+
+
+def text_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
+    """(Inputs keywords, trainable encoder or None, fingerprint, width) of the text side."""
+    tokenizer, encoder = load_text_encoder(paths.text_encoder)
+    limit = max_text_positions(encoder.config.to_dict())
+    if int(spec["max_len"]) > limit:
+        raise InputError("--spec", f"max_len {spec['max_len']} is more than the {limit} tokens "
+                         f"{paths.text_encoder} takes", f"set max_len to {limit} or less",
+                         key="max_len")
+    fp = encoder_fingerprint(paths.text_encoder, encoder, tokenizer)
+    token_ids = tokenize(tokenizer, task.frame["text"], int(spec["max_len"]))
+    kw = {"pad_id": tokenizer.pad_token_id}
+    if not spec["freeze_text"]:
+        return {**kw, "token_ids": token_ids}, encoder, fp, encoder.config.hidden_size
+    path = cache_path(paths.cache_dir, "text", fp, {
+        "max_len": int(spec["max_len"]), "pooling": spec["text_pooling"], "amp": str(amp)})
+    encoder.to(device)
+    kw["text_emb"] = cached(path, [input_key(t) for t in token_ids], lambda pos: text_embeddings(
+        encoder, token_ids, kw["pad_id"], spec["text_pooling"], pos, device, amp), dist)
+    return kw, None, fp, encoder.config.hidden_size
+
+
+def frozen_audio(spec, task, store, encoder, extractor, settings, paths, device, amp,
+                 dist) -> dict:
+    """A frozen audio encoder's vectors: of every row's cut (as scored), and with
+    audio_eval=windows of every window of the validation and test clips."""
+    rate, max_samples = settings["sample_rate"], settings["max_samples"]
+    layers = spec["audio_layers"]
+    path = cache_path(paths.cache_dir, "audio", settings["fp"], {
+        "audio_seconds": float(spec["audio_seconds"]), "sample_rate": rate,
+        "pass_mask": settings["pass_mask"], "layers": layers, "amp": str(amp)})
+    ids = task.frame["segment_id"].to_numpy()
+    views = []  # (row, offset): the scored cut of every row, then the scoring windows
+    for row, sid in enumerate(ids):
+        length = store.span(sid)[1]
+        views.append((row, crop_offset(length, max_samples, spec["audio_crop"].replace(
+            "random", "centre"))))
+    if spec["audio_eval"] == "windows":
+        scored = np.flatnonzero(task.frame["part"].to_numpy() != "train")
+        views += [(r, o) for r in scored for o in window_offsets(store.span(ids[r])[1],
+                                                                 max_samples)]
+    clips = [store.raw(ids[r], max_samples, o) for r, o in views]
+    emb = cached(path, [input_key(c) for c in clips], lambda pos: audio_embeddings(
+        encoder, [clips[p].astype(np.float32) / 32768.0 for p in pos], extractor, rate,
+        device, settings["pass_mask"], layers, amp), dist)
+    out = {"audio_emb": emb[: len(ids)]}
+    if spec["audio_eval"] == "windows":
+        out["window_emb"] = {view: emb[k] for k, view in enumerate(views)}
+    return out
+
+
+def audio_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
+    """(Inputs keywords, trainable encoder or None, fingerprint, width, layers) of the audio
+    side."""
+    extractor, encoder = load_audio_encoder(paths.audio_encoder)
+    store = AudioStore(paths.audio)
+    rate = int(extractor.sampling_rate)
+    if store.sample_rate is not None and store.sample_rate != rate:
+        raise InputError(store.path, f"audio cached at {store.sample_rate} Hz, the encoder "
+                         f"expects {rate} Hz", "set audio.sample_rate to the encoder's rate")
+    settings = {"fp": encoder_fingerprint(paths.audio_encoder, encoder, extractor),
+                "sample_rate": rate, "max_samples": int(round(float(spec["audio_seconds"]) * rate)),
+                "pass_mask": bool(getattr(extractor, "return_attention_mask", True))}
+    kw = {"feature_extractor": extractor, "max_samples": settings["max_samples"],
+          "sample_rate": rate, "audio": store, "crop": spec["audio_crop"],
+          "seed": int(spec["seed"])}
+    n_layers = encoder.config.num_hidden_layers + 1
+    width = encoder.config.hidden_size
+    if not spec["freeze_audio"]:
+        return kw, encoder, settings, width, n_layers
+    encoder.to(device)
+    kw.update(frozen_audio(spec, task, store, encoder, extractor, settings, paths, device, amp,
+                           dist))
+    return kw, None, settings, width, n_layers
+
+
+def prepare_inputs(spec: dict, task: Task, paths, device, dist: Dist, amp=None):
+    """Inputs of every row of the task, the encoders that train, the fingerprints of what
+    the model reads, and the model's shape.
+
+    `paths` has text_encoder, audio_encoder (hub names or folders), audio (decode_audio's
+    folder) and cache_dir (the embedding cache).
+    """
+    kw, encoders, fps = {}, {}, {}
+    shape = {"text_dim": 0, "audio_dim": 0, "n_audio_layers": 0}
+    if "text" in spec["modality"]:
+        text_kw, encoders["text"], fps["text"], shape["text_dim"] = text_inputs(
+            spec, task, paths, device, amp, dist)
+        kw.update(text_kw)
+    if "audio" in spec["modality"]:
+        audio_kw, encoders["audio"], settings, shape["audio_dim"], shape["n_audio_layers"] = \
+            audio_inputs(spec, task, paths, device, amp, dist)
+        kw.update(audio_kw)
+        fps["audio"], fps["audio_index"] = settings["fp"], file_hash(kw["audio"].path)
+        shape["pass_audio_mask"] = settings["pass_mask"]
+    return Inputs(task, **kw), {k: v for k, v in encoders.items() if v is not None}, fps, shape

@@ -4,6 +4,10 @@
 - soft_bce: the original class-weighted sigmoid loss (MultiLabelSoftMarginLoss) on the soft
   scores, weight_c = 1 - n_c / sum(n), n_c = (count of class c) x (mean score of class c).
 - focal: focal loss on the label, -(1 - p_t)^gamma log p_t.
+
+With va_weight > 0 the valence/arousal output adds va_weight x (1 - CCC), the mean over
+valence and arousal of one minus the concordance correlation coefficient on the batch (the
+measure the field reports, so the loss optimises it directly; a batch-level statistic).
 """
 
 from __future__ import annotations
@@ -39,14 +43,24 @@ class FocalLoss(nn.Module):
         return (-(1.0 - logp.exp()) ** self.gamma * logp).mean()
 
 
-class Criterion(nn.Module):
-    """One loss behind one call: criterion(logits, batch) with batch['y'] and batch['soft']."""
+def ccc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Concordance correlation coefficient of each column of (n, k) predictions."""
+    pred, target = pred.float(), target.float()
+    mp, mt = pred.mean(0), target.mean(0)
+    cov = ((pred - mp) * (target - mt)).mean(0)
+    return 2 * cov / (pred.var(0, unbiased=False) + target.var(0, unbiased=False)
+                      + (mp - mt) ** 2).clamp(min=1e-8)
 
-    def __init__(self, kind: str, weights=None, gamma: float = 2.0):
+
+class Criterion(nn.Module):
+    """One loss behind one call: criterion((logits, va), batch) with batch['y'],
+    batch['soft'] and, for a valence/arousal model, batch['va']."""
+
+    def __init__(self, kind: str, weights=None, gamma: float = 2.0, va_weight: float = 0.0):
         super().__init__()
         if kind not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, not {kind!r}")
-        self.kind = kind
+        self.kind, self.va_weight = kind, float(va_weight)
         if kind == "ce":
             self.loss = nn.CrossEntropyLoss()
         elif kind == "focal":
@@ -55,10 +69,15 @@ class Criterion(nn.Module):
             w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
             self.loss = nn.MultiLabelSoftMarginLoss(weight=w)
 
-    def forward(self, logits, batch):
+    def forward(self, outputs, batch):
+        logits, va = outputs if isinstance(outputs, tuple) else (outputs, None)
         if self.kind == "soft_bce":
-            return self.loss(logits.float(), batch["soft"].float())
-        return self.loss(logits.float(), batch["y"])
+            loss = self.loss(logits.float(), batch["soft"].float())
+        else:
+            loss = self.loss(logits.float(), batch["y"])
+        if va is not None and self.va_weight:
+            loss = loss + self.va_weight * (1.0 - ccc(va, batch["va"])).mean()
+        return loss
 
 
 def probabilities(kind: str, logits: torch.Tensor) -> torch.Tensor:
@@ -75,4 +94,5 @@ def make_criterion(spec: dict, y_train, soft_train) -> Criterion:
     """The spec's loss; soft_bce's class weights come from the training rows only."""
     kind = spec["loss"]
     weights = class_weights(y_train, soft_train) if kind == "soft_bce" else None
-    return Criterion(kind, weights=weights, gamma=float(spec.get("focal_gamma", 2.0)))
+    return Criterion(kind, weights=weights, gamma=float(spec.get("focal_gamma", 2.0)),
+                     va_weight=float(spec.get("va_weight", 0.0)))

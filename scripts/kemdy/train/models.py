@@ -1,16 +1,19 @@
 """The emotion model: pre-trained encoders (hub name or local folder), a pooled vector per
-modality, concatenation, and the original project's MLP head.
-
+modality, concatenation, and the original project's MLP head; optionally a valence/arousal
+output beside the classes, and a learnt weighting of the audio encoder's layers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 
 import torch
 from torch import nn
 
 TEXT_POOLINGS = ("pooled", "first_token")
+VA_CENTRE = 3.0  # valence and arousal are rated 1-5: the output starts at the middle
 
 
 # ---------------------------------------------------------------- encoders
@@ -24,37 +27,49 @@ def quiet_transformers() -> None:
 
 
 def load_text_encoder(path: str):
-    """(tokenizer, model) by the same calls for `klue/roberta-base` and a local folder."""
+    """(tokenizer, model) by the same calls for `klue/roberta-base` and a local folder. The
+    weights are float32 whatever the checkpoint was saved in: the optimiser keeps float32
+    master weights, and autocast alone decides the compute precision."""
     from transformers import AutoModel, AutoTokenizer
 
     quiet_transformers()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path, dtype=torch.float32)
 
 
 def load_audio_encoder(path: str):
-    """(feature extractor, model); the model is loaded pre-trained (the original built it
-    from a config, i.e. with random weights)."""
+    """(feature extractor, model), float32; the model is loaded pre-trained (the original
+    built it from a config, i.e. with random weights). A CTC checkpoint (a fine-tuned
+    wav2vec2) gives its encoder; the CTC output layer is dropped."""
     from transformers import AutoFeatureExtractor, AutoModel
 
     quiet_transformers()
-    return AutoFeatureExtractor.from_pretrained(path), AutoModel.from_pretrained(path)
+    return (AutoFeatureExtractor.from_pretrained(path),
+            AutoModel.from_pretrained(path, dtype=torch.float32))
+
+
+def saved_files_digest(part) -> bytes:
+    """The bytes of what save_pretrained writes for a tokenizer or feature extractor: its
+    whole definition, the same in every process (object addresses never enter)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with tempfile.TemporaryDirectory() as tmp:
+        part.save_pretrained(tmp)
+        for name in sorted(os.listdir(tmp)):
+            digest.update(name.encode())
+            with open(os.path.join(tmp, name), "rb") as handle:
+                digest.update(handle.read())
+    return digest.digest()
 
 
 def encoder_fingerprint(path: str, model: nn.Module, preprocessor=None) -> str:
-    """Hash of an encoder's config, weights and tokenizer / feature-extractor settings:
-    the key of the embedding cache and part of a checkpoint's fingerprint."""
+    """Hash of an encoder's config, weights and tokenizer / feature-extractor files: the key
+    of the embedding cache and part of a checkpoint's fingerprint."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(model.config.to_json_string(use_diff=False).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     if preprocessor is not None:
-        if hasattr(preprocessor, "backend_tokenizer"):  # a fast tokenizer: its whole definition
-            digest.update(preprocessor.backend_tokenizer.to_str().encode())
-        elif hasattr(preprocessor, "to_json_string"):
-            digest.update(preprocessor.to_json_string().encode())
-        else:
-            digest.update(repr(sorted(vars(preprocessor).items(), key=str)).encode())
+        digest.update(saved_files_digest(preprocessor))
     return digest.hexdigest()
 
 
@@ -76,13 +91,20 @@ def frame_mask(encoder: nn.Module, n_frames: int, sample_mask: torch.Tensor) -> 
     return torch.arange(n_frames, device=sample_mask.device)[None, :] < lengths[:, None]
 
 
-def audio_vector(encoder: nn.Module, input_values, sample_mask, pass_mask: bool = True):
-    """Mean of the last hidden state over the clip's real frames (padding excluded).
+def audio_vector(encoder: nn.Module, input_values, sample_mask, pass_mask: bool = True,
+                 layers: str = "last"):
+    """Mean over the clip's real frames (padding excluded) of the last hidden state, or with
+    layers="weighted" of every hidden state: (batch, d) or (batch, layers + 1, d).
 
     `pass_mask` follows the feature extractor's return_attention_mask: encoders with a
     group-norm front end (wav2vec2-base) are meant to see zero padding without a mask.
     """
-    out = encoder(input_values, attention_mask=sample_mask if pass_mask else None)
+    out = encoder(input_values, attention_mask=sample_mask if pass_mask else None,
+                  output_hidden_states=layers == "weighted")
+    if layers == "weighted":
+        hidden = torch.stack(out.hidden_states, dim=1).float()  # (batch, L + 1, frames, d)
+        mask = frame_mask(encoder, hidden.shape[2], sample_mask).to(hidden.dtype)[:, None, :, None]
+        return (hidden * mask).sum(2) / mask.sum(2).clamp(min=1.0)
     hidden = out.last_hidden_state.float()  # pool in float32 under bf16 autocast
     mask = frame_mask(encoder, hidden.shape[1], sample_mask).to(hidden.dtype).unsqueeze(-1)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -117,16 +139,20 @@ class Head(nn.Module):
 
 
 class EmotionModel(nn.Module):
-    """Text and/or audio vector -> concatenation -> dropout -> head.
+    """Text and/or audio vector -> concatenation -> dropout -> head -> class logits, and
+    with `regress` a valence/arousal output from the head's last hidden layer.
 
     An encoder is part of the model only while it trains; a frozen encoder's vectors come
-    in the batch (`text_emb`, `audio_emb`) from the embedding cache instead.
+    in the batch (`text_emb`, `audio_emb`) from the embedding cache instead. With
+    audio_layers="weighted" the audio vector is a softmax-weighted sum of the pooled vectors
+    of every layer (s3prl's featurizer), the weights learnt with the rest.
     """
 
     def __init__(self, n_classes: int, text_dim: int = 0, audio_dim: int = 0,
                  text_encoder: nn.Module | None = None, audio_encoder: nn.Module | None = None,
                  text_pooling: str = "pooled", pass_audio_mask: bool = True,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, audio_layers: str = "last", n_audio_layers: int = 0,
+                 regress: bool = False):
         super().__init__()
         if text_dim + audio_dim == 0:
             raise ValueError("the model needs at least one modality")
@@ -135,11 +161,27 @@ class EmotionModel(nn.Module):
         self.text_encoder, self.audio_encoder = text_encoder, audio_encoder
         self.text_dim, self.audio_dim = text_dim, audio_dim
         self.text_pooling, self.pass_audio_mask = text_pooling, pass_audio_mask
+        self.audio_layers = audio_layers if audio_dim else "last"
         self.dropout = nn.Dropout(dropout)
         self.head = Head(text_dim + audio_dim, n_classes, dropout)
+        # Made after the head, so a model without them starts from the same head weights.
+        self.layer_weights = (nn.Parameter(torch.zeros(n_audio_layers))
+                              if self.audio_layers == "weighted" else None)
+        self.va = nn.Linear(text_dim + audio_dim, 2) if regress else None
         self.mute_audio = False  # text-only warm-up epochs (train.py)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def audio_part(self, batch: dict) -> torch.Tensor:
+        if "audio_emb" in batch:
+            vec = batch["audio_emb"]
+        else:
+            vec = audio_vector(self.audio_encoder, batch["input_values"], batch["audio_mask"],
+                               self.pass_audio_mask, self.audio_layers)
+        if self.layer_weights is not None:  # (batch, layers, d) -> (batch, d)
+            vec = (torch.softmax(self.layer_weights, 0)[None, :, None] * vec.float()).sum(1)
+        return vec
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(class logits, valence/arousal on the 1-5 scale or None)."""
         parts = []
         if self.text_dim:
             if "text_emb" in batch:
@@ -148,20 +190,24 @@ class EmotionModel(nn.Module):
                 parts.append(text_vector(self.text_encoder, batch["input_ids"],
                                          batch["attention_mask"], self.text_pooling))
         if self.audio_dim:
-            if "audio_emb" in batch:
-                parts.append(batch["audio_emb"])
-            else:
-                parts.append(audio_vector(self.audio_encoder, batch["input_values"],
-                                          batch["audio_mask"], self.pass_audio_mask))
+            parts.append(self.audio_part(batch))
         if self.mute_audio and self.text_dim and self.audio_dim:
             parts[1] = parts[1] * 0.0  # not zeros_like: DDP wants a trainable encoder in the graph
         x = torch.cat([p.to(self.head.net[0].weight.dtype) for p in parts], dim=-1)
-        return self.head(self.dropout(x))
+        features = self.head.net[:-1](self.dropout(x))
+        logits = self.head.net[-1](features)
+        return logits, None if self.va is None else self.va(features) + VA_CENTRE
+
+    def learnt_layer_weights(self) -> list[float] | None:
+        if self.layer_weights is None:
+            return None
+        return torch.softmax(self.layer_weights.detach().float(), 0).cpu().tolist()
 
 
 def apply_freezing(text_encoder, audio_encoder, spec: dict) -> None:
     """freeze_text / freeze_audio freeze a whole encoder; freeze_feature_encoder freezes
-    wav2vec2's convolutional front end (its waveform filters, kept as pre-trained)."""
+    wav2vec2's convolutional front end (its waveform filters, kept as pre-trained);
+    gradient_checkpointing recomputes a trained encoder's activations in the backward pass."""
     if text_encoder is not None:
         text_encoder.requires_grad_(not spec.get("freeze_text", False))
         if spec.get("text_pooling", "pooled") == "first_token" and hasattr(text_encoder, "pooler") \
@@ -172,3 +218,26 @@ def apply_freezing(text_encoder, audio_encoder, spec: dict) -> None:
         front_end = getattr(audio_encoder, "freeze_feature_encoder", None)
         if spec.get("freeze_feature_encoder", True) and front_end is not None:
             front_end()
+    if spec.get("gradient_checkpointing"):  # trade compute for memory in trained encoders
+        for encoder in (text_encoder, audio_encoder):
+            if encoder is not None and any(p.requires_grad for p in encoder.parameters()):
+                encoder.gradient_checkpointing_enable(
+                    gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def build_model(spec: dict, task, encoders: dict, shape: dict, device, dist):
+    """The model of a job's spec, and the module the loop trains (DDP-wrapped across
+    several processes). `shape` is kemdy.train.inputs.prepare_inputs's."""
+    model = EmotionModel(len(task.classes), shape["text_dim"], shape["audio_dim"],
+                         encoders.get("text"), encoders.get("audio"), spec["text_pooling"],
+                         shape.get("pass_audio_mask", True), float(spec["dropout"]),
+                         spec["audio_layers"], shape["n_audio_layers"],
+                         regress=float(spec["va_weight"]) > 0 and task.stage != 2).to(device)
+    if dist.world == 1:
+        return model, model
+    # wav2vec2's LayerDrop skips whole layers in some steps: DDP must look for them.
+    audio = encoders.get("audio")
+    layerdrop = audio is not None and getattr(audio.config, "layerdrop", 0.0) > 0
+    return model, torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=layerdrop)

@@ -3,7 +3,8 @@ predictions combine into one 7-class prediction per segment.
 
 A segment is neutral when stage 1's P(neutral) >= threshold, else stage 2's most likely
 emotion, EMOTIONS[argmax] (the original mapped stage-2 outputs back with an off-by-one).
-Probabilities: prob_neutral = p1, prob_<emotion> = (1 - p1) x p2(emotion).
+Probabilities: prob_neutral = p1, prob_<emotion> = (1 - p1) x p2(emotion). A
+valence/arousal prediction comes from stage 1 (the stage trained on every segment).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import pandas as pd
 
 from kemdy.classes import EMOTIONS
 from kemdy.errors import InputError
+
+VA_COLUMNS = ["valence", "arousal", "pred_valence", "pred_arousal"]
 
 
 def combine(stage1: pd.DataFrame, stage2: pd.DataFrame, threshold: float,
@@ -33,4 +36,7 @@ def combine(stage1: pd.DataFrame, stage2: pd.DataFrame, threshold: float,
                         "prob_neutral": p1})
     for j, e in enumerate(EMOTIONS):
         out[f"prob_{e}"] = (1.0 - p1) * p2[:, j]
+    va = [c for c in VA_COLUMNS if c in stage1.columns]
+    if va:
+        out = out.merge(stage1[["segment_id", *va]], on="segment_id", validate="one_to_one")
     return out
