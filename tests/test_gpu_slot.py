@@ -54,7 +54,60 @@ def test_lock_is_released_when_the_job_is_killed(tmp_path):
 def test_scheduler_devices_are_kept(tmp_path):
     p = run_slot(tmp_path, 1, PRINT_DEVICES.format(sleep=0), KEMDY_GPU_COUNT="4", CUDA_VISIBLE_DEVICES="3")
     out, err = p.communicate()
-    assert out.strip() == "3" and "scheduler" in err
+    assert out.strip() == "3" and "listed in CUDA_VISIBLE_DEVICES" in err
+
+
+@pytest.mark.parametrize("listed", ["5", "2,7", "0,1,2,3"])
+def test_jobs_take_exactly_their_count_of_the_listed_devices(tmp_path, listed):
+    # CUDA_VISIBLE_DEVICES exported by a user or salloc: each 1-GPU job takes one of them, and
+    # as many jobs as devices run at once, each on its own (the trace shows no sharing).
+    devices = listed.split(",")
+    procs = [run_slot(tmp_path, 1, PRINT_DEVICES.format(sleep=1.0), CUDA_VISIBLE_DEVICES=listed)
+             for _ in range(len(devices) + 1)]
+    got = [p.communicate()[0].strip() for p in procs]
+    assert all("," not in g for g in got) and set(got) == set(devices)
+    assert replay_gpu_trace(tmp_path / "trace") == len(devices)
+    if len(devices) >= 2:  # a 2-GPU job: two of them, two torchrun processes
+        rank0 = "import os\nif os.environ['LOCAL_RANK'] == '0': print(os.environ['CUDA_VISIBLE_DEVICES'])"
+        p = run_slot(tmp_path, 2, rank0, CUDA_VISIBLE_DEVICES=listed)
+        two = p.communicate()[0].strip().split(",")
+        assert len(two) == 2 and set(two) <= set(devices)
+
+
+def test_a_slurm_allocation_has_its_own_locks(tmp_path):
+    # Two SLURM jobs on one node both see their own device as "0": they must not wait for
+    # each other, while two jobs of one allocation (salloc) must.
+    procs = [run_slot(tmp_path, 1, PRINT_DEVICES.format(sleep=1.5), CUDA_VISIBLE_DEVICES="0",
+                      SLURM_JOB_ID=job) for job in ("101", "102")]
+    start = time.time()
+    assert [p.communicate()[0].strip() for p in procs] == ["0", "0"]
+    assert time.time() - start < 2.9  # side by side, not one after the other
+    assert sorted(os.listdir(tmp_path / "locks")) == ["slurm-101", "slurm-102"]
+
+
+SIGNALLED = """
+import signal, sys, time
+def stop(signum, frame):
+    open(sys.argv[1], "w").write(signal.Signals(signum).name)
+    time.sleep(0.5)  # saving a checkpoint takes a moment: the launcher must wait for it
+    sys.exit(128 + signum)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_sigterm_reaches_the_job_and_the_launcher_waits_for_it(tmp_path):
+    child = tmp_path / "child.py"
+    child.write_text(SIGNALLED)
+    cmd = [sys.executable, str(SCRIPT), "--gpus", "1", "--lock-dir", str(tmp_path / "locks"), "--",
+           str(child), str(tmp_path / "got")]
+    p = subprocess.Popen(cmd, env={**os.environ, "KEMDY_GPU_COUNT": "1"}, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    p.terminate()  # SIGTERM to the launcher only, as `kill <pid>` or a scheduler sends it
+    assert p.wait(timeout=20) == 143
+    assert (tmp_path / "got").read_text() == "SIGTERM"
+    assert subprocess.run(["pgrep", "-f", str(child)], capture_output=True).returncode == 1
 
 
 def test_no_gpu_runs_on_cpu_with_a_notice(tmp_path):

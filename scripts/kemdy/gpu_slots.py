@@ -4,18 +4,27 @@ Snakemake's `--resources gpu=N` limits how many GPU jobs run at once but does no
 device each should use. A job takes an exclusive lock (flock) on one lock file per device;
 the locks are inherited by the training process, so they are released when it exits,
 however it exits (SIGKILL included), and never while it still runs.
+
+The devices to choose from are the ones CUDA_VISIBLE_DEVICES lists where it is set (by the
+user, `salloc` or a SLURM job: a job takes exactly its count out of them), else every GPU
+nvidia-smi sees. Lock files are named after the device as listed (an index or a UUID). Under
+SLURM the locks live in a folder of the allocation: two SLURM jobs on one node each see
+their own devices, often both called "0", and must not wait for each other.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 
 from kemdy.errors import InputError
+
+DEFAULT_LOCKS = "/tmp/kemdy_gpu_locks"
 
 
 def device_count() -> int:
@@ -28,18 +37,35 @@ def device_count() -> int:
     return sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
 
 
-def claim(n: int, count: int, lock_dir: str, poll: float = 0.5) -> tuple[list[int], list[int]]:
-    """Block until `n` devices are free; return their ids and the open, locked descriptors."""
-    if n > count:
+def visible_devices(env: dict) -> list[str]:
+    """The devices a job may choose from, as CUDA_VISIBLE_DEVICES would name them."""
+    listed = env.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None and listed.strip() != "":
+        return [d.strip() for d in listed.split(",") if d.strip()]
+    return [str(i) for i in range(device_count())]
+
+
+def lock_dir(base: str, env: dict) -> str:
+    """Locks of one allocation: per SLURM job where there is one, else machine-wide."""
+    job = env.get("SLURM_JOB_ID")
+    return os.path.join(base, f"slurm-{job}") if job else base
+
+
+def claim(n: int, devices, folder: str, poll: float = 0.5) -> tuple[list[str], list[int]]:
+    """Block until `n` of `devices` are free; return them and their open, locked descriptors.
+    `devices` may also be a count (devices 0 .. count-1)."""
+    devices = [str(d) for d in range(devices)] if isinstance(devices, int) else list(devices)
+    if n > len(devices):
         raise InputError(
-            "resources", f"a job asks for {n} GPUs but {count} are visible",
+            "resources", f"a job asks for {n} GPUs but {len(devices)} are visible",
             "lower the variant's `gpus` or resources.train.gpu", key="gpus",
         )  # fmt: skip
-    os.makedirs(lock_dir, exist_ok=True)
+    os.makedirs(folder, exist_ok=True)
     while True:
         ids, fds = [], []
-        for device in range(count):
-            fd = os.open(os.path.join(lock_dir, f"gpu{device}.lock"), os.O_CREAT | os.O_RDWR)
+        for device in devices:
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", device)
+            fd = os.open(os.path.join(folder, f"gpu{name}.lock"), os.O_CREAT | os.O_RDWR)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
