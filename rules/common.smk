@@ -232,4 +232,9 @@ def report_aftermath(failed):
     needed = ["results/config.json"] + [
         f"results/data/{n}" for n in ("new_data.csv", "folds.csv", "agreement.json")
     ]
-    aftermath.partial_report(commands, needed, PARTIAL["html"])
+    # Stopped by SIGTERM (Snakemake then waits for the running jobs): nothing failed.
+    scheduler = getattr(workflow, "scheduler", None)
+    stopped = getattr(scheduler, "_user_kill", None) and not getattr(
+        scheduler, "_errors", True
+    )
+    aftermath.partial_report(commands, needed, PARTIAL["html"], stopped=bool(stopped))

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pandas as pd
 import pytest
@@ -139,7 +140,7 @@ def test_changing_raw_data_reruns_ingest_and_what_follows(run):
 def test_rerun_of_a_run_gives_identical_metrics(run):
     work = run["work"]
     first = json.loads((work / "results/runs/text_ce/fold0/metrics.json").read_text())
-    shutil.rmtree(work / "results/checkpoints/text_ce/fold0")
+    shutil.rmtree(work / "results/checkpoints/text_ce/fold0", ignore_errors=True)
     snakemake(work, "--forcerun", "results/runs/text_ce/fold0/metrics.json", "results/runs/text_ce/fold0/metrics.json")
     second = json.loads((work / "results/runs/text_ce/fold0/metrics.json").read_text())
     timing = {"train_seconds"}
@@ -152,6 +153,7 @@ def test_keep_going_reports_missing_runs(run):
     for k in (1, 2):
         shutil.rmtree(work / f"results/checkpoints/text_ce/fold{k}", ignore_errors=True)
     blocker = work / "results/checkpoints/text_ce/fold1"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("a file where the checkpoint folder should be: this job fails")
     try:
         proc = snakemake(work, "--keep-going", "--forcerun", *runs, check=False)
@@ -175,3 +177,48 @@ def test_snakemake_report_collects_the_plots_with_captions(run):
     snakemake(run["work"], "--report", "smk_report.html")
     html = (run["work"] / "smk_report.html").read_text(errors="replace")
     assert "learning_curves.png" in html and "out-of-fold predictions" in html
+
+
+def test_sigterm_to_snakemake_says_no_job_failed(run):
+    # Snakemake lets the running job finish on SIGTERM and stops before the rest: the run
+    # ends unfinished, but no job failed, and the message must say so.
+    work = run["work"]
+    log = work / "logs/train/text_soft_bce/fold0.log"
+    log.unlink()
+    proc = subprocess.Popen(
+        [str(env()["PATH"].split(os.pathsep)[0] + "/snakemake"), "--cores", "1", "--forcerun",
+         "results/runs/text_soft_bce/fold0/metrics.json"], cwd=work, env=env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (log.exists() and "train," in log.read_text()):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode != 0
+    assert "no job failed" in out and "Some jobs failed" not in out, out[-3000:]
+
+
+def test_a_report_of_another_config_is_moved_aside_when_its_rerun_fails(run):
+    work = run["work"]
+    snakemake(work)  # complete again (the test above stopped a run half-way)
+    config = tiny_config()
+    config["variants"]["text_ce"]["lr"] = 1e-3
+    (work / "changed.yaml").write_text(json.dumps(config))
+    blocker = work / "results/checkpoints/text_ce/fold1"
+    shutil.rmtree(blocker, ignore_errors=True)
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the checkpoint folder should be: this job fails")
+    try:
+        proc = snakemake(work, "--keep-going", "--configfile", "changed.yaml", check=False)
+        assert proc.returncode != 0
+        assert not (work / "reports/summary.html").exists(), "an old report still looks current"
+        assert (work / "reports/summary.stale.html").exists()
+        assert "rendered under another config" in proc.stdout + proc.stderr
+        assert (work / "reports/summary.partial.html").exists()
+    finally:
+        blocker.unlink()
+    snakemake(work, "--configfile", "changed.yaml")  # redo what failed: a current report again
+    assert (work / "reports/summary.html").exists()
+    assert not (work / "reports/summary.stale.html").exists()
+    assert not (work / "reports/summary.partial.html").exists()

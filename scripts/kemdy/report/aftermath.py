@@ -24,9 +24,12 @@ def say(message: str) -> None:
 
 
 def partial_report(commands: list[list[str]], needed: list[str], html: str,
-                   log_path: str = "logs/partial_report.log") -> None:
+                   log_path: str = "logs/partial_report.log", stopped: bool = False) -> None:
     """Run the summary and report commands (over the runs that exist) into their partial
-    outputs; nothing when the data steps did not finish."""
+    outputs; nothing when the data steps did not finish. `stopped`: the run was stopped
+    (SIGTERM) before every job ran, and no job failed: say so, not that jobs failed."""
+    if stopped:
+        say("Stopped before every job had run; no job failed. Rerun to go on from here.")
     if not all(os.path.exists(p) for p in needed):
         say("No partial report: the data steps did not finish.")
         return
@@ -36,6 +39,9 @@ def partial_report(commands: list[list[str]], needed: list[str], html: str,
             if subprocess.run(command, stdout=log, stderr=log).returncode != 0:
                 say(f"Partial report failed: see {log_path}")
                 return
+    if stopped:
+        say(f"{html} reports what finished and names the runs still to do.")
+        return
     say(f"Some jobs failed: {html} reports what finished and names the missing runs; fix "
         "the cause and rerun to redo only the failed jobs.")
 
