@@ -30,6 +30,20 @@ _PITCH = dict(zip(CLASSES, [140.0, 320.0, 420.0, 230.0, 110.0, 180.0, 520.0]))
 _PRIOR = np.array([0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
 
 
+# Mean (valence, arousal) of each class on the 1-5 scales; the toy audio's pitch follows the
+# class, so arousal is heard as well as read.
+_RATINGS = dict(zip(CLASSES, [(3.0, 3.0), (4.2, 3.6), (3.4, 4.2), (1.6, 4.3), (1.7, 2.0),
+                              (1.8, 3.2), (1.7, 3.8)]))
+
+
+def toy_ratings(label: str, k: int) -> dict[str, float]:
+    """Valence and arousal targets of row k: its class's, moved a little (no RNG draw, so
+    the corpus's other contents do not depend on them)."""
+    jitter = ((37 * k) % 11 - 5) / 10
+    valence, arousal = _RATINGS[label]
+    return {"valence": valence + 0.3 * jitter, "arousal": arousal - 0.2 * jitter}
+
+
 def make_toy_corpus(out_dir, n_sessions: int = 4, per_session: int = 15, seed: int = 0,
                     sample_rate: int = 16000, seconds=(0.3, 1.2), odd_rate: int | None = None,
                     long_text: bool = False) -> dict:
@@ -71,7 +85,8 @@ def make_toy_corpus(out_dir, n_sessions: int = 4, per_session: int = 15, seed: i
                          "speaker": sid.split("_")[2],
                          "text": text, "wav_path": rel, "label": label,
                          **dict(zip(CLASSES, scores)), "max_score": scores.max(),
-                         "total_emotion": label, "n_votes": 10})
+                         "total_emotion": label, "n_votes": 10,
+                         **toy_ratings(label, len(rows))})
     data = pd.DataFrame(rows)
     fold = (data["session"] - 1) % n_sessions
     folds = data[["dataset", "segment_id", "session", "speaker"]].assign(

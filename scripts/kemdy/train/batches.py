@@ -102,6 +102,9 @@ class Inputs:
         if self.audio is not None:
             ids = self.task.frame["segment_id"]
             self.clip_lengths = np.array([self.audio.span(s)[1] for s in ids], dtype=np.int64)
+        # Batches group rows of similar length in what the model pads: the waveform while
+        # the audio encoder trains, else the tokens.
+        if self.audio is not None and self.audio_emb is None and self.window_emb is None:
             self.lengths = np.minimum(self.clip_lengths, self.max_samples)
         elif self.token_ids is not None:
             self.lengths = np.array([len(t) for t in self.token_ids])

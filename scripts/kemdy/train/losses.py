@@ -76,7 +76,9 @@ class Criterion(nn.Module):
         else:
             loss = self.loss(logits.float(), batch["y"])
         if va is not None and self.va_weight:
-            loss = loss + self.va_weight * (1.0 - ccc(va, batch["va"])).mean()
+            rated = torch.isfinite(batch["va"]).all(-1)  # segments without ratings add nothing
+            if int(rated.sum()) > 1:
+                loss = loss + self.va_weight * (1.0 - ccc(va[rated], batch["va"][rated])).mean()
         return loss
 
 
