@@ -37,6 +37,20 @@ include: "rules/data.smk"
 include: "rules/labels.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/predict.smk"
+
+
+# Every step but training runs where Snakemake runs: on a cluster only training jobs queue.
+localrules:
+    ingest,
+    decode_audio,
+    aggregate_labels,
+    make_folds,
+    combine_stages,
+    snapshot_config,
+    summarize,
+    render_report,
+    predict,
 
 
 rule all:

@@ -167,6 +167,14 @@ def train_threads(variant):
     return RES["train"]["threads"] * SPECS[variant]["gpus"]
 
 
+def exported_models(variant):
+    """The exported model folders of every fold of a variant (each stage's, if two)."""
+    folds = [f"results/models/{variant}/fold{k}" for k in FOLDS]
+    if not SPECS[variant]["two_stage"]:
+        return folds
+    return [os.path.join(f, stage) for f in folds for stage in ("stage1", "stage2")]
+
+
 def run_files(name):
     return expand(
         f"results/runs/{{variant}}/fold{{fold}}/{name}", variant=VARIANTS, fold=FOLDS

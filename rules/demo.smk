@@ -4,6 +4,8 @@
 
 if LOOKALIKES:
 
+    workflow.localrules("generate_lookalike")  # quick, and it runs before anything else
+
     rule generate_lookalike:
         output:
             truth=lookalike_truths(),
@@ -27,6 +29,8 @@ if LOOKALIKES:
 
 
 if config["encoders"]["build_demo"]:
+
+    workflow.localrules("build_demo_encoders")
 
     rule build_demo_encoders:
         input:

@@ -1,0 +1,31 @@
+# Predictions for new recordings with every fold's model of a variant (an ensemble):
+#   snakemake results/predict/mm_ce/new.csv   reads predict/new.csv (columns wav, text).
+
+
+rule predict:
+    input:
+        table="predict/{name}.csv",
+        models=lambda w: exported_models(w.variant),
+    output:
+        "results/predict/{variant}/{name}.csv",
+    log:
+        "logs/predict/{variant}/{name}.log",
+    benchmark:
+        "benchmarks/predict/{variant}/{name}.tsv"
+    wildcard_constraints:
+        variant=alternation(VARIANTS),
+    conda:
+        "../envs/train.yaml"
+    threads: claimed(RES["train"]["threads"])
+    resources:
+        cpus=RES["train"]["threads"],
+        mem_mb=RES["train"]["mem_mb"],
+        runtime=RES["data"]["runtime"],
+    params:
+        scripts=SCRIPTS,
+        models=lambda w: shlex.join(
+            f"results/models/{w.variant}/fold{k}" for k in FOLDS
+        ),
+    shell:
+        "HF_HUB_OFFLINE=1 python {params.scripts:q}/predict.py --model {params.models}"
+        " --csv {input.table:q} --out {output:q} --threads {resources.cpus} > {log:q} 2>&1"

@@ -1,0 +1,77 @@
+"""Classify new recordings with the models a run exported.
+
+    python scripts/predict.py --model results/models/mm_ce/fold0 --wav A.wav --text "transcript"
+    python scripts/predict.py --model results/models/mm_ce/fold* --csv new.csv --out preds.csv
+
+One item: prints JSON, {"emotion": ..., "probabilities": {the seven classes, summing to 1}}
+plus "valence" and "arousal" from a model trained for them. --csv: a table with `wav` and
+`text` columns (wav paths relative to the table's folder) gives one row per item: the
+columns in, then `emotion`, one `prob_<class>` per class (and `valence`, `arousal`).
+Several --model folders (e.g. every fold) average their probabilities; a two-stage
+variant's folder predicts through both stages. How: scripts/kemdy/predict.py. The rule
+`predict` runs it on predict/<name>.csv with every fold of a variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from kemdy.atomic import write_csv
+from kemdy.classes import CLASSES
+from kemdy.cpus import available_cpus
+from kemdy.errors import InputError, run_cli
+from kemdy.predict import load_models, predict_one
+from kemdy.tables import read_table
+
+
+def predict_table(models, table: Path, device) -> pd.DataFrame:
+    frame = read_table(table, ["wav", "text"], "give a CSV with the columns wav and text",
+                       dtype=str, keep_default_na=False)
+    rows = []
+    for line, item in enumerate(frame.itertuples(index=False), start=2):
+        wav = Path(item.wav) if os.path.isabs(item.wav) else table.parent / item.wav
+        try:
+            out = predict_one(models, item.text, wav, device)
+        except InputError as err:
+            raise InputError(table, f"{err.path}: {err.problem}", err.fix, row=line) from None
+        rows.append({**item._asdict(), "emotion": out["emotion"],
+                     **{f"prob_{c}": out["probabilities"][c] for c in CLASSES},
+                     **{k: out[k] for k in ("valence", "arousal") if k in out}})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", nargs="+", required=True, help="exported model folder(s)")
+    ap.add_argument("--wav", type=Path, help="one recording (16 kHz mono 16-bit PCM)")
+    ap.add_argument("--text", help="its transcript")
+    ap.add_argument("--csv", type=Path, help="a table of many: columns wav, text")
+    ap.add_argument("--out", type=Path, help="--csv: write the predictions here (else stdout)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = ap.parse_args(argv)
+    if (args.csv is None) == (args.text is None):
+        ap.error("give --wav and --text for one recording, or --csv for a table")
+    torch.set_num_threads(max(1, min(args.threads, available_cpus())))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    models = load_models(args.model, device)
+    if args.csv is None:
+        needs_audio = any(s.extractor is not None for parts in models for s in parts.values())
+        if needs_audio and args.wav is None:
+            raise InputError("--wav", "this model listens to the recording", "give --wav A.wav")
+        print(json.dumps(predict_one(models, args.text, args.wav, device), indent=2))
+        return
+    table = predict_table(models, args.csv, device)
+    if args.out:
+        write_csv(args.out, table)
+    else:
+        print(table.to_csv(index=False), end="")
+
+
+if __name__ == "__main__":
+    run_cli(main)
