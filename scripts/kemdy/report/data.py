@@ -114,7 +114,8 @@ def data_section(data_dir: Path, found: Runs) -> dict:
     ingest = None
     if (data_dir / "ingest.json").is_file():
         raw = read_ingest_report(data_dir / "ingest.json")
-        ingest = {"rows": flatten(raw), "fixes": ingest_fixes(raw)}
+        ingest = {"rows": flatten(raw), "fixes": ingest_fixes(raw),
+                  "by_session": raw.get("skipped_by_session") or {}}
     else:
         missing_files.append("ingest.json")
     skipped = None
@@ -138,7 +139,8 @@ def data_section(data_dir: Path, found: Runs) -> dict:
             agreement_rows.append((k, f"{len(v)}" + (f" ({shown})" if v else "")))
         elif not isinstance(v, dict):
             agreement_rows.append((k, v))
-    return {"classes": classes, "counts": counts, "evaluators": evaluator_rows,
+    return {"segments": segments, "classes": classes, "counts": counts,
+            "evaluators": evaluator_rows,
             "agreement": agreement, "agreement_rows": agreement_rows, "ingest": ingest,
             "skipped": skipped, "folds": folds, "notes": notes, "missing_files": missing_files,
             "distribution": {

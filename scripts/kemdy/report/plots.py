@@ -161,6 +161,40 @@ def class_distribution(counts: dict[str, dict[str, int]], classes: list[str]):
     return fig
 
 
+def va_scatter(points: dict[str, dict[str, tuple]]):
+    """Predicted against true valence and arousal, one row per variant (pooled test folds)."""
+    variants = list(points)
+    fig, axes = plt.subplots(max(len(variants), 1), 2, figsize=(8, 3.6 * max(len(variants), 1)),
+                             squeeze=False)
+    for row, variant in zip(axes, variants):
+        for ax, dim in zip(row, ("valence", "arousal")):
+            true, pred = points[variant][dim]
+            ax.scatter(true, pred, s=8, alpha=0.5, color=colour(0 if dim == "valence" else 1))
+            ax.plot([1, 5], [1, 5], color="grey", lw=1)
+            ax.set_xlim(0.8, 5.2)
+            ax.set_ylim(0.8, 5.2)
+            ax.set_xlabel(f"{dim} (evaluators, weighted)")
+            ax.set_ylabel(f"predicted {dim}")
+            ax.set_title(f"{variant}: {dim}")
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def layer_weights(weights: dict[str, list[float]]):
+    """The learnt softmax weight of every audio layer (0: the front end's output), per variant
+    (mean over folds)."""
+    variants = list(weights)
+    n = max(len(w) for w in weights.values())
+    fig, ax = grouped_bars({v: weights[v] for v in variants}, [str(i) for i in range(n)], 3.0)
+    ax.axhline(1.0 / n, color="grey", lw=1, ls="--")
+    ax.set_xlabel("audio encoder layer (0: input to the transformer)")
+    ax.set_ylabel("weight (dashed: uniform)")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
 def empty(message: str):
     """A small picture that says there is nothing to plot."""
     fig, ax = plt.subplots(figsize=(4, 1.2))

@@ -13,9 +13,11 @@ import numpy as np
 
 from kemdy.classes import CLASSES
 from kemdy.errors import InputError
-from kemdy.metrics import HEADLINE, NAMES
+from kemdy.metrics import HEADLINE, NAMES, VA_METRICS
 from kemdy.report import plots
+from kemdy.report.breakdowns import SHOWN, breakdowns, segment_meta
 from kemdy.report.data import data_section
+from kemdy.report.dimensions import layer_section, va_section
 from kemdy.report.provenance import benchmarks, provenance
 from kemdy.report.results import results_sections
 from kemdy.report.summary import Runs, check_summary, collect_runs, parse_folds, parse_list
@@ -33,6 +35,8 @@ PLOT_FILES = {  # plot key -> file name under --plots-dir
     "curves": "learning_curves.png",
     "comparison": "comparison.png",
     "classes": "class_distribution.png",
+    "va": "valence_arousal.png",
+    "layers": "audio_layer_weights.png",
 }
 
 
@@ -60,6 +64,11 @@ def make_plots(found: Runs, results: dict, data: dict, reference: str) -> dict[s
             [{"variant": name[c["variant"]], **c["boot"]["f1_macro"],
               "colour": present.index(c["variant"])} for c in comps], reference)
     figs["classes"] = plots.class_distribution(data["distribution"], CLASSES)
+    if results["va"]:
+        figs["va"] = plots.va_scatter({name[s["variant"]]: s["points"] for s in results["va"]})
+    if results["layers"]:
+        figs["layers"] = plots.layer_weights({name[s["variant"]]: s["mean"]
+                                              for s in results["layers"]})
     return {k: plots.png(f) for k, f in figs.items()}
 
 
@@ -97,8 +106,12 @@ def build(args) -> tuple[str, dict[str, bytes]]:
     found = collect_runs(args.runs_dir, variants, folds, args.allow_missing, history=True)
     check_summary(args.summary, found)
     config = read_config(args.config_json)
-    results = results_sections(found, args.reference, args.bootstrap, args.seed)
     data = data_section(args.data_dir, found)
+    meta = segment_meta(data["segments"])
+    results = results_sections(found, args.reference, args.bootstrap, args.seed,
+                               groups=meta["session"])
+    results.update(breakdowns=breakdowns(found, meta), va=va_section(found),
+                   layers=layer_section(found))
     bench = benchmarks(args.benchmarks)
     prov = provenance(config, args.config_json, found, data, bench, args.reference,
                       args.bootstrap, args.seed)
@@ -112,6 +125,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
         "demo_banner": DEMO_BANNER, "prov": prov, "results": results, "data": data,
         "missing": missing, "variants": variants, "folds": folds, "n_folds": len(folds),
         "reference": args.reference, "headline_metrics": HEADLINE, "names": NAMES,
+        "shown": SHOWN, "va_metrics": VA_METRICS,
         "classes": CLASSES, "seed": args.seed, "n_boot": args.bootstrap,
         "images": {k: base64.b64encode(v).decode("ascii") for k, v in images.items()},
         "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),

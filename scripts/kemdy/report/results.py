@@ -68,8 +68,10 @@ def verdict(rows: list[dict], reference: str, boot: dict | None, n_folds: int) -
     return text + caveat + "."
 
 
-def comparisons(found: Runs, reference: str, n_boot: int, seed: int) -> list[dict]:
-    """Per-fold differences to the reference and the paired bootstrap, per variant."""
+def comparisons(found: Runs, reference: str, n_boot: int, seed: int,
+                groups: pd.Series | None = None) -> list[dict]:
+    """Per-fold differences to the reference and the paired bootstrap, per variant; the
+    bootstrap resamples whole `groups` (segment_id -> session of its dataset)."""
     if not found.of(reference):
         return []
     ref_pooled = found.pooled(reference)
@@ -93,7 +95,8 @@ def comparisons(found: Runs, reference: str, n_boot: int, seed: int) -> list[dic
                              f"{reference}", "train both variants on the same labels")
         boot = None
         if len(pair):
-            sessions = pair["segment_id"].str.slice(4, 6)  # SessNN_...: the segment's session
+            sessions = (pair["segment_id"].map(groups).fillna("?") if groups is not None
+                        else pair["segment_id"].str.slice(4, 6))  # SessNN_...: its session
             boot = paired_bootstrap(pair["label_ref"].tolist(), pair["pred_ref"].tolist(),
                                     pair["pred_var"].tolist(), n_boot, seed, groups=sessions)
         d = [v["f1_macro"] for v in per_fold.values()]
@@ -131,10 +134,11 @@ def best_epochs(history: pd.DataFrame) -> list[dict]:
     return curves
 
 
-def results_sections(found: Runs, reference: str, n_boot: int, seed: int) -> dict:
+def results_sections(found: Runs, reference: str, n_boot: int, seed: int,
+                     groups: pd.Series | None = None) -> dict:
     n = len(found.folds)
     rows = headline_rows(found)
-    comps = comparisons(found, reference, n_boot, seed)
+    comps = comparisons(found, reference, n_boot, seed, groups)
     boot_of = {c["variant"]: c["boot"] for c in comps}
     winner = max((r for r in rows if r["n_folds"]),
                  key=lambda r: r["metrics"]["f1_macro"]["mean"], default=None)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from kemdy.atomic import write_csv
 from kemdy.errors import InputError
-from kemdy.metrics import HEADLINE, score_predictions
+from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
 from kemdy.runs import read_history, read_json, read_predictions
 
 RUN_FILES = ("predictions.csv", "metrics.json")
@@ -99,12 +99,14 @@ def check_agreement(path: Path, stored: dict, scores: dict, variant: str, fold: 
     if "n_test" in stored and stored["n_test"] != scores["n_test"]:
         raise InputError(path, f"n_test {stored['n_test']} but predictions.csv has "
                          f"{scores['n_test']} rows", "re-run the training step", key="n_test")
-    for metric in HEADLINE:
+    for metric in HEADLINE + [m for m in VA_METRICS if m in scores]:
         if metric not in stored:
             raise InputError(path, f"no '{metric}'", "re-run the training step", key=metric)
         value = stored[metric]
-        # written as `not <=` so that NaN counts as a disagreement
-        if not isinstance(value, (int, float)) or not abs(value - scores[metric]) <= TOLERANCE:
+        both_undefined = isinstance(value, float) and math.isnan(value) and math.isnan(scores[metric])
+        # written as `not <=` so that a NaN on one side only counts as a disagreement
+        if not both_undefined and (not isinstance(value, (int, float))
+                                   or not abs(value - scores[metric]) <= TOLERANCE):
             raise InputError(
                 path,
                 f"{metric} {value} disagrees with {scores[metric]:.6f} recomputed from "
