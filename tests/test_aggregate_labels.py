@@ -263,3 +263,16 @@ def test_vectorised_speed():
     start = time.perf_counter()
     agg.wawa(codes)
     assert time.perf_counter() - start < 0.5
+
+
+def test_valence_and_arousal_are_weighted_as_the_votes_are():
+    from kemdy.labels.relabel import weighted_ratings
+
+    frame = pd.DataFrame({"e01_valence": [5, 1], "e02_valence": [1, 1], "e03_valence": [3, np.nan]})
+    columns = ["e01_emotion", "e02_emotion", "e03_emotion"]
+    got = weighted_ratings(frame, columns, "valence", np.array([0.5, 0.0, 0.5]))
+    assert got[0] == pytest.approx(4.0)  # e02 weighs nothing
+    assert got[1] == pytest.approx(1.0)  # e03 did not rate: the others' weights only
+    zero = weighted_ratings(frame, columns, "valence", np.zeros(3))
+    assert zero[0] == pytest.approx(3.0)  # every rater weighs 0: the plain mean
+    assert np.isnan(weighted_ratings(frame, columns, "arousal", np.ones(3))).all()

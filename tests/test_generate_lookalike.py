@@ -317,3 +317,22 @@ def test_default_size_generation_time(tmp_path):
     gl.generate(tmp_path / "root", tmp_path / "truth.csv", n_sessions=2, segments_per_session=30)
     per_segment = (time.perf_counter() - started) / 60
     assert per_segment < 0.05  # 1,200 segments within a minute even on a busy shared CPU
+
+
+def test_arousal_ratings_follow_the_voice(tmp_path):
+    # Within one hidden emotion, the louder the voice (against its speaker's usual level),
+    # the higher the evaluators rate its arousal: arousal is learnable from the audio.
+    root, truth = tmp_path / "root", tmp_path / "truth.csv"
+    gl.generate(root, truth, seed=3, n_sessions=3, segments_per_session=40)
+    truth_table = {row[0]: row for row in csv.reader(io.StringIO(truth.read_text()))}
+    levels, arousal = [], []
+    for path in sorted((root / "annotation").glob("*.csv")):
+        session = int(path.name[4:6])
+        for row in list(csv.reader(io.StringIO(path.read_text())))[2:]:
+            seg_id = f"Sess{session:02d}" + row[3][6:]
+            if truth_table[seg_id][3] != "neutral":
+                continue
+            wave, _ = sf.read(root / "wav" / f"Session{session:02d}" / f"{seg_id}.wav")
+            levels.append(np.log(np.sqrt(np.mean(wave ** 2))))
+            arousal.append(np.mean([float(row[9 + 3 * j]) for j in range(10) if row[9 + 3 * j]]))
+    assert np.corrcoef(levels, arousal)[0, 1] > 0.2

@@ -62,3 +62,18 @@ def test_make_criterion_uses_training_weights_only_for_soft_bce():
     assert make_criterion({"loss": "ce"}, labels, soft).kind == "ce"
     with pytest.raises(ValueError):
         Criterion("hinge")
+
+
+def test_ccc_loss_and_unrated_segments():
+    from kemdy.train.losses import ccc
+
+    target = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 3.0], [2.0, 5.0]])
+    assert torch.allclose(ccc(target, target), torch.ones(2))
+    assert (ccc(target + 1.0, target) < 1).all()  # a shift is penalised, unlike Pearson's r
+    logits = torch.zeros(4, 7)
+    batch = {"y": torch.zeros(4, dtype=torch.long), "soft": torch.full((4, 7), 1 / 7), "va": target}
+    plain = Criterion("ce")((logits, None), batch)
+    with_va = Criterion("ce", va_weight=0.5)((logits, target.clone()), batch)
+    assert torch.allclose(with_va, plain)  # a perfect valence/arousal output adds nothing
+    batch["va"] = torch.tensor([[1.0, 2.0], [float("nan"), float("nan")], [5.0, 3.0], [2.0, 5.0]])
+    assert torch.isfinite(Criterion("ce", va_weight=0.5)((logits, target + 0.5), batch))

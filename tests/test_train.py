@@ -318,3 +318,62 @@ def test_stage2_without_validation_segments_keeps_the_last_epoch(ws, tmp_path, c
     assert "no validation segments" in capsys.readouterr().err
     assert metrics["best_epoch"] == 2 and len(history) == 2 and history["val_f1_macro"].isna().all()
     assert len(preds) == int((split["part"] == "test").sum())
+
+
+def test_accumulated_micro_batches_give_the_batch_they_replace(ws, tmp_path):
+    # Without dropout (frozen encoders: their own dropout would draw other masks), two
+    # micro-batches of 4 whose gradients add up make the step one batch of 8 makes: the same
+    # model, to float rounding.
+    spec = {**MM, "loss": "ce", "dropout": 0.0, "epochs": 2, "freeze_text": True,
+            "freeze_audio": True}
+    _, whole, _ = run(ws, tmp_path / "one", spec)
+    _, parts, _ = run(ws, tmp_path / "two", {**spec, "accumulate": 2})
+    probs = [c for c in whole.columns if c.startswith("prob_")]
+    assert np.allclose(whole[probs], parts[probs], atol=1e-5)
+
+
+def test_gradient_checkpointing_changes_memory_not_results(ws, tmp_path):
+    plain, p1, _ = run(ws, tmp_path / "a", {**MM, "epochs": 1})
+    ckpt, p2, _ = run(ws, tmp_path / "b", {**MM, "epochs": 1, "gradient_checkpointing": True})
+    probs = [c for c in p1.columns if c.startswith("prob_")]
+    assert np.allclose(p1[probs], p2[probs], atol=1e-5)
+
+
+def test_crops_windows_and_batch_caps():
+    from kemdy.train.batches import capped, crop_offset, window_offsets
+
+    assert crop_offset(100, 40, "start") == 0 and crop_offset(100, 40, "centre") == 30
+    draws = {crop_offset(100, 40, "random", seed=1, epoch=e, row=7) for e in range(20)}
+    assert len(draws) > 5 and max(draws) <= 60  # a new cut each epoch, always inside the clip
+    assert crop_offset(100, 40, "random", 1, 3, 7) == crop_offset(100, 40, "random", 1, 3, 7)
+    assert window_offsets(100, 40) == [0, 40, 60] and window_offsets(30, 40) == [0]
+    lengths = np.array([10, 10, 20, 20, 40, 40, 80])
+    batches = capped(np.arange(7), lengths, 4, max_samples=80)
+    assert [list(b) for b in batches] == [[0, 1, 2, 3], [4, 5], [6]]
+    assert all(len(b) * lengths[b].max() <= 80 for b in batches)
+
+
+def test_windows_and_layer_weights_in_training(ws, tmp_path):
+    spec = {**MM, "epochs": 2, "loss": "ce", "freeze_audio": True, "audio_seconds": 0.3,
+            "audio_eval": "windows", "audio_layers": "weighted", "max_batch_seconds": 2.0}
+    metrics, preds, _ = run(ws, tmp_path, spec)
+    assert len(metrics["layer_weights"]) == 2 and sum(metrics["layer_weights"]) == pytest.approx(1.0)
+    assert np.allclose(preds.filter(like="prob_").sum(axis=1), 1.0)
+    from kemdy.train.embedding_cache import read_cache
+
+    cache = next((tmp_path / "cache").glob("audio-*.safetensors"))
+    vectors = list(read_cache(cache).values())
+    assert vectors[0].shape == (2, 32)  # every layer of the frozen encoder, once per clip
+    with pytest.raises(InputError, match="audio_crop"):
+        resolve({"variants": {"v": {**spec, "audio_crop": "random"}}}, "v")
+
+
+def test_precision_by_device(monkeypatch):
+    from kemdy.train import loop
+
+    assert loop.precision(torch.device("cpu")) == (None, None)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert loop.precision(torch.device("cuda"))[0] == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    amp, scaler = loop.precision(torch.device("cuda"))
+    assert amp == torch.float16 and scaler is not None  # a V100 or T4: fp16 with a GradScaler

@@ -16,7 +16,7 @@ import time
 import pandas as pd
 import pytest
 
-from kemdy.metrics import HEADLINE, score_predictions
+from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
 from workflow_utils import copy_workflow, env, replay_gpu_trace, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow
@@ -64,6 +64,21 @@ def test_report_and_every_run_exist(run):
                 assert (work / f"results/runs/{variant}/fold{k}/{name}").exists()
 
 
+def test_the_report_shows_breakdowns_valence_arousal_and_layer_weights(run):
+    work = run["work"]
+    html = (work / "reports/summary.html").read_text()
+    for section in ("breakdowns", "breakdown-gender", "breakdown-session", "valence-arousal",
+                    "layer-weights", "plot-va", "plot-layers"):
+        assert f'id="{section}"' in html, section
+    metrics = json.loads((work / "results/runs/mm_va/fold0/metrics.json").read_text())
+    assert -1 <= metrics["ccc_valence"] <= 1 and metrics["mae_arousal"] >= 0
+    assert sum(metrics["layer_weights"]) == pytest.approx(1.0)
+    predictions = pd.read_csv(work / "results/runs/mm_va/fold0/predictions.csv")
+    assert {"valence", "arousal", "pred_valence", "pred_arousal"} <= set(predictions.columns)
+    model = json.loads((work / "results/models/mm_va/fold0/model.json").read_text())
+    assert model["spec"]["va_weight"] == 0.5 and model["shape"]["audio_dim"] > 0
+
+
 def test_dataset_bytes_unchanged_after_a_read_only_run(run):
     assert tree_digest(run["work"] / ROOT) == run["before"]
 
@@ -72,7 +87,7 @@ def test_metrics_are_recomputable_from_predictions(run):
     for path in (run["work"] / "results/runs").glob("*/fold*/metrics.json"):
         saved = json.loads(path.read_text())
         recomputed = score_predictions(pd.read_csv(path.parent / "predictions.csv"))
-        for key in HEADLINE + ["n_test"]:
+        for key in HEADLINE + [m for m in VA_METRICS if m in recomputed] + ["n_test"]:
             assert saved[key] == pytest.approx(recomputed[key]), f"{path}: {key}"
         assert saved["confusion"] == recomputed["confusion"], path
         for c, figures in recomputed["per_class"].items():
@@ -88,7 +103,7 @@ def test_summary_matches_the_runs(run):
 
 def test_gpu_jobs_never_exceed_two_nor_share_a_device(run):
     events = [line.split() for line in run["trace"].read_text().splitlines()]
-    n_train = 9 + 12  # single-stage runs + two stages of the two-stage runs
+    n_train = 12 + 12  # single-stage runs + two stages of the two-stage runs
     assert sum(e[0] == "start" for e in events) == n_train
     peak = replay_gpu_trace(run["trace"])
     assert 1 <= peak <= 2

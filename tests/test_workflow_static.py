@@ -45,7 +45,7 @@ def test_default_dry_run_lists_every_variant_fold_and_stage(tmp_path):
 def test_slurm_profile_plans_the_grid(tmp_path):
     proc = snakemake(copy_workflow(tmp_path), "--profile", "profiles/slurm", "-n")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
-    assert counts["train"] == "15" and counts["train_stage1"] == "10" and counts["combine_stages"] == "10"
+    assert counts["train"] == "20" and counts["train_stage1"] == "10" and counts["combine_stages"] == "10"
 
 
 @pytest.mark.parametrize(

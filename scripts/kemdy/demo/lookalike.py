@@ -21,7 +21,10 @@ baselines. A share (--single-modality-share) of the
 non-neutral segments shows the emotion in one modality only (`evidence` text or audio), so
 fusing both helps. Ten evaluators vote with reliabilities from 0.9 down to 0.5 plus one
 near-random (0.15); a vote that misses is mostly `neutral`, else a random class, and
-single-modality segments are harder to judge. Everything follows from --seed: per session,
+single-modality segments are harder to judge. Each evaluator rates valence and arousal
+around the means of the emotion it voted, and its arousal moves with how loud the voice is
+against the speaker's usual level (heard_arousal): valence follows the emotion, arousal the
+emotion and the voice. Everything follows from --seed: per session,
 the speakers, the turn plan, the hidden emotions, evidence and votes, then segment by segment
 the transcript line and voice (the writer's own draws, wav times and tie order, in between).
 
@@ -55,6 +58,9 @@ N_SCRIPTS = 6
 RELEASES = {"kemdy20": ("annotation", "wav", "EDA", "IBI", "TEMP"),
             "kemdy19": ("annotation", "wav", "ECG", "EDA", "TEMP")}  # release -> top folders
 MIN_SECONDS, MAX_SECONDS = 1.5, 4.0
+# A neutral voice's log level relative to its speaker's loudness (measured on the voice
+# model), and the arousal points one unit of log level is worth.
+NEUTRAL_LOG_LEVEL, AROUSAL_PER_LOG_LEVEL = -1.0, 1.5
 
 # Hidden-emotion priors in CLASSES order (neutral, happy, surprise, angry, sad, disgust, fear).
 # kemdy20: the release's single-label counts over its 13,462 segments (neutral 11,120 -> 82.6 %,
@@ -139,10 +145,21 @@ def draw_signal(rng: np.random.Generator, n: int, prior: str, single_share: floa
     return Signal(emotions, evidence, *cast_votes(rng, emotions, evidence))
 
 
+def heard_arousal(wave: np.ndarray, speaker: Speaker) -> float:
+    """How much more (or less) aroused a voice sounds than the speaker's neutral voice: its
+    level against the speaker's usual one, in arousal points (about +0.9 for an angry voice,
+    -0.6 for a sad one, 0 +- 0.2 for a neutral one)."""
+    level = np.log(np.sqrt(np.mean(np.square(wave, dtype=np.float64))) / (0.08 * speaker.loudness))
+    return AROUSAL_PER_LOG_LEVEL * (level - NEUTRAL_LOG_LEVEL)
+
+
 def utterances(rng: np.random.Generator, signal: Signal,
                speakers: list[Speaker]) -> Iterator[tuple[str, np.ndarray]]:
     """Each segment's transcript line and synthetic voice, drawn when the writer asks for
-    the segment, so that the writer's own draws for it come before the next segment's."""
+    the segment, so that the writer's own draws for it come before the next segment's. The
+    evaluators' arousal ratings of the segment then follow what the voice sounds like (their
+    valence follows the emotion they voted), so valence and arousal are learnable from the
+    words and the voice."""
     for i, spk in enumerate(speakers):
         emotion = CLASSES[signal.emotions[i]]
         text_emotion = emotion if signal.evidence[i] in ("both", "text") else None
@@ -151,7 +168,9 @@ def utterances(rng: np.random.Generator, signal: Signal,
         rate = speaking_rate(rng, voice_emotion, spk)
         seconds = n_syllables(clean_transcript(line)) / rate + rng.uniform(0.3, 0.8)
         seconds = float(np.clip(seconds, MIN_SECONDS, MAX_SECONDS))
-        yield line, synth_voice(rng, voice_emotion, spk, seconds, rate=rate)
+        wave = synth_voice(rng, voice_emotion, spk, seconds, rate=rate)
+        signal.arousal[i] = np.clip(np.rint(signal.arousal[i] + heard_arousal(wave, spk)), 1, 5)
+        yield line, wave
 
 
 def raw_label(index: int) -> str:
