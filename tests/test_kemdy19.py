@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import ingest
 from kemdy.classes import normalise_label, normalise_total
@@ -25,6 +26,7 @@ from kemdy.release import kemdy19, segments
 from kemdy.release.annotation import new_stats
 from workflow_utils import tree_digest
 
+REPO = Path(__file__).resolve().parents[1]
 K19 = dict(seed=5, n_sessions=9, segments_per_session=10, release="kemdy19")
 D2 = set(kemdy19.NO_TRANSCRIPT)
 
@@ -368,3 +370,37 @@ def test_kemdy19_refuses_wrong_prefix_sessions(tmp_path):
                  wrong_prefix_sessions=[1], release="kemdy19")
     with pytest.raises(InputError, match="unknown release"):
         generate(tmp_path / "r", tmp_path / "t.csv", release="kemdy18")
+
+
+@pytest.mark.workflow
+def test_kemdy19_and_kemdy20_look_alikes_end_to_end(tmp_path):
+    # configs/demo-kemdy19-20.yaml through the real Snakefile, cut down to a few minutes'
+    # worth: both look-alikes generated, read together, folded per dataset, reported per
+    # dataset and overall.
+    from workflow_utils import copy_workflow, snakemake
+
+    config = yaml.safe_load((REPO / "configs" / "demo-kemdy19-20.yaml").read_text())
+    config["synthetic"].update(n_sessions=9, segments_per_session=6)
+    config["folds"]["n_folds"] = 3
+    config["train"].update(epochs=2, patience=2)
+    config["encoders"]["demo_size"].update(hidden=32, layers=1, vocab=400,
+                                           audio_pretrain_epochs=1)
+    config["variants"] = {"text_ce": config["variants"]["text_ce"],
+                          "mm_ce": {**config["variants"]["mm_ce"], "text_warmup_epochs": 1}}
+    config["report"]["bootstrap"] = 100
+    config["resources"]["train"]["threads"] = 1
+    work = copy_workflow(tmp_path, config)
+    snakemake(work)
+    segments = pd.read_csv(work / "results/data/segments.csv")
+    assert set(segments["dataset"]) == {"KEMDy19", "KEMDy20"} and segments["segment_id"].is_unique
+    folds = pd.read_csv(work / "results/data/folds.csv")
+    for (_, _), part in folds.groupby(["dataset", "session"]):
+        assert part["fold"].nunique() == 1  # every session of each dataset whole
+    for _, part in folds.groupby(["dataset", "speaker"]):
+        assert part["fold"].nunique() == 1  # never a speaker on two sides
+    assert set(folds.groupby("fold")["dataset"].nunique()) == {2}  # each fold tests on both
+    skipped = pd.read_csv(work / "results/data/skipped.csv")
+    assert set(skipped["dataset"]) == {"KEMDy19"} and skipped["reason"].str.contains("known").all()
+    html = (work / "reports/summary.html").read_text()
+    assert 'id="breakdown-dataset"' in html and 'data-group="KEMDy19"' in html
+    assert 'data-group="KEMDy20"' in html
