@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from kemdy.errors import InputError, run_cli
-from kemdy.release.segments import MAX_SKIPPED_SHARE, READERS, ingest, inside, write
+from kemdy.release.ingest import READERS, ingest
+from kemdy.release.segments import MAX_SKIPPED_SHARE, inside, write
 
 log = logging.getLogger("ingest")
 

@@ -47,3 +47,73 @@ def test_requirements_pin_everything_exactly():
     lines = [l for l in lines if l]
     assert all("==" in l for l in lines), [l for l in lines if "==" not in l]
     assert REQUIREMENTS["torch"] == "2.13.0"
+
+
+# -- every rule's script imports only what its conda env provides ------------------------
+
+import ast  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+
+IMPORT_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+# Installed with a pinned package though not pinned themselves.
+COMES_WITH = {"transformers": {"huggingface_hub"}, "matplotlib": {"PIL"}}
+
+
+def rule_scripts() -> list[tuple[str, str, str]]:
+    """(rule, script, env file) of every rule: the scripts its shell runs and its conda env."""
+    found = []
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        text = smk.read_text()
+        # a shell command kept in a variable (TRAIN_SHELL = (...)) counts where it is used
+        shells = dict(re.findall(r"^(\w+) = \((.*?)\n\)", text, flags=re.M | re.S))
+        for block in re.split(r"\n(?=\s*(?:rule|use rule) )", text):
+            name = re.match(r"\s*(?:use )?rule (\w+)", block)
+            env = re.search(r'"\.\./envs/(\w+)\.yaml"', block)
+            block += "".join(v for k, v in shells.items() if k in block)
+            if name and env:
+                for script in re.findall(r"\{params\.scripts:q\}/(\w+)\.py", block):
+                    found.append((name.group(1), script, env.group(1)))
+    return found
+
+
+def imported(path: Path, seen: set) -> set[str]:
+    """Top-level modules a file imports, anywhere in it (functions included), following the
+    project's own modules (scripts/ and scripts/kemdy/)."""
+    if path in seen:
+        return set()
+    seen.add(path)
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            own = REPO / "scripts" / (name.replace(".", "/") + ".py")
+            package = REPO / "scripts" / name.replace(".", "/") / "__init__.py"
+            if own.exists() or package.exists():
+                out |= imported(own if own.exists() else package, seen)
+            elif name.split(".")[0] != "kemdy" and not (REPO / "scripts" / f"{name}.py").exists():
+                out.add(name.split(".")[0])
+    return out
+
+
+@pytest.mark.parametrize("rule, script, env", rule_scripts(), ids=lambda x: str(x))
+def test_every_rule_script_imports_only_what_its_env_provides(rule, script, env):
+    spec = yaml.safe_load((REPO / "envs" / f"{env}.yaml").read_text())
+    pip = [d["pip"] for d in spec["dependencies"] if isinstance(d, dict)][0]
+    provided = set(pins(pip))
+    provided |= {m for p in provided for m in COMES_WITH.get(p, ())}
+    third_party = {m for m in imported(REPO / "scripts" / f"{script}.py", set())
+                   if m not in sys.stdlib_module_names and m != "__future__"}
+    missing = {m for m in third_party if IMPORT_NAMES.get(m, m).lower() not in provided
+               and m not in provided}
+    assert not missing, f"rule {rule}: scripts/{script}.py imports {sorted(missing)}, " \
+                        f"which envs/{env}.yaml does not provide"
+
+
+def test_every_rule_with_a_script_is_checked():
+    assert {r for r, _, _ in rule_scripts()} >= {"ingest", "decode_audio", "train",
+                                                  "render_report", "predict"}

@@ -22,6 +22,7 @@ from kemdy.classes import normalise_label, normalise_total
 from kemdy.demo import lookalike19 as gl19
 from kemdy.demo.lookalike import generate
 from kemdy.errors import InputError
+from kemdy.release import ingest as ingesting
 from kemdy.release import kemdy19, segments
 from kemdy.release.annotation import new_stats
 from workflow_utils import tree_digest
@@ -237,7 +238,7 @@ def test_root_bytes_unchanged(ingested):
 def test_kemdy20_and_kemdy19_together(tiny_root, root19):
     root20, root19_ = tiny_root[0], root19[0]
     before = tree_digest(root19_)
-    seg, report, skipped = segments.ingest([("kemdy20", root20), ("kemdy19", root19_)])
+    seg, report, skipped = ingesting.ingest([("kemdy20", root20), ("kemdy19", root19_)])
     assert set(seg["dataset"]) == {"KEMDy20", "KEMDy19"} and seg["segment_id"].is_unique
     assert list(seg.columns) == segments.HEAD + segments.vote_columns(30) + segments.TAIL
     names = list(report["evaluators"].values())
@@ -255,12 +256,12 @@ def test_unknown_missing_wav_is_an_error_unless_skipped(root19, tmp_path):
     lost = "Sess03_script04_M001"  # the D2 dialogue: it has 15 M turns
     (root / kemdy19.segment_path(lost)).unlink()
     with pytest.raises(InputError) as err:
-        segments.ingest([("kemdy19", root)])
+        ingesting.ingest([("kemdy19", root)])
     message = str(err.value)
     assert "1 segment file(s) missing or unusable" in message and "skip_missing" in message
     where = "(segment of annotation/Session03_M_res.csv row"
     assert f"{kemdy19.segment_path(lost)}: missing {where}" in message
-    seg, _, skipped = segments.ingest([("kemdy19", root)], skip_missing=True, max_skipped_share=0.2)
+    seg, _, skipped = ingesting.ingest([("kemdy19", root)], skip_missing=True, max_skipped_share=0.2)
     assert dict(zip(skipped["segment_id"], skipped["reason"])) == {
         lost: "missing", "Sess03_script04_M016": "missing (known defect of the release: no "
                                                  "transcript (D2))"}
@@ -273,7 +274,7 @@ def test_a_corrected_d4_row_is_skipped_as_known_d3(root19, tmp_path):
     path, m_ids = annotation(root, 3, "F"), [r[9] for r in data_rows(root, 3, "M")]
     edit_rows(path, lambda rows: rows[:2] + [r[:9] + [m_ids[k]] + r[10:]
                                              for k, r in enumerate(rows[2:])])
-    _, _, skipped = segments.ingest([("kemdy19", root)], max_skipped_share=0.2)
+    _, _, skipped = ingesting.ingest([("kemdy19", root)], max_skipped_share=0.2)
     reason = "missing (known defect of the release: numbering gap without a recording (D3))"
     assert (skipped.set_index(["segment_id", "file"]).loc[
         ("Sess03_impro02_F001", kemdy19.segment_path("Sess03_impro02_F001")), "reason"] == reason)
