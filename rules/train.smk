@@ -11,7 +11,8 @@ TRAIN_SHELL = (
     " --audio-encoder {params.audio_encoder:q} --out-dir {params.out_dir:q}"
     " --model-dir {output.model:q}"
     " --checkpoint-dir {params.checkpoint_dir:q} --cache-dir results/cache/embeddings"
-    " --threads {resources.cpus} > {log:q} 2>&1"
+    " --threads {resources.cpus} --checkpoint-minutes {resources.checkpoint_minutes}"
+    " > {log:q} 2>&1"
 )
 
 
@@ -37,6 +38,8 @@ rule train:
         cpus=lambda w: train_threads(w.variant),
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
+        # a resource, not a param: changing it must not rerun a job
+        checkpoint_minutes=RES["train"]["checkpoint_minutes"],
     params:
         **train_params(),
     shell:

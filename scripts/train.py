@@ -72,7 +72,7 @@ def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
                                 partial["batches"], partial["loss"], asked)
         if done < len(batches):  # stopped mid-epoch: save exactly where it stands, then go
             state["partial"] = {"batches": done, "loss": total, "seconds": time.time() - start}
-            job["save"](state, best_state, False)
+            job["save"](state, best_state, now=True)
             raise Stopped(stop.signum)
         loss = total / max(sum(len(b) for b in batches), 1)
         if dist.world > 1:
@@ -100,10 +100,11 @@ def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
         log(f"epoch {epoch}: train loss {loss:.4f}, val loss {val_loss:.4f}, "
             f"val macro-F1 {scores['f1_macro']:.4f}{' (best)' if improved else ''}"
             f"{' (text-only warm-up)' if warming else ''}", dist)
-        job["save"](state, best_state, improved)
+        stopping = asked() and not state["done"] and epoch < epochs
+        job["save"](state, best_state, now=stopping)
         if state["done"] and epoch < epochs:
             log(f"early stop: no better validation macro-F1 for {patience} epochs", dist)
-        if asked() and not state["done"] and epoch < epochs:
+        if stopping:
             raise Stopped(stop.signum)
     return state, best_state
 
@@ -177,9 +178,21 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     parts = (model, optimizer, scheduler, runtime.scaler)
     state, best_state = ckpt.resume(*parts, args.checkpoint_dir, fp, dist)
 
-    def save(state, best_state, improved):  # rank 0 writes, the others wait for it
-        if dist.main:
-            ckpt.save_epoch(args.checkpoint_dir, fp, state, *parts, best_state, improved)
+    saved = {"at": time.monotonic(), "best_epoch": state["best_epoch"]}
+
+    def save(state, best_state, now=False):
+        """The resume state, at most every --checkpoint-minutes (now: a stop asked for it),
+        and never after the last epoch (the job exports its model and removes it)."""
+        last = state["done"] or state["epoch"] >= int(spec["epochs"])
+        due = now or time.monotonic() - saved["at"] >= 60 * args.checkpoint_minutes
+        if dist.world > 1:
+            due = dist.gather(due)[0]  # rank 0's clock decides for every rank
+        if not due or (last and not now):
+            return
+        if dist.main:  # best weights only when they are not on disk yet
+            ckpt.save_epoch(args.checkpoint_dir, fp, state, *parts, best_state,
+                            state["best_epoch"] != saved["best_epoch"])
+        saved.update(at=time.monotonic(), best_epoch=state["best_epoch"])
         dist.barrier()
 
     # 6. epochs
@@ -217,6 +230,9 @@ def parse_args(argv=None):
                    "this process may use)")
     p.add_argument("--workers", default="auto", help="DataLoader workers (auto: 0 on the CPU)")
     p.add_argument("--max-epochs", type=int, help="cap the spec's epochs (quick runs)")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="write the resume state at the end of an epoch at most this often "
+                   "(0: every epoch); SIGTERM/SIGINT always save")
     args = p.parse_args(argv)
     args.model_dir = args.model_dir or f"{args.out_dir}/model"
     return args

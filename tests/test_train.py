@@ -150,6 +150,57 @@ def test_sigterm_mid_epoch_saves_and_a_rerun_resumes_exactly(ws, tmp_path, capsy
                                   fresh_history.drop(columns="seconds"), check_exact=True)
 
 
+
+def with_minutes(argv, minutes):
+    i = argv.index("--checkpoint-minutes")
+    return argv[:i + 1] + [str(minutes)] + argv[i + 2:]
+
+
+def test_resume_state_is_written_at_most_every_checkpoint_minutes(ws, tmp_path, monkeypatch):
+    writes = []
+    save = train.ckpt.save_epoch
+    monkeypatch.setattr(train.ckpt, "save_epoch", lambda folder, fp, state, *a: (
+        writes.append((state["epoch"], a[-1])), save(folder, fp, state, *a)))
+    train.main(train_args(ws, tmp_path / "every", "v", TEXT))
+    # after epochs 1 and 2 (best weights only when the best epoch changed), never after
+    # the last one: the job exports its model and removes the resume state
+    assert [e for e, _ in writes] == [1, 2]
+    history = pd.read_csv(tmp_path / "every" / "out" / "history.csv")
+    best = history["val_f1_macro"].cummax().diff().fillna(1).gt(0).tolist()
+    assert [b for _, b in writes] == best[:2]
+    writes.clear()
+    train.main(with_minutes(train_args(ws, tmp_path / "hourly", "v", TEXT), 60))
+    assert writes == []
+
+
+SIGTERM_AT = """
+import os, signal, sys
+sys.path.insert(0, "scripts")
+import train
+from kemdy.train import batches
+at, seen = int(sys.argv[1]), [0]
+collate = batches.Inputs.collate
+def terminated_collate(self, idx, *args):
+    seen[0] += 1
+    if seen[0] == at:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return collate(self, idx, *args)
+batches.Inputs.collate = terminated_collate
+train.main(sys.argv[2:])
+"""
+
+
+def test_sigterm_saves_even_between_checkpoint_minutes(ws, tmp_path, capsys):
+    argv = with_minutes(train_args(ws, tmp_path, "v", TEXT), 60)
+    # 30 training rows in batches of 8 and one validation batch: call 7 is inside epoch 2
+    child = subprocess.run([sys.executable, "-c", SIGTERM_AT, "7", *argv], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 143, child.stderr[-2000:]
+    assert (tmp_path / "ckpt" / "last.safetensors").exists()
+    train.main(argv)
+    assert "resuming after epoch 1" in capsys.readouterr().err
+
+
 def test_unreadable_or_foreign_checkpoint_is_ignored(ws, tmp_path, capsys):
     spec = {**TEXT, "epochs": 3}
     ref, _, _ = run(ws, tmp_path / "ref", spec)

@@ -131,7 +131,7 @@ def train_args(paths: dict, run_dir, variant: str, spec: dict | None = None, fol
             "--model-dir", os.path.join(run_dir, "model"),
             "--checkpoint-dir", os.path.join(run_dir, "ckpt"),
             "--cache-dir", str(cache_dir or os.path.join(run_dir, "cache")),
-            "--threads", str(threads)]
+            "--threads", str(threads), "--checkpoint-minutes", "0"]  # every epoch
     if stage is not None:
         argv += ["--stage", str(stage)]
     return argv

@@ -4,9 +4,10 @@ A checkpoint is a safetensors file: tensors plus JSON metadata, so reading one b
 code (nothing here is unpickled; a crafted file in a shared results/ is only data). It holds
 what training changes and nothing else: the trainable weights (a frozen encoder or front
 end is rebuilt from its own files), the optimiser's moments, the schedule and the RNG
-states. last.safetensors is rewritten every epoch, best.safetensors only when validation
-improves; both go once the job has succeeded (the best model is exported as the run's
-artefact first). A checkpoint carries a fingerprint of everything that decides the run
+states. train.py writes them at the end of an epoch at most every --checkpoint-minutes
+(and whenever a stop is asked for): last.safetensors whole, best.safetensors only when the
+best epoch has changed since; both go once the job has succeeded (the best model is
+exported as the run's artefact first). A checkpoint carries a fingerprint of everything that decides the run
 (spec, fold, data and audio contents, encoders, world size): one written under anything
 else, or cut short, is reported and ignored, so a rerun either resumes exactly or starts
 afresh.
@@ -158,9 +159,9 @@ def remove(folder) -> None:
 
 
 def save_epoch(folder, fp: str, state: dict, model, optimizer, scheduler, scaler,
-               best_state: dict | None, improved: bool) -> None:
+               best_state: dict | None, write_best: bool) -> None:
     """best first: a kill between the two writes is caught on resume (epochs differ)."""
-    if improved:
+    if write_best:
         write(os.path.join(folder, BEST), best_state, {"fingerprint": fp, "epoch": state["epoch"]})
     optim_tensors, optim_meta = optimizer_state(optimizer)
     rng_tensors, rng_meta = rng_state()
