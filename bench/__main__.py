@@ -5,6 +5,9 @@ and writing results/bench/<part>.json.
     train-text    our training/eval loop vs pad-to-256 and batch-1 evaluation
     train-audio   multimodal epoch: decode-every-step vs the audio and embedding caches
     workflow      the default run from nothing: wall time, job-time sum, parallel efficiency
+    gpu           the real shapes (klue/roberta-base, wav2vec2-base) on this machine's GPU:
+                  training and eval samples/s, peak memory, float32 vs mixed precision
+    checkpoints   checkpoint bytes per epoch and left after the real grid, before and after
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ PARTS = {  # part -> (module, positional arguments of its run())
     "train-text": ("bench.train", ("train-text",)),
     "train-audio": ("bench.train", ("train-audio",)),
     "workflow": ("bench.workflow", ()),
+    "gpu": ("bench.gpu", ()),
+    "checkpoints": ("bench.checkpoints", ()),
 }
 
 
@@ -29,12 +34,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", help="workflow: a config file instead of config.yaml")
     parser.add_argument("--cores", type=int, default=2, help="workflow: snakemake --cores")
     parser.add_argument("--threads", type=int, help="train-*: torch CPU threads")
+    parser.add_argument("--small", action="store_true",
+                        help="gpu, checkpoints: tiny shapes (a smoke test that runs anywhere)")
+    parser.add_argument("--batch-size", type=int, help="gpu: batch size (default 64; 8 --small)")
+    parser.add_argument("--steps", type=int, help="gpu: timed training steps (default 20)")
+    parser.add_argument("--accumulate", type=int, default=1,
+                        help="gpu: micro-batches per batch, for a GPU the batch does not fit")
     args = parser.parse_args(argv)
-    for part in PARTS if "all" in args.parts else args.parts:
+    # all: every part that needs no GPU
+    for part in [p for p in PARTS if p != "gpu"] if "all" in args.parts else args.parts:
         module, extra = PARTS[part]
         kwargs = {}
         if part == "workflow":
             kwargs = {"config": args.config, "cores": args.cores}
+        elif part == "gpu":
+            kwargs = {"small": args.small, "batch_size": args.batch_size, "steps": args.steps,
+                      "accumulate": args.accumulate}
+        elif part == "checkpoints":
+            kwargs = {"small": args.small}
         elif part.startswith("train") and args.threads:
             import torch
 

@@ -33,13 +33,14 @@ from kemdy.release.audio import AudioStore, read_wave
 from kemdy.train.batches import Inputs, length_grouped_batches, pad_tokens, tokenize
 from kemdy.train.data import load_split, make_task
 from kemdy.train.embedding_cache import audio_embeddings
-from kemdy.train.loop import cosine_with_warmup, predict, run_epoch
+from kemdy.train.loop import Runtime, cosine_with_warmup, predict, run_epoch
 from kemdy.train.losses import Criterion
 from kemdy.train.models import EmotionModel, apply_freezing, load_audio_encoder, load_text_encoder
 
 TEXT_PAD = 256  # the original padded every text to max_len 256 (196 in the multimodal model)
 MM_TEXT_PAD = 196
 AUDIO_SECONDS = 4.0
+CPU = Runtime(torch.device("cpu"), show=False)
 
 
 class OriginalText:
@@ -50,13 +51,12 @@ class OriginalText:
         self.lengths = inputs.lengths
         self.task = inputs.task
 
-    def collate(self, idx, device="cpu"):
+    def collate(self, idx, epoch=0, offsets=None):
         idx = np.asarray(idx)
         seqs = [self.inputs.token_ids[i] for i in idx]
         ids, mask = pad_tokens(seqs, self.inputs.pad_id, self.width)
-        return {"y": torch.from_numpy(self.task.y[idx]).to(device),
-                "soft": torch.from_numpy(self.task.soft[idx]).to(device),
-                "input_ids": ids.to(device), "attention_mask": mask.to(device)}
+        return {"y": torch.from_numpy(self.task.y[idx]), "soft": torch.from_numpy(self.task.soft[idx]),
+                "va": torch.from_numpy(self.task.va[idx]), "input_ids": ids, "attention_mask": mask}
 
 
 class OriginalAudio(OriginalText):
@@ -67,8 +67,8 @@ class OriginalAudio(OriginalText):
         super().__init__(inputs, width)
         self.wav_paths, self.sample_rate = wav_paths, sample_rate
 
-    def collate(self, idx, device="cpu"):
-        batch = super().collate(idx, device)
+    def collate(self, idx, epoch=0, offsets=None):
+        batch = super().collate(idx)
         n = int(AUDIO_SECONDS * self.sample_rate)
         waves = []
         for i in idx:
@@ -76,8 +76,8 @@ class OriginalAudio(OriginalText):
             waves.append(np.tile(w, -(-n // max(len(w), 1)))[:n])
         fe = self.inputs.feature_extractor
         values = fe(waves, sampling_rate=self.sample_rate, return_tensors="pt")["input_values"]
-        batch["input_values"] = values.to(device)
-        batch["audio_mask"] = torch.ones(values.shape, dtype=torch.long, device=device)
+        batch["input_values"] = values
+        batch["audio_mask"] = torch.ones(values.shape, dtype=torch.long)
         return batch
 
 
@@ -122,7 +122,7 @@ def _epoch(model, inputs, batches):
     crit = Criterion("ce")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     sched = cosine_with_warmup(opt, 1, len(batches))
-    return lambda: run_epoch(model, inputs, batches, crit, opt, sched, 1.0, "cpu", show=False)
+    return lambda: run_epoch(model, inputs, batches, crit, opt, sched, 1.0, CPU)
 
 
 def _summary(times: dict) -> tuple[dict, dict]:
@@ -140,7 +140,7 @@ def bench_text(tmp, n_segments: int, reps: int, batch_size: int = 64) -> dict:
     times = {k: [] for k in ("ours_train", "orig_train", "ours_eval", "orig_eval")}
 
     def eval_batched():
-        predict(ours_model, ours, rows, "ce", 2 * batch_size, "cpu")
+        predict(ours_model, ours, rows, "ce", 2 * batch_size, CPU)
 
     def eval_one_by_one():
         orig_model.eval()
@@ -177,9 +177,8 @@ def bench_audio(tmp, n_segments: int, reps: int, batch_size: int = 16,
     ids = task.frame["segment_id"].to_numpy()
     orig = OriginalAudio(ours, MM_TEXT_PAD, wavs, 16000)
     start = time.perf_counter()  # one-off: the frozen encoder's vectors, as the cache holds them
-    emb = audio_embeddings(encoders["audio"], ours.audio, ids,
-                                           ours.feature_extractor, ours.max_samples, 16000,
-                                           np.arange(n))
+    emb = audio_embeddings(encoders["audio"], [ours.audio.waveform(s, ours.max_samples, 0) for s in ids],
+                           ours.feature_extractor, 16000)
     cache_seconds = time.perf_counter() - start
     frozen = Inputs(task, token_ids=ours.token_ids, pad_id=ours.pad_id, audio_emb=emb)
     arms = {"original": (_model(encoders, 7), orig), "ours": (_model(encoders, 7), ours),

@@ -31,3 +31,43 @@ def test_bench_runs_and_writes_json(tmp_path, capsys):
     assert [g["n_segments"] for g in saved["growth"]] == [600, 1200]
     assert result["implementations"][0]["scaled"]  # timed on 50, scaled to 600
     assert "speed-up" in capsys.readouterr().out
+
+
+# The benchmarks that train run on tiny shapes here, so that a change to the loop they
+# drive cannot leave them broken until someone has a GPU (their figures are not checked).
+
+def test_train_benchmarks_run_on_a_tiny_corpus(tmp_path):
+    from bench.train import run as run_train
+
+    text = run_train("train-text", out_dir=tmp_path, n_segments=24, reps=1)
+    audio = run_train("train-audio", out_dir=tmp_path, n_segments=12, reps=1)
+    assert text["train_samples_per_s"]["ours"] > 0 and audio["epoch_seconds"]["ours"] > 0
+    assert {p.name for p in tmp_path.iterdir()} == {"train-text.json", "train-audio.json"}
+
+
+def test_gpu_benchmark_small_runs_on_cpu(tmp_path):
+    from bench.gpu import run as run_gpu
+
+    result = run_gpu(tmp_path, small=True, steps=1, batch_size=4)
+    runs = {(r["model"], r["precision"], r["workers"]): r for r in result["runs"]}
+    assert set(runs) == {("text", "float32", 1), ("mm", "float32", 1), ("mm", "float32", 0)}
+    assert all(r["train_samples"] == 4 and r["train_samples_per_s"] > 0 for r in runs.values())
+    assert runs[("mm", "float32", 1)]["eval_batch"] == 1  # wav2vec2-base: one clip at a time
+    assert json.loads((tmp_path / "gpu.json").read_text())["parameters"]["text"] > 0
+
+
+def test_checkpoint_benchmark_measures_real_files(tmp_path):
+    from bench.checkpoints import run as run_checkpoints
+
+    result = run_checkpoints(tmp_path, small=True)
+    for kind, job in result["jobs"].items():
+        before, after = job["before"], job["after"]
+        # resume state: what trains + two moments; before: that plus the whole model again
+        assert after["per_write"] < before["per_epoch"]
+        assert after["per_write"] < after["per_write_new_best"] <= before["per_epoch"]
+        # left: the exported weights, about a third of the resume state
+        assert after["left_after_job"] < after["per_write"] / 2
+    mm = result["jobs"]["mm"]
+    assert mm["trainable"] < mm["parameters"]  # wav2vec2's front end is frozen, not saved
+    grid = result["grid"]
+    assert grid["after"]["left_after_grid"] < grid["before"]["left_after_grid"] / 3

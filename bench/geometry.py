@@ -1,0 +1,92 @@
+"""The real run's model shapes with random weights (no download): klue/roberta-base and
+facebook/wav2vec2-base as configs/kemdy20.yaml trains them, or tiny ones of the same kind
+(`small`, for a smoke test on a CPU). Shared by the GPU and checkpoint benchmarks."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kemdy.demo.toy_corpus import make_toy_corpus
+from kemdy.release.audio import AudioStore, decode_all
+from kemdy.train.batches import Inputs
+from kemdy.train.data import load_split, make_task
+from kemdy.train.models import EmotionModel, apply_freezing, quiet_transformers
+
+# klue/roberta-base's config.json (110.6M parameters with the pooler).
+KLUE_BASE = dict(vocab_size=32000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1,
+                 pad_token_id=1, bos_token_id=0, eos_token_id=2)
+# facebook/wav2vec2-base's encoder (94.4M): group-norm front end, post-norm layers.
+W2V2_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=3072, feat_extract_norm="group", do_stable_layer_norm=False,
+                 conv_bias=False)
+SMALL_TEXT = dict(KLUE_BASE, vocab_size=1000, hidden_size=32, num_hidden_layers=1,
+                  num_attention_heads=2, intermediate_size=128)
+SMALL_AUDIO = dict(W2V2_BASE, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                   intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+                   num_conv_pos_embedding_groups=4)
+N_CLASSES = 7
+TOKENS = (8, 64)  # a transcript's token count, drawn uniformly (klue's WordPiece on KEMDy20)
+
+
+def encoders(small: bool = False, seed: int = 0) -> dict:
+    """{"text": RobertaModel, "audio": Wav2Vec2Model} with random weights (float32)."""
+    from transformers import RobertaConfig, RobertaModel, Wav2Vec2Config, Wav2Vec2Model
+
+    quiet_transformers()
+    torch.manual_seed(seed)
+    text = RobertaModel(RobertaConfig(**(SMALL_TEXT if small else KLUE_BASE)))
+    audio = Wav2Vec2Model(Wav2Vec2Config(**(SMALL_AUDIO if small else W2V2_BASE)))
+    return {"text": text, "audio": audio}
+
+
+def n_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def model(kind: str, parts: dict, spec: dict | None = None) -> EmotionModel:
+    """A fresh text (`text`) or multimodal (`mm`) model around copies of the encoders,
+    frozen as the real config freezes them (wav2vec2's convolutional front end)."""
+    spec = {"freeze_feature_encoder": True, **(spec or {})}
+    text = copy.deepcopy(parts["text"])
+    audio = copy.deepcopy(parts["audio"]) if kind == "mm" else None
+    apply_freezing(text, audio, spec)
+    torch.manual_seed(0)
+    return EmotionModel(N_CLASSES, text.config.hidden_size,
+                        audio.config.hidden_size if audio is not None else 0, text, audio,
+                        pass_audio_mask=False)  # wav2vec2-base's extractor gives no mask
+
+
+def feature_extractor():
+    from transformers import Wav2Vec2FeatureExtractor
+
+    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                    do_normalize=True, return_attention_mask=False)
+
+
+def workload(folder, n: int, kind: str, vocab: int, audio_seconds: float = 4.0,
+             clip_seconds=(2.0, 8.0), seed: int = 0) -> Inputs:
+    """`n` segments as the training loop sees them: random token ids of transcript-like
+    lengths and (mm) decoded clips of `clip_seconds`, cut to `audio_seconds`."""
+    per_session = -(-n // 4)
+    paths = make_toy_corpus(folder, n_sessions=4, per_session=per_session, seed=seed,
+                            seconds=clip_seconds if kind == "mm" else (0.3, 0.4))
+    split = load_split(paths["data"], paths["folds"], 0).assign(part="train").iloc[:n]
+    task = make_task(split.reset_index(drop=True))
+    rng = np.random.default_rng(seed)
+    token_ids = [np.concatenate([[0], rng.integers(5, vocab, k - 2), [2]]).astype(np.int64)
+                 for k in rng.integers(*TOKENS, size=len(task.frame))]
+    if kind != "mm":
+        return Inputs(task, token_ids=token_ids, pad_id=1)
+    segments = pd.read_csv(paths["segments"], dtype={"segment_id": str})
+    audio_dir = os.path.join(folder, "audio")
+    decode_all([os.path.join(paths["root"], p) for p in segments["wav_path"]], 16000,
+               max(clip_seconds), audio_dir, segments["segment_id"])
+    return Inputs(task, token_ids=token_ids, pad_id=1, audio=AudioStore(audio_dir),
+                  feature_extractor=feature_extractor(),
+                  max_samples=int(audio_seconds * 16000), sample_rate=16000)

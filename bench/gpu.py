@@ -1,0 +1,121 @@
+"""The real run's training speed on this machine's accelerator: klue/roberta-base and
+wav2vec2-base shapes (random weights, nothing downloaded) through the workflow's own loop.
+
+    python -m bench gpu            # -> results/bench/gpu.json, a few minutes on one GPU
+    python -m bench gpu --small    # tiny shapes: a smoke test that runs anywhere
+
+For the text model and the multimodal model (text + a trained wav2vec2, front end frozen,
+4-s clips, batch 64 as configs/kemdy20.yaml): training samples/s, evaluation samples/s and
+peak GPU memory, in float32 and in the mixed precision the workflow picks for the device
+(bfloat16 where native, else float16 with a GradScaler). Then the multimodal training
+step fed with DataLoader workers against none (the batch collated in the loop, as
+before). Samples/s are over timed steps after two warm-up steps.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from bench import geometry
+from bench.common import machine, write_result
+from kemdy.cpus import available_cpus
+from kemdy.train.batches import length_grouped_batches
+from kemdy.train.loop import Runtime, cosine_with_warmup, precision, predict, run_epoch
+from kemdy.train.losses import Criterion
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_reset(device):
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_gib(device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, steps: int,
+            accumulate: int = 1, eval_rows: int = 256) -> dict:
+    """Training and evaluation samples/s and peak memory of one model in one precision."""
+    model = geometry.model(kind, parts).to(runtime.device)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    batches = length_grouped_batches(inputs.lengths, batch_size, 0, 0)[: steps + 2]
+    crit = Criterion("ce")
+    sched = cosine_with_warmup(opt, 1, len(batches))
+    _peak_reset(runtime.device)
+    run_epoch(model, inputs, batches[:2], crit, opt, sched, 1.0, runtime, accumulate=accumulate)
+    _sync(runtime.device)
+    start = time.perf_counter()
+    run_epoch(model, inputs, batches[2:], crit, opt, sched, 1.0, runtime, accumulate=accumulate)
+    _sync(runtime.device)
+    train_s = time.perf_counter() - start
+    rows = np.arange(min(eval_rows, len(inputs.task.frame)))
+    predict(model, inputs, rows[: batch_size], "ce", 2 * batch_size, runtime)  # warm-up
+    _sync(runtime.device)
+    start = time.perf_counter()
+    predict(model, inputs, rows, "ce", 2 * batch_size, runtime)
+    _sync(runtime.device)
+    eval_s = time.perf_counter() - start
+    trained = sum(len(b) for b in batches[2:])
+    del model, opt
+    return {"train_samples_per_s": trained / train_s, "eval_samples_per_s": len(rows) / eval_s,
+            "peak_gib": _peak_gib(runtime.device), "train_samples": trained,
+            "eval_samples": int(len(rows)),
+            # wav2vec2-base takes no attention mask: its clips are scored one at a time
+            "eval_batch": 1 if kind == "mm" else 2 * batch_size}
+
+
+def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | None = None,
+        steps: int | None = None, accumulate: int = 1) -> dict:
+    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    batch_size = batch_size or (8 if small else 64)
+    steps = steps or (3 if small else 20)
+    amp, _ = precision(device)
+    precisions = {"float32": (None, None)}
+    if amp is not None:
+        precisions[str(amp).removeprefix("torch.")] = precision(device)
+    workers = min(4, available_cpus() - 1) if device.type == "cuda" else 1
+    parts = geometry.encoders(small)
+    result = {"part": "gpu", "machine": machine(), "small": small, "batch_size": batch_size,
+              "accumulate": accumulate, "steps": steps, "audio_seconds": 4.0,
+              "parameters": {k: geometry.n_parameters(v) for k, v in parts.items()},
+              "runs": []}
+    vocab = parts["text"].config.vocab_size
+    n = batch_size * (steps + 2)
+    with tempfile.TemporaryDirectory(prefix="kemdy_bench_gpu_") as tmp:
+        for kind in ("text", "mm"):
+            inputs = geometry.workload(f"{tmp}/{kind}", n, kind, vocab)
+            for name, (dtype, scaler) in precisions.items():
+                runtime = Runtime(device, dtype, scaler, workers, show=False)
+                got = measure(kind, parts, inputs, runtime, batch_size, steps, accumulate)
+                result["runs"].append({"model": kind, "precision": name, "workers": workers, **got})
+                _print(result["runs"][-1])
+            if kind == "mm":  # the batch collated in the loop, as before the DataLoader
+                dtype, scaler = precisions[list(precisions)[-1]]
+                runtime = Runtime(device, dtype, scaler, 0, show=False)
+                got = measure(kind, parts, inputs, runtime, batch_size, steps, accumulate)
+                result["runs"].append({"model": kind, "precision": list(precisions)[-1],
+                                       "workers": 0, **got})
+                _print(result["runs"][-1])
+    fed, unfed = result["runs"][-2], result["runs"][-1]
+    result["dataloader_speedup"] = fed["train_samples_per_s"] / unfed["train_samples_per_s"]
+    print(f"multimodal training with {fed['workers']} DataLoader workers vs none: "
+          f"{result['dataloader_speedup']:.2f}x")
+    write_result(out_dir, "gpu", result)
+    return result
+
+
+def _print(r: dict) -> None:
+    peak = f", peak {r['peak_gib']:.1f} GiB" if r["peak_gib"] is not None else ""
+    print(f"{r['model']:>4} {r['precision']:<8} workers {r['workers']}: train "
+          f"{r['train_samples_per_s']:8.1f} samples/s, eval {r['eval_samples_per_s']:8.1f} "
+          f"samples/s (batch {r['eval_batch']}){peak}", flush=True)
