@@ -30,20 +30,43 @@ if LOOKALIKES:
 
 if config["encoders"]["build_demo"]:
 
-    workflow.localrules("build_demo_encoders")
+    workflow.localrules("build_demo_text_encoder", "build_demo_audio_encoder")
 
-    rule build_demo_encoders:
+    # Two rules, so the text variants train while the audio encoder is pre-trained.
+    rule build_demo_text_encoder:
         input:
             segments="results/data/segments.csv",
+        output:
+            text=directory(config["encoders"]["text"]),
+        log:
+            "logs/build_demo_encoders/text.log",
+        benchmark:
+            "benchmarks/build_demo_encoders/text.tsv"
+        conda:
+            "../envs/train.yaml"
+        threads: claimed(1)
+        resources:
+            mem_mb=RES["data"]["mem_mb"],
+            runtime=RES["data"]["runtime"],
+        params:
+            scripts=SCRIPTS,
+            size=config["encoders"]["demo_size"],
+        shell:
+            "python {params.scripts:q}/build_demo_encoders.py --segments {input.segments:q}"
+            " --text-out {output.text:q} --hidden {params.size[hidden]}"
+            " --layers {params.size[layers]} --heads {params.size[heads]}"
+            " --vocab {params.size[vocab]} --threads 1 > {log:q} 2>&1"
+
+    rule build_demo_audio_encoder:
+        input:
             audio="results/data/audio/audio_index.csv",
             wave="results/data/audio/audio.npy",
         output:
-            text=directory(config["encoders"]["text"]),
             audio=directory(config["encoders"]["audio"]),
         log:
-            "logs/build_demo_encoders.log",
+            "logs/build_demo_encoders/audio.log",
         benchmark:
-            "benchmarks/build_demo_encoders.tsv"
+            "benchmarks/build_demo_encoders/audio.tsv"
         conda:
             "../envs/train.yaml"
         threads: claimed(RES["train"]["threads"])
@@ -56,9 +79,8 @@ if config["encoders"]["build_demo"]:
             size=config["encoders"]["demo_size"],
             audio=lambda w, input: os.path.dirname(input.audio),
         shell:
-            "python {params.scripts:q}/build_demo_encoders.py --segments {input.segments:q}"
-            " --audio {params.audio:q} --text-out {output.text:q} --audio-out {output.audio:q}"
-            " --hidden {params.size[hidden]} --layers {params.size[layers]}"
-            " --heads {params.size[heads]} --vocab {params.size[vocab]}"
+            "python {params.scripts:q}/build_demo_encoders.py --audio {params.audio:q}"
+            " --audio-out {output.audio:q} --hidden {params.size[hidden]}"
+            " --layers {params.size[layers]} --heads {params.size[heads]}"
             " --pretrain-epochs {params.size[audio_pretrain_epochs]}"
             " --threads {resources.cpus} > {log:q} 2>&1"

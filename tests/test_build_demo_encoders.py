@@ -58,6 +58,19 @@ def test_same_seed_same_folders_other_seed_other_weights(tmp_path):
     assert not torch.equal(wa["embeddings.word_embeddings.weight"], wc["embeddings.word_embeddings.weight"])
 
 
+
+def test_built_apart_as_the_rules_do_equals_built_together(tmp_path):
+    both_text, both_audio = build(tmp_path, "both")
+    segments = tmp_path / "segments.csv"
+    common = ["--hidden", "32", "--layers", "1", "--heads", "2"]
+    build_demo_encoders.main(["--segments", str(segments), "--text-out", str(tmp_path / "t"),
+                              "--vocab", "400", *common])
+    build_demo_encoders.main(["--audio-out", str(tmp_path / "u"), *common])
+    for together, apart in ((both_text, tmp_path / "t"), (both_audio, tmp_path / "u")):
+        names = sorted(os.listdir(together))
+        assert names == sorted(os.listdir(apart))
+        assert all(filecmp.cmp(together / n, apart / n, shallow=False) for n in names)
+
 def test_bad_input_is_a_clear_error(tmp_path, capsys):
     from kemdy.errors import run_cli
 

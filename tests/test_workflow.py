@@ -134,7 +134,8 @@ def test_changing_the_aggregation_reruns_labels_and_what_follows_only(run):
     (run["work"] / "changed.yaml").write_text(json.dumps(config))
     rules, _ = planned(run["work"], "--configfile", "changed.yaml")
     assert "aggregate_labels" in rules and "train" in rules
-    assert not rules & {"generate_lookalike", "ingest", "decode_audio", "build_demo_encoders"}
+    assert not rules & {"generate_lookalike", "ingest", "decode_audio", "build_demo_text_encoder",
+                     "build_demo_audio_encoder"}
 
 
 def test_changing_raw_data_reruns_ingest_and_what_follows(run):

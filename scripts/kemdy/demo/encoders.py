@@ -117,15 +117,28 @@ def save_folder(parts, out_dir) -> None:
 def build(texts, text_out, audio_out, hidden=64, layers=2, heads=2, vocab=2000, seed=0,
           conv_dim=64, clips=(), pretrain_epochs=0) -> dict:
     """Write both encoder folders; returns their sizes and the pre-training losses."""
+    return {**build_text(texts, text_out, hidden, layers, heads, vocab, seed),
+            **build_audio(audio_out, hidden, layers, heads, seed, conv_dim, clips,
+                          pretrain_epochs)}
+
+
+def build_text(texts, out, hidden=64, layers=2, heads=2, vocab=2000, seed=0) -> dict:
+    """The text encoder's folder (tokenizer trained on `texts`); its size. Seeded on its
+    own: built alone or beside the audio encoder, its bytes are the same."""
     tokenizer = train_tokenizer(texts, vocab)
-    text_model = text_encoder(tokenizer, hidden, layers, heads, seed)
-    save_folder([tokenizer, text_model], text_out)
-    extractor, audio_model = audio_encoder(hidden, layers, heads, conv_dim, seed)
+    model = text_encoder(tokenizer, hidden, layers, heads, seed)
+    save_folder([tokenizer, model], out)
+    return {"vocab": len(tokenizer), "text_parameters": sum(p.numel() for p in model.parameters())}
+
+
+def build_audio(out, hidden=64, layers=2, heads=2, seed=0, conv_dim=64, clips=(),
+                pretrain_epochs=0) -> dict:
+    """The audio encoder's folder, pre-trained without labels on `clips` for
+    `pretrain_epochs`; its size and the pre-training losses."""
+    extractor, model = audio_encoder(hidden, layers, heads, conv_dim, seed)
     losses = []
     if pretrain_epochs and len(clips):
-        losses = pretrain(audio_model, extractor, list(clips), pretrain_epochs, seed)
-    save_folder([extractor, audio_model], audio_out)
-    return {"vocab": len(tokenizer),
-            "text_parameters": sum(p.numel() for p in text_model.parameters()),
-            "audio_parameters": sum(p.numel() for p in audio_model.parameters()),
+        losses = pretrain(model, extractor, list(clips), pretrain_epochs, seed)
+    save_folder([extractor, model], out)
+    return {"audio_parameters": sum(p.numel() for p in model.parameters()),
             "pretrain_losses": losses}
