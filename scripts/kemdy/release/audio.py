@@ -20,7 +20,6 @@ import tempfile
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from kemdy.atomic import atomic_output, write_csv
 from kemdy.errors import InputError
@@ -31,6 +30,8 @@ def read_wave(path, sample_rate: int, max_samples: int | None = None) -> np.ndar
     data, rate = sf.read(path, dtype="float32", always_2d=True)
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if rate != sample_rate:
+        from scipy.signal import resample_poly  # only here: a release is 16 kHz throughout
+
         if max_samples is not None:  # resample only what is kept (plus a filter margin)
             wave = wave[: math.ceil((max_samples + 64) * rate / sample_rate)]
         g = math.gcd(int(rate), int(sample_rate))

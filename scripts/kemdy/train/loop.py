@@ -179,6 +179,11 @@ def predict(model, inputs: Inputs, rows, kind: str, batch_size: int, runtime: Ru
     `windows` a row's figures are the means over the windows of its whole clip.
     """
     model.eval()
+    if inputs.audio is not None and inputs.audio_emb is None and not model.pass_audio_mask:
+        # A trained group-norm wav2vec2 (wav2vec2-base: no attention mask) normalises over
+        # its batch's padding too: each clip is scored alone, as predict.py and the
+        # embedding cache score it, so its figures never depend on the clips beside it.
+        batch_size = 1
     rows = np.asarray(rows)
     view_rows, view_offsets = scoring_views(inputs, rows, windows)
     lengths = inputs.lengths[view_rows]

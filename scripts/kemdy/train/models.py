@@ -33,7 +33,7 @@ def load_text_encoder(path: str):
     from transformers import AutoModel, AutoTokenizer
 
     quiet_transformers()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path, dtype=torch.float32)
+    return AutoTokenizer.from_pretrained(path), _pretrained(AutoModel, path)
 
 
 def load_audio_encoder(path: str):
@@ -43,8 +43,18 @@ def load_audio_encoder(path: str):
     from transformers import AutoFeatureExtractor, AutoModel
 
     quiet_transformers()
-    return (AutoFeatureExtractor.from_pretrained(path),
-            AutoModel.from_pretrained(path, dtype=torch.float32))
+    return AutoFeatureExtractor.from_pretrained(path), _pretrained(AutoModel, path)
+
+
+def _pretrained(auto, path: str):
+    """auto.from_pretrained in float32, the weights the checkpoint lacks initialised from a
+    fixed seed: klue/roberta-base is a masked-LM checkpoint without pooler weights, and a
+    pooler drawn from the caller's RNG would differ between training, predict.py (a frozen
+    encoder is not exported) and the fingerprints of two processes. The caller's RNG is
+    left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return auto.from_pretrained(path, dtype=torch.float32)
 
 
 def saved_files_digest(part) -> bytes:
