@@ -69,9 +69,9 @@ def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, s
     del model, opt
     return {"train_samples_per_s": trained / train_s, "eval_samples_per_s": len(rows) / eval_s,
             "peak_gib": _peak_gib(runtime.device), "train_samples": trained,
-            "eval_samples": int(len(rows)),
-            # wav2vec2-base takes no attention mask: its clips are scored one at a time
-            "eval_batch": 1 if kind == "mm" else 2 * batch_size}
+            "eval_samples": int(len(rows)), "eval_batch": 2 * batch_size,
+            # wav2vec2-base takes no attention mask: only clips of one length share a batch
+            "eval_unpadded": kind == "mm"}
 
 
 def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | None = None,
@@ -118,4 +118,5 @@ def _print(r: dict) -> None:
     peak = f", peak {r['peak_gib']:.1f} GiB" if r["peak_gib"] is not None else ""
     print(f"{r['model']:>4} {r['precision']:<8} workers {r['workers']}: train "
           f"{r['train_samples_per_s']:8.1f} samples/s, eval {r['eval_samples_per_s']:8.1f} "
-          f"samples/s (batch {r['eval_batch']}){peak}", flush=True)
+          f"samples/s (batch {r['eval_batch']}{', one length each' * r['eval_unpadded']})"
+          f"{peak}", flush=True)

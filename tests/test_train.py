@@ -404,6 +404,17 @@ def test_crops_windows_and_batch_caps():
     assert all(len(b) * lengths[b].max() <= 80 for b in batches)
 
 
+def test_unpadded_eval_batches_hold_one_length_each():
+    from kemdy.train.batches import eval_batches
+
+    lengths = np.array([40, 10, 40, 20, 40, 10, 40, 40])
+    batches = eval_batches(lengths, np.arange(8), 3, unpadded=True)
+    assert [sorted(b) for b in batches] == [[1, 5], [3], [0, 2, 4], [6, 7]]
+    assert sorted(np.concatenate(batches)) == list(range(8))
+    padded = eval_batches(lengths, np.arange(8), 3)
+    assert any(len(set(lengths[b])) > 1 for b in padded)
+
+
 def test_windows_and_layer_weights_in_training(ws, tmp_path):
     spec = {**MM, "epochs": 2, "loss": "ce", "freeze_audio": True, "audio_seconds": 0.3,
             "audio_eval": "windows", "audio_layers": "weighted", "max_batch_seconds": 2.0}

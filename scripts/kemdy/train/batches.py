@@ -221,9 +221,15 @@ def shard_batches(batches: list[np.ndarray], rank: int, world: int) -> list[np.n
     return [b[rank::world] for b in merged]
 
 
-def eval_batches(lengths, indices, batch_size: int,
-                 max_samples: int | None = None) -> list[np.ndarray]:
-    """Inference batches sorted by length (least padding); order is restored by index."""
+def eval_batches(lengths, indices, batch_size: int, max_samples: int | None = None,
+                 unpadded: bool = False) -> list[np.ndarray]:
+    """Inference batches sorted by length (least padding); order is restored by index.
+    unpadded: only items of one length share a batch (an encoder whose vectors padding
+    would change, e.g. wav2vec2-base; clips cut to audio_seconds mostly share a length)."""
     indices, lengths = np.asarray(indices), np.asarray(lengths)
     order = indices[np.argsort(lengths[indices], kind="stable")]
-    return capped(order, lengths, batch_size, max_samples)
+    if not unpadded:
+        return capped(order, lengths, batch_size, max_samples)
+    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
+    return [b for same in np.split(order, cuts) if len(same)
+            for b in capped(same, lengths, batch_size, max_samples)]

@@ -179,15 +179,14 @@ def predict(model, inputs: Inputs, rows, kind: str, batch_size: int, runtime: Ru
     `windows` a row's figures are the means over the windows of its whole clip.
     """
     model.eval()
-    if inputs.audio is not None and inputs.audio_emb is None and not model.pass_audio_mask:
-        # A trained group-norm wav2vec2 (wav2vec2-base: no attention mask) normalises over
-        # its batch's padding too: each clip is scored alone, as predict.py and the
-        # embedding cache score it, so its figures never depend on the clips beside it.
-        batch_size = 1
+    # A trained group-norm wav2vec2 (wav2vec2-base: no attention mask) normalises over its
+    # batch's padding too: clips share a batch only with clips of their own length (no
+    # padding), so a clip's figures never depend on the clips beside it, as in predict.py.
+    unpadded = inputs.audio is not None and inputs.audio_emb is None and not model.pass_audio_mask
     rows = np.asarray(rows)
     view_rows, view_offsets = scoring_views(inputs, rows, windows)
     lengths = inputs.lengths[view_rows]
-    order = eval_batches(lengths, np.arange(len(view_rows)), batch_size, max_samples)
+    order = eval_batches(lengths, np.arange(len(view_rows)), batch_size, max_samples, unpadded)
     batches = order[dist.rank::dist.world]
     done, outs, loss_sum = [], [], 0.0
     offsets = [[view_offsets[v] for v in b] for b in batches]
