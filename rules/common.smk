@@ -139,9 +139,9 @@ def encoder_inputs(spec):
     """Demo encoders are built by a rule; hub names or local folders are used as given."""
     if not config["encoders"]["build_demo"]:
         return {}
-    paths = {"text": config["encoders"]["text"]}
+    paths = {"text_encoder": config["encoders"]["text"]}
     if "audio" in spec["modality"]:
-        paths["audio"] = config["encoders"]["audio"]
+        paths["audio_encoder"] = config["encoders"]["audio"]
     return paths
 
 

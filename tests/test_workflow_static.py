@@ -64,3 +64,21 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, overrides, key
     assert proc.returncode != 0
     assert key in proc.stdout + proc.stderr
     assert not (work / "results").exists()
+
+
+def test_each_training_job_waits_for_the_encoders_its_modality_uses(tmp_path):
+    # The demo encoders are two rules; a text+audio job that did not wait for the audio one
+    # would start before its encoder exists (a race no single run need show).
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    dot = snakemake(copy_workflow(tmp_path), "-n", "--forceall", "--dag").stdout
+    labels = dict(re.findall(r'^\s*(\d+)\[label = "([^"]+)"', dot, flags=re.M))
+    parents = {}
+    for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.M):
+        parents.setdefault(b, set()).add(labels[a].split("\\n")[0])
+    jobs = {n: l for n, l in labels.items() if l.startswith("train")}
+    assert len(jobs) == sum(10 if s.get("two_stage") else 5 for s in config["variants"].values())
+    for node, label in jobs.items():
+        variant = re.search(r"variant: (\w+)", label).group(1)
+        audio = "audio" in config["variants"][variant]["modality"]
+        assert "build_demo_text_encoder" in parents[node], label
+        assert ("build_demo_audio_encoder" in parents[node]) == audio, label
