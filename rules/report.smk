@@ -55,6 +55,8 @@ rule render_report:
             "results/data/{name}",
             name=[
                 "segments.csv",
+                "ingest.json",
+                "skipped.csv",
                 "new_data.csv",
                 "evaluators.csv",
                 "agreement.json",
