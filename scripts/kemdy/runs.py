@@ -1,9 +1,11 @@
 """A run folder, results/runs/{variant}/fold{k}[/stage{s}]/: the one module that writes and
 reads it (training, the two-stage combine, the summary and the report all come here).
 
-- metrics.json: the figures of kemdy.metrics.score_predictions plus variant, fold,
-  best_epoch, train_seconds, device (and stage for a stage model);
-- predictions.csv: `segment_id, label, pred`, one `prob_<class>` column per class;
+- metrics.json: the figures of kemdy.metrics.score_predictions (with the valence/arousal
+  figures of a model that predicts them) plus variant, fold, best_epoch, train_seconds,
+  device (and stage for a stage model, layer_weights for layer-weighted audio);
+- predictions.csv: `segment_id, label, pred`, one `prob_<class>` column per class (and
+  `valence, arousal, pred_valence, pred_arousal` for a valence/arousal model);
 - history.csv: `epoch, train_loss, val_loss, val_f1_macro, val_accuracy, seconds`
   (a combined two-stage run adds `stage` first);
 - config.json: the job's resolved spec (training runs only).
