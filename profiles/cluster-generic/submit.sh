@@ -3,6 +3,9 @@
 # Arguments: rule threads mem_mb runtime_minutes gpus jobscript
 # KEMDY_SCHEDULER picks the command: sge (default), pbs, lsf, or local (runs the job in the
 # background on this machine: for tests and for trying the profile without a cluster).
+# No SLURM branch on purpose: use profiles/slurm. Its executor plugin polls SLURM for each
+# job's state (CANCELLED, TIMEOUT, NODE_FAIL, REQUEUED ...), so failed jobs are retried and
+# requeued ones waited for; a generic submit command cannot see any of that.
 set -euo pipefail
 rule=$1 threads=$2 mem_mb=$3 runtime=$4 gpus=$5 jobscript=$6
 mkdir -p logs/cluster
