@@ -4,7 +4,8 @@ and writing results/bench/<part>.json.
     aggregate     vectorised re-labelling vs the original's loops
     train-text    our training/eval loop vs pad-to-256 and batch-1 evaluation
     train-audio   multimodal epoch: decode-every-step vs the audio and embedding caches
-    workflow      the default run from nothing: wall time, job-time sum, parallel efficiency
+    workflow      the default run from nothing, `--cores 2` and `--cores 8 --resources gpu=2`:
+                  wall time, job-time sum, parallel efficiency, same results
     gpu           the real shapes (klue/roberta-base, wav2vec2-base) on this machine's GPU:
                   training and eval samples/s, peak memory, float32 vs mixed precision
     checkpoints   checkpoint bytes per epoch and left after the real grid, before and after
@@ -32,7 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("parts", nargs="+", choices=[*PARTS, "all"])
     parser.add_argument("--out-dir", default="results/bench")
     parser.add_argument("--config", help="workflow: a config file instead of config.yaml")
-    parser.add_argument("--cores", type=int, default=2, help="workflow: snakemake --cores")
+    parser.add_argument("--cores", type=int, help="workflow: time only `snakemake --cores N` "
+                        "(default: --cores 2, then --cores 8 --resources gpu=2)")
+    parser.add_argument("--reference", help="workflow: a finished run's working directory whose "
+                        "results the new ones are checked against")
     parser.add_argument("--threads", type=int, help="train-*: torch CPU threads")
     parser.add_argument("--small", action="store_true",
                         help="gpu, checkpoints: tiny shapes (a smoke test that runs anywhere)")
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         module, extra = PARTS[part]
         kwargs = {}
         if part == "workflow":
-            kwargs = {"config": args.config, "cores": args.cores}
+            kwargs = {"config": args.config, "cores": args.cores, "reference": args.reference}
         elif part == "gpu":
             kwargs = {"small": args.small, "batch_size": args.batch_size, "steps": args.steps,
                       "accumulate": args.accumulate}

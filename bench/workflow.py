@@ -1,15 +1,20 @@
-"""Where the default run's time goes: wall time, the sum of job times from Snakemake's
-benchmark files, parallel efficiency, and the slowest rules.
+"""Where the default run's time goes, for the two commands a new user types: `snakemake
+--cores 2` and the GPU box's `snakemake --cores 8 --resources gpu=2`, each from nothing in
+its own scratch copy of this repository (the user's results/ are not touched), one after the
+other: wall time, the sum of job times from Snakemake's benchmark files, parallel
+efficiency, the slowest rules, and whether both gave the same summary.csv.
 
-    python -m bench workflow [--config config.yaml] [--cores 2]
+    python -m bench workflow [--config config.yaml] [--cores N] [--reference DIR]
 
-It runs the whole workflow from nothing in a scratch copy of this repository (the user's
-results/ are not touched), so it takes as long as a fresh default run.
+--cores N times that one command only. --reference DIR (a finished run's working
+directory) checks each variant's macro-F1 against that run's 95 % session-bootstrap
+interval (bench/quality.py). It takes as long as two fresh default runs.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -20,6 +25,7 @@ import time
 import pandas as pd
 
 from bench.common import machine, write_result
+from bench.quality import compare, pooled_intervals
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "envs", "configs", "config.yaml"]
@@ -54,27 +60,64 @@ def summarise(jobs: pd.DataFrame, wall: float, cores: int) -> dict:
     }
 
 
-def run(out_dir: str = "results/bench", config: str | None = None, cores: int = 2) -> dict:
+COMMANDS = (["--cores", "2"], ["--cores", "8", "--resources", "gpu=2"])
+
+
+def run_once(args: list[str], config: str | None) -> tuple[dict, dict]:
+    """(figures of one fresh run, its pooled macro-F1 intervals)."""
     with tempfile.TemporaryDirectory(prefix="kemdy_bench_") as work:
         for name in WORKFLOW_FILES:
             src = os.path.join(REPO, name)
             (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(work, name))
-        cmd = [os.path.join(os.path.dirname(sys.executable), "snakemake"), "--cores", str(cores), "--quiet"]
+        cmd = [os.path.join(os.path.dirname(sys.executable), "snakemake"), *args, "--quiet"]
         if config:
             cmd += ["--configfile", os.path.abspath(config)]
         env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
         start = time.perf_counter()
         subprocess.run(cmd, cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
-        result = {"part": "workflow", "machine": machine(), **summarise(job_times(work), wall, cores)}
+        cores = int(args[args.index("--cores") + 1])
+        with open(os.path.join(work, "results", "summary.csv"), "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        return ({"command": "snakemake " + " ".join(args), "summary_sha256": digest,
+                 **summarise(job_times(work), wall, cores)}, pooled_intervals(work))
 
-    m = result["machine"]
-    print(f"workflow ({m['cores']} cores, {m['cpu']}): {result['n_jobs']} jobs")
-    print(f"  wall time            {result['wall_seconds']:8.1f} s")
-    print(f"  sum of job times     {result['job_seconds']:8.1f} s")
-    print(f"  parallel efficiency  {result['parallel_efficiency']:8.2f}  (job time / (wall x {cores} cores))")
-    print("  slowest rules (total s, jobs, slowest job s):")
-    for r in result["slowest_rules"]:
-        print(f"    {r['rule']:<22}{r['seconds']:8.1f}{r['jobs']:6d}{r['slowest_job']:8.1f}")
+
+def run(out_dir: str = "results/bench", config: str | None = None, cores: int | None = None,
+        reference: str | None = None) -> dict:
+    commands = [["--cores", str(cores)]] if cores else COMMANDS
+    runs, intervals = [], None
+    for args in commands:
+        figures, found = run_once(args, config)
+        runs.append(figures)
+        intervals = intervals or found
+    result = {"part": "workflow", "machine": machine(), "runs": runs,
+              "same_summary": len({r["summary_sha256"] for r in runs}) == 1,
+              "f1_macro_pooled": intervals}
+    if reference:
+        result["against_reference"] = compare(pooled_intervals(reference), intervals)
+    report(result)
     write_result(out_dir, "workflow", result)
     return result
+
+
+def report(result: dict) -> None:
+    m = result["machine"]
+    print(f"workflow on {m['cores']} cores ({m['cpu']}):")
+    for r in result["runs"]:
+        print(f"  {r['command']}: {r['wall_seconds']:.1f} s wall, {r['n_jobs']} jobs, "
+              f"{r['job_seconds']:.1f} s of job time, parallel efficiency "
+              f"{r['parallel_efficiency']:.2f} (job time / (wall x {r['cores']} cores))")
+        print("    slowest rules (total s, jobs, slowest job s): " + "; ".join(
+            f"{s['rule']} {s['seconds']:.1f} {s['jobs']} {s['slowest_job']:.1f}"
+            for s in r["slowest_rules"]))
+    if len(result["runs"]) > 1:
+        print(f"  same summary.csv: {result['same_summary']}")
+    print("  macro-F1 of the pooled out-of-fold predictions [95 % session bootstrap]:")
+    for v, f in result["f1_macro_pooled"].items():
+        line = f"    {v:<16}{f['value']:.4f} [{f['lo']:.4f}, {f['hi']:.4f}]"
+        ref = result.get("against_reference", {}).get(v)
+        if ref:
+            line += (f"   reference {ref['reference']:.4f} [{ref['lo']:.4f}, {ref['hi']:.4f}]: "
+                     f"{'inside' if ref['inside'] else 'OUTSIDE'}")
+        print(line)

@@ -255,16 +255,6 @@ def test_cli_writes_three_files(tmp_path, capsys):
     assert not (out / "n.csv").exists()
 
 
-def test_vectorised_speed():
-    # 13,462 x 10 (KEMDy20's size) must take well under a second; allow for a busy machine.
-    import time
-
-    codes = random_votes(13_462, seed=0)
-    start = time.perf_counter()
-    agg.wawa(codes)
-    assert time.perf_counter() - start < 0.5
-
-
 def test_valence_and_arousal_are_weighted_as_the_votes_are():
     from kemdy.labels.relabel import weighted_ratings
 

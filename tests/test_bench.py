@@ -1,8 +1,10 @@
-"""Tests of the benchmarks themselves: the aggregation benchmark on a small input, and the
-workflow benchmark's accounting on hand-written benchmark files."""
+"""Tests of the benchmarks themselves: the aggregation benchmark on a small input, the
+workflow benchmark's accounting on hand-written benchmark files and its quality check on
+hand-written predictions, and tiny runs of the training, GPU and checkpoint benchmarks."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -71,3 +73,36 @@ def test_checkpoint_benchmark_measures_real_files(tmp_path):
     assert mm["trainable"] < mm["parameters"]  # wav2vec2's front end is frozen, not saved
     grid = result["grid"]
     assert grid["after"]["left_after_grid"] < grid["before"]["left_after_grid"] / 3
+
+
+def fake_run(root, preds: dict) -> None:
+    """A finished run's results/: new_data.csv (sessions) and one fold's predictions per variant."""
+    (root / "results/data").mkdir(parents=True)
+    n = len(next(iter(preds.values()))[0])
+    pd.DataFrame({"segment_id": [f"s{i}" for i in range(n)],
+                  "session": [f"Sess{i % 6:02d}" for i in range(n)]}).to_csv(
+        root / "results/data/new_data.csv", index=False)
+    for variant, (label, pred) in preds.items():
+        (root / "results/runs" / variant / "fold0").mkdir(parents=True)
+        pd.DataFrame({"segment_id": [f"s{i}" for i in range(n)], "label": label, "pred": pred}).to_csv(
+            root / "results/runs" / variant / "fold0/predictions.csv", index=False)
+
+
+def test_quality_check_uses_pooled_macro_f1_and_session_intervals(tmp_path):
+    from sklearn.metrics import f1_score
+
+    from bench.quality import compare, pooled_intervals
+
+    rng = np.random.default_rng(0)
+    classes = np.array(["neutral", "happy", "angry", "sad"])
+    label = classes[rng.integers(0, 4, 120)]
+    good = np.where(rng.random(120) < 0.8, label, classes[rng.integers(0, 4, 120)])
+    bad = classes[rng.integers(0, 4, 120)]
+    fake_run(tmp_path / "ref", {"v": (label, good)})
+    fake_run(tmp_path / "same", {"v": (label, good)})
+    fake_run(tmp_path / "worse", {"v": (label, bad)})
+    ref = pooled_intervals(tmp_path / "ref", n_boot=500)
+    assert ref["v"]["value"] == pytest.approx(f1_score(label, good, average="macro"))
+    assert ref["v"]["lo"] < ref["v"]["value"] < ref["v"]["hi"]
+    assert compare(ref, pooled_intervals(tmp_path / "same", n_boot=500))["v"]["inside"]
+    assert not compare(ref, pooled_intervals(tmp_path / "worse", n_boot=500))["v"]["inside"]

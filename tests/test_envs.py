@@ -117,3 +117,12 @@ def test_every_rule_script_imports_only_what_its_env_provides(rule, script, env)
 def test_every_rule_with_a_script_is_checked():
     assert {r for r, _, _ in rule_scripts()} >= {"ingest", "decode_audio", "train",
                                                   "render_report", "predict"}
+
+
+def test_the_cheap_steps_never_pay_for_torch():
+    # Importing torch and transformers costs seconds: only the steps that need them pay.
+    heavy = {"torch", "transformers"}
+    needs = {"train", "predict", "build_demo_encoders"}  # gpu_slot.py, the launcher, does not
+    for rule, script, _ in rule_scripts():
+        if script not in needs:
+            assert not imported(REPO / "scripts" / f"{script}.py", set()) & heavy, (rule, script)

@@ -77,11 +77,14 @@ def test_jobs_take_exactly_their_count_of_the_listed_devices(tmp_path, listed):
 def test_a_slurm_allocation_has_its_own_locks(tmp_path):
     # Two SLURM jobs on one node both see their own device as "0": they must not wait for
     # each other, while two jobs of one allocation (salloc) must.
-    procs = [run_slot(tmp_path, 1, PRINT_DEVICES.format(sleep=1.5), CUDA_VISIBLE_DEVICES="0",
-                      SLURM_JOB_ID=job) for job in ("101", "102")]
-    start = time.time()
-    assert [p.communicate()[0].strip() for p in procs] == ["0", "0"]
-    assert time.time() - start < 2.9  # side by side, not one after the other
+    timed = ("import os, time; start = time.time(); time.sleep(1.0); "
+             "print(os.environ['CUDA_VISIBLE_DEVICES'], start, time.time())")
+    procs = [run_slot(tmp_path, 1, timed, CUDA_VISIBLE_DEVICES="0", SLURM_JOB_ID=job)
+             for job in ("101", "102")]
+    out = [p.communicate()[0].split() for p in procs]
+    assert [o[0] for o in out] == ["0", "0"]
+    starts, ends = [float(o[1]) for o in out], [float(o[2]) for o in out]
+    assert max(starts) < min(ends)  # side by side: neither waited for the other's lock
     assert sorted(os.listdir(tmp_path / "locks")) == ["slurm-101", "slurm-102"]
 
 

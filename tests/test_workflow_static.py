@@ -82,3 +82,20 @@ def test_each_training_job_waits_for_the_encoders_its_modality_uses(tmp_path):
         audio = "audio" in config["variants"][variant]["modality"]
         assert "build_demo_text_encoder" in parents[node], label
         assert ("build_demo_audio_encoder" in parents[node]) == audio, label
+
+
+def test_claimed_cores_never_add_up_to_more_cpus_than_the_machine_has(tmp_path):
+    # --cores counting more cores than there are (the GPU box's command on a laptop): each
+    # job claims its threads scaled up, so the jobs Snakemake runs at once never need more
+    # CPUs than this machine really has (affinity, cgroup quota).
+    from kemdy.cpus import available_cpus
+
+    cpus, cores = available_cpus(), 4 * available_cpus()
+    out = snakemake(copy_workflow(tmp_path), "-n", "--forceall", "--cores", str(cores),
+                    "--resources", "gpu=2").stdout
+    jobs = re.findall(r"rule (\w+):\n(?:.*\n)*?\s+threads: (\d+)\n\s+resources: (.*)", out)
+    assert {r for r, _, _ in jobs} >= {"train", "train_stage1", "ingest", "build_demo_audio_encoder"}
+    for rule, threads, resources in jobs:
+        used = int((re.search(r"\bcpus=(\d+)", resources) or [None, 1])[1])  # torch threads
+        # a job holding `threads` of `cores` leaves room for jobs using at most cpus in all
+        assert int(threads) * cpus >= used * cores, (rule, threads, resources)
