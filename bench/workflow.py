@@ -26,6 +26,7 @@ import pandas as pd
 
 from bench.common import machine, write_result
 from bench.quality import compare, pooled_intervals
+from kemdy.cpus import available_cpus
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "envs", "configs", "config.yaml"]
@@ -76,7 +77,8 @@ def run_once(args: list[str], config: str | None) -> tuple[dict, dict]:
         start = time.perf_counter()
         subprocess.run(cmd, cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
-        cores = int(args[args.index("--cores") + 1])
+        # the cores that can really run at once (--cores 8 on 2 CPUs runs on 2)
+        cores = min(int(args[args.index("--cores") + 1]), available_cpus())
         with open(os.path.join(work, "results", "summary.csv"), "rb") as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
         return ({"command": "snakemake " + " ".join(args), "summary_sha256": digest,
@@ -107,7 +109,7 @@ def report(result: dict) -> None:
     for r in result["runs"]:
         print(f"  {r['command']}: {r['wall_seconds']:.1f} s wall, {r['n_jobs']} jobs, "
               f"{r['job_seconds']:.1f} s of job time, parallel efficiency "
-              f"{r['parallel_efficiency']:.2f} (job time / (wall x {r['cores']} cores))")
+              f"{r['parallel_efficiency']:.2f} (job time / (wall x {r['cores']} CPUs))")
         print("    slowest rules (total s, jobs, slowest job s): " + "; ".join(
             f"{s['rule']} {s['seconds']:.1f} {s['jobs']} {s['slowest_job']:.1f}"
             for s in r["slowest_rules"]))
