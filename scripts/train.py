@@ -178,22 +178,8 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     parts = (model, optimizer, scheduler, runtime.scaler)
     state, best_state = ckpt.resume(*parts, args.checkpoint_dir, fp, dist)
 
-    saved = {"at": time.monotonic(), "best_epoch": state["best_epoch"]}
-
-    def save(state, best_state, now=False):
-        """The resume state, at most every --checkpoint-minutes (now: a stop asked for it),
-        and never after the last epoch (the job exports its model and removes it)."""
-        last = state["done"] or state["epoch"] >= int(spec["epochs"])
-        due = now or time.monotonic() - saved["at"] >= 60 * args.checkpoint_minutes
-        if dist.world > 1:
-            due = dist.gather(due)[0]  # rank 0's clock decides for every rank
-        if not due or (last and not now):
-            return
-        if dist.main:  # best weights only when they are not on disk yet
-            ckpt.save_epoch(args.checkpoint_dir, fp, state, *parts, best_state,
-                            state["best_epoch"] != saved["best_epoch"])
-        saved.update(at=time.monotonic(), best_epoch=state["best_epoch"])
-        dist.barrier()
+    save = ckpt.Saver(args.checkpoint_dir, fp, parts, dist, args.checkpoint_minutes,
+                      int(spec["epochs"]), state["best_epoch"])
 
     # 6. epochs
     if len(rows[1]) == 0:  # e.g. stage 2 on a tiny corpus whose validation is all neutral

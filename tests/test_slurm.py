@@ -63,7 +63,7 @@ def fault_config() -> dict:
 def slurm_env(**extra) -> dict:
     """The test's environment without anything that would pick devices for the jobs: inside
     a SLURM job, CUDA_VISIBLE_DEVICES can only come from SLURM."""
-    e = env(**extra)
+    e = env(slurm=True, **extra)
     for name in ("CUDA_VISIBLE_DEVICES", "KEMDY_GPU_COUNT"):
         e.pop(name, None)
     return e

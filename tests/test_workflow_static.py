@@ -43,9 +43,20 @@ def test_default_dry_run_lists_every_variant_fold_and_stage(tmp_path):
 
 
 def test_slurm_profile_plans_the_grid(tmp_path):
-    proc = snakemake(copy_workflow(tmp_path), "--profile", "profiles/slurm", "-n")
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["variants"]["text_ce"]["gpus"] = 2  # one job, two GPU processes
+    proc = snakemake(copy_workflow(tmp_path, config), "--profile", "profiles/slurm", "-n")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
     assert counts["train"] == "20" and counts["train_stage1"] == "10" and counts["combine_stages"] == "10"
+    # the plugin asks for --gpus from `gpu` and --cpus-per-task from threads: a 2-GPU job
+    # gets both twice over, one set of threads per process
+    jobs = re.findall(r"rule train:\n(?:.*\n)*?\s+wildcards: variant=(\w+), fold=\d\n"
+                      r"(?:\s+threads: (\d+)\n)?\s+resources: .*?gpu=(\d+)", proc.stdout)
+    jobs = [(v, t or "1", g) for v, t, g in jobs]  # a dry run omits `threads: 1`
+    threads = config["resources"]["train"]["threads"]
+    assert {(v, int(t), int(g)) for v, t, g in jobs} == {
+        (v, threads * (2 if v == "text_ce" else 1), 2 if v == "text_ce" else 1)
+        for v, spec in config["variants"].items() if not spec.get("two_stage")}
 
 
 @pytest.mark.parametrize(
@@ -93,9 +104,16 @@ def test_claimed_cores_never_add_up_to_more_cpus_than_the_machine_has(tmp_path):
     cpus, cores = available_cpus(), 4 * available_cpus()
     out = snakemake(copy_workflow(tmp_path), "-n", "--forceall", "--cores", str(cores),
                     "--resources", "gpu=2").stdout
-    jobs = re.findall(r"rule (\w+):\n(?:.*\n)*?\s+threads: (\d+)\n\s+resources: (.*)", out)
+    jobs = []
+    for block in re.split(r"\n(?=rule \w+:)", out)[1:]:  # one job each; no line: 1 thread
+        threads = re.search(r"^\s+threads: (\d+)$", block, flags=re.M)
+        resources = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
+        jobs.append((block.split(":")[0][5:], threads[1] if threads else "1",
+                     resources[1] if resources else ""))
     assert {r for r, _, _ in jobs} >= {"train", "train_stage1", "ingest", "build_demo_audio_encoder"}
     for rule, threads, resources in jobs:
+        if rule == "all":  # the target: it runs nothing
+            continue
         used = int((re.search(r"\bcpus=(\d+)", resources) or [None, 1])[1])  # torch threads
         # a job holding `threads` of `cores` leaves room for jobs using at most cpus in all
         assert int(threads) * cpus >= used * cores, (rule, threads, resources)

@@ -41,10 +41,32 @@ def tiny_config(**overrides) -> dict:
     return config
 
 
-def env(**extra) -> dict:
-    """The test interpreter's bin first on PATH, so rules' `python` is this venv's."""
+def no_slurm_bin() -> Path:
+    """A folder whose `scontrol` fails at once.
+
+    Snakemake imports every installed executor plugin when it starts, and the SLURM plugin
+    then runs `scontrol show config`, which waits up to 10 s wherever SLURM's client is
+    installed but no controller answers (tests/setup.sh installs one; its cluster runs only
+    during tests/test_slurm.py). Every other snakemake call of the tests would pay that.
+    """
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"kemdy_no_slurm_{os.getuid()}"
+    shim = folder / "scontrol"
+    if not shim.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".scontrol.{os.getpid()}"
+        tmp.write_text("#!/bin/sh\nexit 1\n")
+        tmp.chmod(0o755)
+        tmp.replace(shim)
+    return folder
+
+
+def env(slurm: bool = False, **extra) -> dict:
+    """The test interpreter's bin first on PATH, so rules' `python` is this venv's; unless
+    `slurm`, SLURM's scontrol hidden (no_slurm_bin)."""
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e['PATH']}"
+    if not slurm:
+        e["PATH"] = f"{no_slurm_bin()}{os.pathsep}{e['PATH']}"
     e.setdefault("KEMDY_GPU_LOCKS", str(Path(e.get("TMPDIR", "/tmp")) / f"kemdy_locks_{os.getpid()}"))
     e.update({k: str(v) for k, v in extra.items()})
     return e

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import shutil
+import time
 
 import numpy as np
 import torch
@@ -170,6 +171,32 @@ def save_epoch(folder, fp: str, state: dict, model, optimizer, scheduler, scaler
           {"fingerprint": fp, "state": state, "optimizer": optim_meta, "rng": rng_meta,
            "scheduler": scheduler.state_dict(),
            "scaler": scaler.state_dict() if scaler is not None else None})
+
+
+class Saver:
+    """Writes the resume state at the end of an epoch at most every `minutes` (0: every
+    epoch), at once when a stop is asked for (`now`), and never after the last epoch (the job
+    then exports its model and removes the state); the best weights only when they are not
+    on disk yet. Rank 0 writes; under DDP rank 0's clock decides for every rank."""
+
+    def __init__(self, folder, fp: str, parts: tuple, dist, minutes: float, epochs: int,
+                 best_epoch: int):
+        self.folder, self.fp, self.parts, self.dist = folder, fp, parts, dist
+        self.minutes, self.epochs = float(minutes), int(epochs)
+        self.at, self.best_epoch = time.monotonic(), best_epoch
+
+    def __call__(self, state: dict, best_state: dict | None, now: bool = False) -> None:
+        last = state["done"] or state["epoch"] >= self.epochs
+        due = now or time.monotonic() - self.at >= 60 * self.minutes
+        if self.dist.world > 1:
+            due = self.dist.gather(due)[0]
+        if not due or (last and not now):
+            return
+        if self.dist.main:
+            save_epoch(self.folder, self.fp, state, *self.parts, best_state,
+                       state["best_epoch"] != self.best_epoch)
+        self.at, self.best_epoch = time.monotonic(), state["best_epoch"]
+        self.dist.barrier()
 
 
 def fresh_state() -> dict:
