@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
-from workflow_utils import copy_workflow, env, replay_gpu_trace, snakemake, tiny_config, tree_digest
+from workflow_utils import BIN, copy_workflow, env, replay_gpu_trace, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow
 
@@ -44,7 +44,7 @@ def run(tmp_path_factory):
     before = tree_digest(work / ROOT)
     trace = work / "gpu_trace.txt"
     cmd = read_only_prefix(work / ROOT) + [
-        str(env()["PATH"].split(os.pathsep)[0] + "/snakemake"), "--cores", "2", "--resources", "gpu=2",
+        str(BIN / "snakemake"), "--cores", "2", "--resources", "gpu=2",
     ]  # fmt: skip
     # ... then everything else with the dataset read-only and two simulated GPUs.
     proc = subprocess.run(
@@ -202,7 +202,7 @@ def test_sigterm_to_snakemake_says_no_job_failed(run):
     log = work / "logs/train/text_soft_bce/fold0.log"
     log.unlink()
     proc = subprocess.Popen(
-        [str(env()["PATH"].split(os.pathsep)[0] + "/snakemake"), "--cores", "1", "--forcerun",
+        [str(BIN / "snakemake"), "--cores", "1", "--forcerun",
          "results/runs/text_soft_bce/fold0/metrics.json"], cwd=work, env=env(),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
