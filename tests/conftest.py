@@ -1,4 +1,6 @@
-"""Shared fixtures: one tiny KEMDy20 look-alike per test session, and its ingested table.
+"""Shared fixtures: a tiny KEMDy20 look-alike per test session and its ingested table, and a
+smaller one (no marker: to the workflow, a user's real copy) for the workflow's bad-input
+and safety tests.
 
 Both are read-only by convention: a test that needs to change files copies them first
 (e.g. shutil.copytree(root, tmp_path / "root")).
@@ -15,6 +17,8 @@ from ingest import main as ingest_main
 
 TINY = dict(seed=7, n_sessions=4, segments_per_session=12, prior="demo",
             single_modality_share=0.4, wrong_prefix_sessions=[3])
+SMALL = dict(seed=11, n_sessions=4, segments_per_session=8, prior="demo",
+             single_modality_share=0.4, wrong_prefix_sessions=[3])
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +39,12 @@ def tiny_segments(tiny_root, tmp_path_factory) -> Path:
     ingest_main(["--root", str(root), "--out", str(out / "segments.csv"),
                  "--report", str(out / "ingest.json"), "--skipped", str(out / "skipped.csv")])
     return out / "segments.csv"
+
+
+@pytest.fixture(scope="session")
+def lookalike(tmp_path_factory) -> Path:
+    """A 4-session x 8-segment look-alike root without its ownership marker."""
+    base = tmp_path_factory.mktemp("small_lookalike")
+    generate(base / "KEMDy20_v1_1", base / "truth.csv", **SMALL)
+    (base / "KEMDy20_v1_1" / ".kemdy-lookalike.json").unlink(missing_ok=True)
+    return base / "KEMDy20_v1_1"

@@ -1,8 +1,8 @@
 """Broken datasets and configs through the real workflow: each stops with a clear message.
 
-One small look-alike (4 sessions x 8 segments, Sess03_eval.csv with the wrong session prefix,
-as Sess12/Sess17 of the release) is generated per module; each case copies it, breaks the
-copy, points a scratch workflow at it (`dataset.kind: kemdy20`) and asks Snakemake for the
+The session's small look-alike (conftest.py: 4 sessions x 8 segments, Sess03_eval.csv with
+the wrong session prefix, as Sess12/Sess17 of the release) is copied by each case, which breaks
+the copy, points a scratch workflow at it (`dataset.kind: kemdy20`) and asks Snakemake for the
 step that must detect the fault. Every case checks: non-zero exit; the message (Snakemake's
 output plus the rule's log) names the file and the row or config key and says what to do;
 no output that looks complete is left; the broken copy's bytes are unchanged.
@@ -23,23 +23,13 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from kemdy.demo.lookalike import generate
 from kemdy.release.kemdy20 import with_session
 from workflow_utils import copy_workflow, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow
 
-LOOKALIKE = dict(seed=11, n_sessions=4, segments_per_session=8, prior="demo",
-                 single_modality_share=0.4, wrong_prefix_sessions=[3])
 SEGMENTS = "results/data/segments.csv"
 FOLDS = "results/data/folds.csv"
-
-
-@pytest.fixture(scope="module")
-def lookalike(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("lookalike")
-    generate(base / "KEMDy20_v1_1", base / "truth.csv", **LOOKALIKE)
-    return base / "KEMDy20_v1_1"
 
 
 # -- reading and breaking a copy ----------------------------------------------------------

@@ -3,8 +3,8 @@ touches a real copy, odd paths work and nothing in a config is executed, a chang
 file reruns ingest (and a touch nothing), config slips are clear errors, encoders are found
 before any job.
 
-A small look-alike is generated once; each test copies it. "A real copy" is such a copy
-without the generator's marker: to the workflow it is a user's KEMDy20.
+The session's small look-alike (conftest.py) is copied by each test. "A real copy" is such
+a copy: without the generator's marker, to the workflow it is a user's KEMDy20.
 """
 
 from __future__ import annotations
@@ -19,21 +19,10 @@ import pytest
 import soundfile as sf
 import yaml
 
-from kemdy.demo.lookalike import generate
 from kemdy.demo.owned import MARKER
 from workflow_utils import BIN, copy_workflow, env, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow
-
-SMALL = dict(seed=5, n_sessions=4, segments_per_session=8, prior="demo",
-             single_modality_share=0.4, wrong_prefix_sessions=[3])
-
-
-@pytest.fixture(scope="module")
-def lookalike(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("lookalike")
-    generate(base / "KEMDy20_v1_1", base / "truth.csv", **SMALL)
-    return base / "KEMDy20_v1_1"
 
 
 def real_copy(lookalike: Path, where: Path) -> Path:

@@ -70,22 +70,29 @@ def test_same_seed_same_metrics_other_seed_differs(ws, tmp_path):
     assert not np.allclose(p1.filter(like="prob_"), p3.filter(like="prob_"))
 
 
-KILLER = """
+INTERRUPT = """
 import os, signal, sys
 sys.path.insert(0, "scripts")
 import train
 from kemdy.train import batches
-last, seen = sys.argv[1], [0]
+signum, after, at, seen = getattr(signal, sys.argv[1]), sys.argv[2], int(sys.argv[3]), [0]
 collate = batches.Inputs.collate
-def dying_collate(self, idx, *args):
-    if os.path.exists(last):  # epoch 1's checkpoint is written: die inside epoch 2
+def interrupted_collate(self, idx, *args):
+    if after == "-" or os.path.exists(after):  # count batches from then on
         seen[0] += 1
-        if seen[0] == 3:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if seen[0] == at:
+            os.kill(os.getpid(), signum)
     return collate(self, idx, *args)
-batches.Inputs.collate = dying_collate
-train.main(sys.argv[2:])
+batches.Inputs.collate = interrupted_collate
+train.main(sys.argv[4:])
 """
+
+
+def interrupted(argv, signal_name: str, at: int, after="-"):
+    """train.main(argv) in a child sent `signal_name` as it collates its at-th batch, counted
+    once the file `after` exists ("-": from the start)."""
+    return subprocess.run([sys.executable, "-c", INTERRUPT, signal_name, str(after), str(at), *argv],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_sigkill_then_rerun_equals_uninterrupted(ws, tmp_path, capsys):
@@ -93,8 +100,8 @@ def test_sigkill_then_rerun_equals_uninterrupted(ws, tmp_path, capsys):
     # (numpy RNG) must all be restored for the rerun to match.
     spec = {**MM, "epochs": 4}
     argv = train_args(ws, tmp_path / "killed", "mm", spec)
-    child = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path / "killed" / "ckpt" / "last.safetensors"), *argv],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # epoch 1's checkpoint is written: die inside epoch 2
+    child = interrupted(argv, "SIGKILL", 3, after=tmp_path / "killed" / "ckpt" / "last.safetensors")
     assert child.returncode == -9, child.stderr[-2000:]
     assert not (tmp_path / "killed" / "out" / "metrics.json").exists()
     assert "epoch 1:" in child.stderr and "epoch 2:" not in child.stderr
@@ -109,29 +116,11 @@ def test_sigkill_then_rerun_equals_uninterrupted(ws, tmp_path, capsys):
                                   fresh_history.drop(columns="seconds"), check_exact=True)
 
 
-STOPPER = """
-import os, signal, sys
-sys.path.insert(0, "scripts")
-import train
-from kemdy.train import batches
-last, seen = sys.argv[1], [0]
-collate = batches.Inputs.collate
-def terminated_collate(self, idx, *args):
-    if os.path.exists(last):  # epoch 1's checkpoint is written: SIGTERM inside epoch 2
-        seen[0] += 1
-        if seen[0] == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-    return collate(self, idx, *args)
-batches.Inputs.collate = terminated_collate
-train.main(sys.argv[2:])
-"""
-
-
 def stopped_run(ws, run_dir, spec, variant="v"):
     """A run sent SIGTERM in its second epoch: it must save where it stands and exit 143."""
     argv = train_args(ws, run_dir, variant, spec)
-    child = subprocess.run([sys.executable, "-c", STOPPER, str(run_dir / "ckpt" / "last.safetensors"),
-                            *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # epoch 1's checkpoint is written: SIGTERM inside epoch 2
+    child = interrupted(argv, "SIGTERM", 2, after=run_dir / "ckpt" / "last.safetensors")
     assert child.returncode == 143, child.stderr[-2000:]
     assert "stopped by SIGTERM" in child.stderr and not (run_dir / "out").exists()
     return argv
@@ -173,28 +162,10 @@ def test_resume_state_is_written_at_most_every_checkpoint_minutes(ws, tmp_path, 
     assert writes == []
 
 
-SIGTERM_AT = """
-import os, signal, sys
-sys.path.insert(0, "scripts")
-import train
-from kemdy.train import batches
-at, seen = int(sys.argv[1]), [0]
-collate = batches.Inputs.collate
-def terminated_collate(self, idx, *args):
-    seen[0] += 1
-    if seen[0] == at:
-        os.kill(os.getpid(), signal.SIGTERM)
-    return collate(self, idx, *args)
-batches.Inputs.collate = terminated_collate
-train.main(sys.argv[2:])
-"""
-
-
 def test_sigterm_saves_even_between_checkpoint_minutes(ws, tmp_path, capsys):
     argv = with_minutes(train_args(ws, tmp_path, "v", TEXT), 60)
     # 30 training rows in batches of 8 and one validation batch: call 7 is inside epoch 2
-    child = subprocess.run([sys.executable, "-c", SIGTERM_AT, "7", *argv], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+    child = interrupted(argv, "SIGTERM", 7)
     assert child.returncode == 143, child.stderr[-2000:]
     assert (tmp_path / "ckpt" / "last.safetensors").exists()
     train.main(argv)

@@ -23,6 +23,7 @@ import pandas as pd
 from kemdy.atomic import atomic_outputs
 from kemdy.classes import CLASSES
 from kemdy.errors import InputError
+from kemdy.tables import read_json
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_f1_macro", "val_accuracy", "seconds"]
 FIX = "re-run the training step"
@@ -44,14 +45,6 @@ def write_run(out_dir, metrics: dict, predictions: pd.DataFrame, history: pd.Dat
 
 def history_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-
-
-def read_json(path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"not valid JSON ({err})", "re-run the step that wrote it") from None
 
 
 def read_predictions(path, classes: list[str] = CLASSES, labels: list[str] | None = None,

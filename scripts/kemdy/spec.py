@@ -15,6 +15,7 @@ import json
 
 from kemdy.atomic import write_json
 from kemdy.errors import InputError
+from kemdy.tables import read_json
 
 MODALITIES = ("text", "audio", "text+audio")
 LOSSES = ("ce", "soft_bce", "focal")
@@ -156,10 +157,4 @@ def write_config(path, config: dict) -> None:
 
 
 def read_config(path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise InputError(path, "not found", "the workflow writes it before the report") from None
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"not valid JSON ({err})", "re-run snapshot_config") from None
+    return read_json(path, "re-run snapshot_config (the workflow writes it before the report)")

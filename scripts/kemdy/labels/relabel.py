@@ -31,7 +31,7 @@ from kemdy.errors import InputError
 from kemdy.labels.aggregate import (METHODS, Aggregation, aggregate, encode_votes, one_hot,
                                     vote_columns)
 from kemdy.labels.agreement import fleiss_kappa, krippendorff_alpha_nominal
-from kemdy.tables import read_table
+from kemdy.tables import read_json, read_table
 
 PASS_COLUMNS = ["dataset", "segment_id", "session", "speaker", "text", "wav_path"]
 REQUIRED_COLUMNS = PASS_COLUMNS + ["total_emotion"]
@@ -185,10 +185,4 @@ def read_evaluators(path, **read_csv) -> pd.DataFrame:
 
 
 def read_agreement(path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise InputError(path, "not found", "run the aggregation step first") from None
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"not valid JSON ({err})", "re-run aggregate_labels") from None
+    return read_json(path, "run the aggregate_labels step (or re-run it)")

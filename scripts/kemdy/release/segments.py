@@ -19,7 +19,7 @@ import pandas as pd
 from kemdy.atomic import atomic_outputs
 from kemdy.errors import InputError
 from kemdy.release import kemdy20
-from kemdy.tables import read_table
+from kemdy.tables import read_json, read_table
 
 NAMES = {"kemdy20": "KEMDy20", "kemdy19": "KEMDy19"}
 HEAD = ["dataset", "segment_id", "session", "script", "speaker", "gender", "wav_path", "text",
@@ -95,8 +95,4 @@ def read_skipped(path, **read_csv) -> pd.DataFrame:
 
 
 def read_ingest_report(path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (FileNotFoundError, json.JSONDecodeError) as err:
-        raise InputError(path, f"unreadable ({err})", "re-run the ingest step") from None
+    return read_json(path, "re-run the ingest step")
