@@ -162,6 +162,32 @@ def test_resume_state_is_written_at_most_every_checkpoint_minutes(ws, tmp_path, 
     assert writes == []
 
 
+def test_a_best_epoch_older_than_the_saved_one_resumes(tmp_path, capsys):
+    """With checkpoint-minutes the first write may come epochs after the best one: the best
+    file must carry the best epoch, or resume would throw the run away."""
+    from kemdy.train import checkpoints as ckpt
+    from kemdy.train.distributed import Dist
+
+    def parts():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+        return model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+
+    model, optimizer, scheduler = parts()
+    best = ckpt.trainable_state(model)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    state = {**ckpt.fresh_state(), "epoch": 5, "best_epoch": 3, "best_score": 0.5}
+    ckpt.save_epoch(tmp_path, "fp", state, model, optimizer, scheduler, None, best, True)
+    fresh = parts()
+    resumed, best_back = ckpt.resume(*fresh, None, tmp_path, "fp", Dist())
+    assert "resuming after epoch 5" in capsys.readouterr().err
+    assert resumed["epoch"] == 5 and resumed["best_epoch"] == 3
+    assert all(torch.equal(best_back[k], v) for k, v in best.items())
+    assert torch.equal(fresh[0].weight, model.weight) and not torch.equal(fresh[0].weight, best["weight"])
+
+
 def test_sigterm_saves_even_between_checkpoint_minutes(ws, tmp_path, capsys):
     argv = with_minutes(train_args(ws, tmp_path, "v", TEXT), 60)
     # 30 training rows in batches of 8 and one validation batch: call 7 is inside epoch 2

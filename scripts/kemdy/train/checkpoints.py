@@ -163,7 +163,9 @@ def save_epoch(folder, fp: str, state: dict, model, optimizer, scheduler, scaler
                best_state: dict | None, write_best: bool) -> None:
     """best first: a kill between the two writes is caught on resume (epochs differ)."""
     if write_best:
-        write(os.path.join(folder, BEST), best_state, {"fingerprint": fp, "epoch": state["epoch"]})
+        # the best epoch, not this one: with --checkpoint-minutes they may differ
+        write(os.path.join(folder, BEST), best_state,
+              {"fingerprint": fp, "epoch": state["best_epoch"]})
     optim_tensors, optim_meta = optimizer_state(optimizer)
     rng_tensors, rng_meta = rng_state()
     weights = {f"model.{k}": v for k, v in trainable_state(model).items()}
