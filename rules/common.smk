@@ -139,10 +139,28 @@ def encoder_inputs(spec):
     """Demo encoders are built by a rule; hub names or local folders are used as given."""
     if not config["encoders"]["build_demo"]:
         return {}
-    paths = {"text_encoder": config["encoders"]["text"]}
-    if "audio" in spec["modality"]:
-        paths["audio_encoder"] = config["encoders"]["audio"]
-    return paths
+    return {
+        f"{m}_encoder": config["encoders"][m]
+        for m in ("text", "audio")
+        if m in spec["modality"]
+    }
+
+
+def demo_size(*keys):
+    """The demo encoder sizes one build rule uses."""
+    return {k: config["encoders"]["demo_size"][k] for k in keys}
+
+
+def encoder_args(wildcards):
+    """--text-encoder/--audio-encoder of the encoders a variant uses, quoted: another
+    encoder's change reruns nothing."""
+    modality = SPECS[wildcards.variant]["modality"]
+    args = [
+        [f"--{m}-encoder", config["encoders"][m]]
+        for m in ("text", "audio")
+        if m in modality
+    ]
+    return shlex.join(sum(args, []))
 
 
 def train_inputs(wildcards):
@@ -187,8 +205,7 @@ def train_params(stage=None):
         scripts=SCRIPTS,
         spec=lambda w: json.dumps(SPECS[w.variant], sort_keys=True),
         stage=f"--stage {stage}" if stage else "",
-        text_encoder=config["encoders"]["text"],
-        audio_encoder=config["encoders"]["audio"],
+        encoders=encoder_args,
         out_dir=lambda w, output: os.path.dirname(output.metrics),
         # Outside the outputs, which Snakemake deletes when a job fails: a rerun resumes.
         checkpoint_dir=lambda w, output: os.path.dirname(output.metrics).replace(

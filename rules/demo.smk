@@ -50,7 +50,8 @@ if config["encoders"]["build_demo"]:
             runtime=RES["data"]["runtime"],
         params:
             scripts=SCRIPTS,
-            size=config["encoders"]["demo_size"],
+            # only what shapes this encoder: another size key reruns nothing here
+            size=demo_size("hidden", "layers", "heads", "vocab"),
         shell:
             "python {params.scripts:q}/build_demo_encoders.py --segments {input.segments:q}"
             " --text-out {output.text:q} --hidden {params.size[hidden]}"
@@ -76,7 +77,7 @@ if config["encoders"]["build_demo"]:
             runtime=RES["data"]["runtime"],
         params:
             scripts=SCRIPTS,
-            size=config["encoders"]["demo_size"],
+            size=demo_size("hidden", "layers", "heads", "audio_pretrain_epochs"),
             audio=lambda w, input: os.path.dirname(input.audio),
         shell:
             "python {params.scripts:q}/build_demo_encoders.py --audio {params.audio:q}"

@@ -49,3 +49,15 @@ def test_a_job_spec_must_be_complete():
     assert spec.for_stage(full, 1, max_epochs=3)["epochs"] == 3
     with pytest.raises(InputError, match="--stage"):
         spec.for_stage(full)
+
+
+def test_checkpoint_minutes_is_a_training_resource_only():
+    import jsonschema
+
+    resources = SCHEMA["$defs"]
+    validate = lambda name, value: jsonschema.validate(  # noqa: E731
+        value, {"$defs": resources, "$ref": f"#/$defs/{name}"})
+    validate("train_resources", {"threads": 2, "checkpoint_minutes": 0})
+    validate("resources", {"threads": 2, "mem_mb": 100, "runtime": 5, "gpu": 0})
+    with pytest.raises(jsonschema.ValidationError, match="checkpoint_minutes"):
+        validate("resources", {"checkpoint_minutes": 10})

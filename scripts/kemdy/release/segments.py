@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 
 from kemdy.atomic import atomic_outputs
-from kemdy.errors import InputError
 from kemdy.release import kemdy20
 from kemdy.tables import read_json, read_table
 

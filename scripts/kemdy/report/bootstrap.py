@@ -1,5 +1,6 @@
-"""Paired bootstrap of the difference between two variants on the same segments, resampling
-whole sessions (segments of a session share speakers and a recording)."""
+"""Session bootstrap: the paired difference between two variants on the same segments
+(paired_bootstrap) and one variant's interval (bootstrap_interval), resampling whole
+sessions (segments of a session share speakers and a recording)."""
 
 from __future__ import annotations
 

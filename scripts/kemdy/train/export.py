@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from kemdy.atomic import atomic_dir
 from kemdy.errors import InputError
+from kemdy.tables import read_json
 
 WEIGHTS, CARD = "model.safetensors", "model.json"
 FORMAT = 1
@@ -33,7 +34,8 @@ def card(metrics: dict, spec: dict, task, args, shape: dict) -> dict:
     exported weights."""
     return {"variant": metrics["variant"], "fold": metrics["fold"], "stage": task.stage,
             "spec": spec, "classes": task.classes, "shape": shape,
-            "encoders": {"text": args.text_encoder, "audio": args.audio_encoder},
+            "encoders": {m: getattr(args, f"{m}_encoder") if m in spec["modality"] else None
+                         for m in ("text", "audio")},
             "best_epoch": metrics["best_epoch"],
             "layer_weights": metrics.get("layer_weights")}
 
@@ -45,12 +47,10 @@ def read_card(folder) -> dict:
            "stage1/stage2 for a two-stage variant)")
     if not (folder / CARD).is_file() or not (folder / WEIGHTS).is_file():
         raise InputError(folder, f"not an exported model (no {CARD} and {WEIGHTS})", fix)
-    try:
-        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise InputError(folder / CARD, f"not valid JSON ({err})", fix) from None
-    if card.get("format") != FORMAT:
-        raise InputError(folder / CARD, f"export format {card.get('format')!r}, expected {FORMAT}",
+    card = read_json(folder / CARD, fix)
+    found = card.get("format") if isinstance(card, dict) else None
+    if found != FORMAT:
+        raise InputError(folder / CARD, f"export format {found!r}, expected {FORMAT}",
                          "re-run the training step with this version of the workflow")
     return card
 

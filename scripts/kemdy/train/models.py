@@ -51,8 +51,8 @@ def _pretrained(auto, path: str):
     fixed seed: klue/roberta-base is a masked-LM checkpoint without pooler weights, and a
     pooler drawn from the caller's RNG would differ between training, predict.py (a frozen
     encoder is not exported) and the fingerprints of two processes. The caller's RNG is
-    left as it was."""
-    with torch.random.fork_rng(devices=[]):
+    left as it was, on every GPU too (manual_seed seeds them all)."""
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
         torch.manual_seed(0)
         return auto.from_pretrained(path, dtype=torch.float32)
 
