@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kemdy.demo.real_like import feature_extractor
 from kemdy.demo.toy_corpus import make_toy_corpus
 from kemdy.release.audio import AudioStore, decode_all
 from kemdy.train.batches import Inputs
@@ -62,13 +63,6 @@ def model(kind: str, parts: dict, spec: dict | None = None) -> EmotionModel:
                         pass_audio_mask=False)  # wav2vec2-base's extractor gives no mask
 
 
-def feature_extractor():
-    from transformers import Wav2Vec2FeatureExtractor
-
-    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
-                                    do_normalize=True, return_attention_mask=False)
-
-
 def workload(folder, n: int, kind: str, vocab: int, audio_seconds: float = 4.0,
              clip_seconds=(2.0, 8.0), seed: int = 0) -> Inputs:
     """`n` segments as the training loop sees them: random token ids of transcript-like
@@ -88,5 +82,5 @@ def workload(folder, n: int, kind: str, vocab: int, audio_seconds: float = 4.0,
     decode_all([os.path.join(paths["root"], p) for p in segments["wav_path"]], 16000,
                max(clip_seconds), audio_dir, segments["segment_id"])
     return Inputs(task, token_ids=token_ids, pad_id=1, audio=AudioStore(audio_dir),
-                  feature_extractor=feature_extractor(),
+                  feature_extractor=feature_extractor(False),  # wav2vec2-base's
                   max_samples=int(audio_seconds * 16000), sample_rate=16000)

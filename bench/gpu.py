@@ -24,7 +24,8 @@ from bench import geometry
 from bench.common import machine, write_result
 from kemdy.cpus import available_cpus
 from kemdy.train.batches import length_grouped_batches
-from kemdy.train.loop import Runtime, cosine_with_warmup, precision, predict, run_epoch
+from kemdy.train.loop import (Runtime, cosine_with_warmup, precision, predict, run_epoch,
+                              scores_unpadded)
 from kemdy.train.losses import Criterion
 
 
@@ -66,12 +67,12 @@ def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, s
     _sync(runtime.device)
     eval_s = time.perf_counter() - start
     trained = sum(len(b) for b in batches[2:])
+    unpadded = scores_unpadded(inputs, model)  # as predict() batched it
     del model, opt
     return {"train_samples_per_s": trained / train_s, "eval_samples_per_s": len(rows) / eval_s,
             "peak_gib": _peak_gib(runtime.device), "train_samples": trained,
             "eval_samples": int(len(rows)), "eval_batch": 2 * batch_size,
-            # wav2vec2-base takes no attention mask: only clips of one length share a batch
-            "eval_unpadded": kind == "mm"}
+            "eval_unpadded": unpadded}
 
 
 def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | None = None,

@@ -1,29 +1,31 @@
 """Are two runs' results of the same quality? Each variant's macro-F1 over its pooled
-out-of-fold predictions, with a 95 % interval from resampling whole sessions (as the
-report's bootstrap does), and whether another run's figure falls inside it."""
+out-of-fold predictions, with a 95 % interval from resampling whole sessions (the report's
+loaders, session groups and bootstrap), and whether another run's figure falls inside it."""
 
 from __future__ import annotations
 
-import glob
-import os
+from pathlib import Path
 
 import pandas as pd
 
 from kemdy.report.bootstrap import bootstrap_interval
+from kemdy.report.breakdowns import segment_meta
+from kemdy.report.summary import collect_runs
 
 
 def pooled_intervals(workdir, n_boot: int = 2000, seed: int = 0) -> dict:
     """{variant: {"value", "lo", "hi"}} of a finished run's results/."""
-    data = pd.read_csv(os.path.join(workdir, "results/data/new_data.csv"), dtype=str)
-    group = data["session"] if "dataset" not in data else data["dataset"] + "/" + data["session"]
-    session = dict(zip(data["segment_id"], group))
+    results = Path(workdir) / "results"
+    sessions = segment_meta(pd.read_csv(results / "data/new_data.csv", dtype=str))["session"]
+    variants = sorted(p.name for p in (results / "runs").iterdir() if p.is_dir())
+    folds = sorted({int(p.name[4:]) for p in (results / "runs").glob("*/fold*")})
+    found = collect_runs(results / "runs", variants, folds)
     out = {}
-    for run in sorted(glob.glob(os.path.join(workdir, "results/runs/*"))):
-        files = sorted(glob.glob(os.path.join(run, "fold*", "predictions.csv")))
-        pooled = pd.concat([pd.read_csv(f, dtype={"segment_id": str}) for f in files])
-        out[os.path.basename(run)] = bootstrap_interval(
-            pooled["label"], pooled["pred"], pooled["segment_id"].map(session), n_boot,
-            seed)["f1_macro"]
+    for variant in variants:
+        pooled = found.pooled(variant)
+        out[variant] = bootstrap_interval(pooled["label"], pooled["pred"],
+                                          pooled["segment_id"].map(sessions), n_boot,
+                                          seed)["f1_macro"]
     return out
 
 

@@ -64,8 +64,9 @@ def summarise(jobs: pd.DataFrame, wall: float, cores: int) -> dict:
 COMMANDS = (["--cores", "2"], ["--cores", "8", "--resources", "gpu=2"])
 
 
-def run_once(args: list[str], config: str | None) -> tuple[dict, dict]:
-    """(figures of one fresh run, its pooled macro-F1 intervals)."""
+def run_once(args: list[str], config: str | None, reference: dict | None) -> dict:
+    """Figures of one fresh run, with its pooled macro-F1 intervals (and each variant's
+    place in the reference's interval, when there is one)."""
     with tempfile.TemporaryDirectory(prefix="kemdy_bench_") as work:
         for name in WORKFLOW_FILES:
             src = os.path.join(REPO, name)
@@ -81,23 +82,21 @@ def run_once(args: list[str], config: str | None) -> tuple[dict, dict]:
         cores = min(int(args[args.index("--cores") + 1]), available_cpus())
         with open(os.path.join(work, "results", "summary.csv"), "rb") as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
-        return ({"command": "snakemake " + " ".join(args), "summary_sha256": digest,
-                 **summarise(job_times(work), wall, cores)}, pooled_intervals(work))
+        intervals = pooled_intervals(work)
+        figures = {"command": "snakemake " + " ".join(args), "summary_sha256": digest,
+                   **summarise(job_times(work), wall, cores), "f1_macro_pooled": intervals}
+        if reference:
+            figures["against_reference"] = compare(reference, intervals)
+        return figures
 
 
 def run(out_dir: str = "results/bench", config: str | None = None, cores: int | None = None,
         reference: str | None = None) -> dict:
     commands = [["--cores", str(cores)]] if cores else COMMANDS
-    runs, intervals = [], None
-    for args in commands:
-        figures, found = run_once(args, config)
-        runs.append(figures)
-        intervals = intervals or found
+    ref = pooled_intervals(reference) if reference else None  # fails before any run
+    runs = [run_once(args, config, ref) for args in commands]
     result = {"part": "workflow", "machine": machine(), "runs": runs,
-              "same_summary": len({r["summary_sha256"] for r in runs}) == 1,
-              "f1_macro_pooled": intervals}
-    if reference:
-        result["against_reference"] = compare(pooled_intervals(reference), intervals)
+              "same_summary": len({r["summary_sha256"] for r in runs}) == 1}
     report(result)
     write_result(out_dir, "workflow", result)
     return result
@@ -115,11 +114,13 @@ def report(result: dict) -> None:
             for s in r["slowest_rules"]))
     if len(result["runs"]) > 1:
         print(f"  same summary.csv: {result['same_summary']}")
-    print("  macro-F1 of the pooled out-of-fold predictions [95 % session bootstrap]:")
-    for v, f in result["f1_macro_pooled"].items():
-        line = f"    {v:<16}{f['value']:.4f} [{f['lo']:.4f}, {f['hi']:.4f}]"
-        ref = result.get("against_reference", {}).get(v)
-        if ref:
-            line += (f"   reference {ref['reference']:.4f} [{ref['lo']:.4f}, {ref['hi']:.4f}]: "
-                     f"{'inside' if ref['inside'] else 'OUTSIDE'}")
-        print(line)
+    for r in result["runs"]:
+        print(f"  {r['command']}: macro-F1 of the pooled out-of-fold predictions "
+              "[95 % session bootstrap]:")
+        for v, f in r["f1_macro_pooled"].items():
+            line = f"    {v:<16}{f['value']:.4f} [{f['lo']:.4f}, {f['hi']:.4f}]"
+            ref = r.get("against_reference", {}).get(v)
+            if ref:
+                line += (f"   reference {ref['reference']:.4f} [{ref['lo']:.4f}, "
+                         f"{ref['hi']:.4f}]: {'inside' if ref['inside'] else 'OUTSIDE'}")
+            print(line)

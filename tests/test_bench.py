@@ -10,6 +10,7 @@ import pytest
 
 from bench.aggregate import run as run_aggregate
 from bench.workflow import job_times, summarise
+from kemdy.metrics import score_predictions
 
 
 def test_job_times_and_efficiency(tmp_path):
@@ -80,12 +81,15 @@ def fake_run(root, preds: dict) -> None:
     (root / "results/data").mkdir(parents=True)
     n = len(next(iter(preds.values()))[0])
     pd.DataFrame({"segment_id": [f"s{i}" for i in range(n)],
-                  "session": [f"Sess{i % 6:02d}" for i in range(n)]}).to_csv(
+                  "session": [i % 6 + 1 for i in range(n)]}).to_csv(
         root / "results/data/new_data.csv", index=False)
     for variant, (label, pred) in preds.items():
-        (root / "results/runs" / variant / "fold0").mkdir(parents=True)
-        pd.DataFrame({"segment_id": [f"s{i}" for i in range(n)], "label": label, "pred": pred}).to_csv(
-            root / "results/runs" / variant / "fold0/predictions.csv", index=False)
+        run = root / "results/runs" / variant / "fold0"
+        run.mkdir(parents=True)
+        frame = pd.DataFrame({"segment_id": [f"s{i}" for i in range(n)], "label": label, "pred": pred})
+        frame.to_csv(run / "predictions.csv", index=False)
+        metrics = {"variant": variant, "fold": 0, **score_predictions(frame)}
+        (run / "metrics.json").write_text(json.dumps(metrics))
 
 
 def test_quality_check_uses_pooled_macro_f1_and_session_intervals(tmp_path):

@@ -172,7 +172,8 @@ def _wav2vec2_config(layer_norm_front_end: bool, conv_dim: int, hidden: int, lay
         mask_time_prob=0.05, layerdrop=0.1, **extra)
 
 
-def _extractor(return_attention_mask: bool):
+def feature_extractor(return_attention_mask: bool):
+    """A wav2vec2 checkpoint's preprocessor: False as wav2vec2-base's, True as a CTC one's."""
     from transformers import Wav2Vec2FeatureExtractor
 
     return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0,
@@ -201,7 +202,7 @@ def wav2vec2_base_like(folder, conv_dim: int = 16, hidden: int = 32, layers: int
                               num_codevectors_per_group=8)
     torch.manual_seed(seed)
     model = Wav2Vec2ForPreTraining(config)
-    return _save([_extractor(False), model], folder, dtype)
+    return _save([feature_extractor(False), model], folder, dtype)
 
 
 def xlsr_ctc_like(folder, conv_dim: int = 16, hidden: int = 32, layers: int = 1,
@@ -230,4 +231,4 @@ def xlsr_ctc_like(folder, conv_dim: int = 16, hidden: int = 32, layers: int = 1,
                                          bos_token="<s>", eos_token="</s>",
                                          word_delimiter_token="|")
     # As the hub's fine-tunes: preprocessor_config.json, vocab.json, tokenizer_config.json.
-    return _save([_extractor(True), tokenizer, model], folder, dtype)
+    return _save([feature_extractor(True), tokenizer, model], folder, dtype)

@@ -169,6 +169,13 @@ def scoring_views(inputs: Inputs, rows: np.ndarray, windows: bool) -> tuple[np.n
     return np.array([r for r, _ in views], dtype=np.int64), [o for _, o in views]
 
 
+def scores_unpadded(inputs, model) -> bool:
+    """A trained group-norm wav2vec2 (wav2vec2-base: no attention mask) normalises over its
+    batch's padding too: clips share a scoring batch only with clips of their own length (no
+    padding), so a clip's figures never depend on the clips beside it, as in predict.py."""
+    return inputs.audio is not None and inputs.audio_emb is None and not model.pass_audio_mask
+
+
 @torch.no_grad()
 def predict(model, inputs: Inputs, rows, kind: str, batch_size: int, runtime: Runtime,
             criterion=None, dist: Dist = Dist(), windows: bool = False,
@@ -179,10 +186,7 @@ def predict(model, inputs: Inputs, rows, kind: str, batch_size: int, runtime: Ru
     `windows` a row's figures are the means over the windows of its whole clip.
     """
     model.eval()
-    # A trained group-norm wav2vec2 (wav2vec2-base: no attention mask) normalises over its
-    # batch's padding too: clips share a batch only with clips of their own length (no
-    # padding), so a clip's figures never depend on the clips beside it, as in predict.py.
-    unpadded = inputs.audio is not None and inputs.audio_emb is None and not model.pass_audio_mask
+    unpadded = scores_unpadded(inputs, model)
     rows = np.asarray(rows)
     view_rows, view_offsets = scoring_views(inputs, rows, windows)
     lengths = inputs.lengths[view_rows]
