@@ -60,6 +60,16 @@ def test_outputs_follow_the_contract(ws, tmp_path):
     assert (tmp_path / "model" / "model.safetensors").exists() and not (tmp_path / "ckpt").exists()
 
 
+def test_an_audio_only_variant_needs_no_text_encoder(ws, tmp_path):
+    # the workflow passes only the encoders a variant's modality uses
+    paths = {**ws, "text": str(tmp_path / "no-such-text-encoder")}
+    spec = {**BASE, "epochs": 1, "modality": "audio", "loss": "ce", "audio_seconds": 0.6}
+    train.main(train_args(paths, tmp_path, "audio_ce", spec))
+    card = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert card["encoders"] == {"text": None, "audio": ws["audio_encoder"]}
+    assert card["shape"]["text_dim"] == 0 and card["shape"]["audio_dim"] > 0
+
+
 def test_same_seed_same_metrics_other_seed_differs(ws, tmp_path):
     m1, p1, h1 = run(ws, tmp_path / "a", TEXT)
     m2, p2, h2 = run(ws, tmp_path / "b", TEXT)
