@@ -117,11 +117,15 @@ def test_sigkill_then_rerun_equals_uninterrupted(ws, tmp_path, capsys):
     assert "epoch 1:" in child.stderr and "epoch 2:" not in child.stderr
     resumed = train.main(argv)
     assert "resuming after epoch 1" in capsys.readouterr().err
-    fresh, fresh_preds, fresh_history = run(ws, tmp_path / "fresh", spec, variant="mm")
+    assert_same_as_fresh(ws, tmp_path, resumed, tmp_path / "killed" / "out", spec, "mm")
+
+
+def assert_same_as_fresh(ws, tmp_path, resumed: dict, out, spec, variant):
+    """A resumed run's figures, predictions and every epoch's history, to the last bit (not
+    only the best epoch's), equal those of an uninterrupted run."""
+    fresh, fresh_preds, fresh_history = run(ws, tmp_path / "fresh", spec, variant=variant)
     assert figures(resumed) == figures(fresh)
-    out = tmp_path / "killed" / "out"
     pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), fresh_preds, check_exact=True)
-    # every epoch after the kill too, to the last bit (not only the best one's predictions)
     pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv").drop(columns="seconds"),
                                   fresh_history.drop(columns="seconds"), check_exact=True)
 
@@ -141,12 +145,7 @@ def test_sigterm_mid_epoch_saves_and_a_rerun_resumes_exactly(ws, tmp_path, capsy
     argv = stopped_run(ws, tmp_path / "stopped", spec, "mm")
     resumed = train.main(argv)
     assert "resuming after epoch 1" in capsys.readouterr().err
-    fresh, fresh_preds, fresh_history = run(ws, tmp_path / "fresh", spec, variant="mm")
-    assert figures(resumed) == figures(fresh)
-    out = tmp_path / "stopped" / "out"
-    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), fresh_preds, check_exact=True)
-    pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv").drop(columns="seconds"),
-                                  fresh_history.drop(columns="seconds"), check_exact=True)
+    assert_same_as_fresh(ws, tmp_path, resumed, tmp_path / "stopped" / "out", spec, "mm")
 
 
 
