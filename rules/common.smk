@@ -12,9 +12,14 @@ from kemdy.errors import InputError  # noqa: E402
 from kemdy.release.state import root_state  # noqa: E402
 from kemdy.spec import fingerprint, resolve  # noqa: E402
 
-# The step scripts, wherever Snakemake runs from (-s, --directory); relative, so that the
-# `scripts` parameter of every rule only changes when the way the workflow is called does.
-SCRIPTS = os.path.relpath(os.path.join(workflow.basedir, "scripts"))
+
+def step(path):
+    """A file of this workflow by its path in the repository, wherever Snakemake runs from
+    (-s, --directory); relative, so that a rule's `script` parameter only changes when the
+    way the workflow is called does."""
+    return os.path.relpath(os.path.join(workflow.basedir, path))
+
+
 DATASETS = datasets(config)
 LOOKALIKES = [d for d in DATASETS if d["synthetic"]]
 OPTIONS = config["dataset"]
@@ -202,7 +207,8 @@ def run_files(name):
 def train_params(stage=None):
     """The settings that change a model: a change reruns exactly the runs it affects."""
     return dict(
-        scripts=SCRIPTS,
+        launcher=step("scripts/gpu_slot.py"),
+        script=step("scripts/train.py"),
         spec=lambda w: json.dumps(SPECS[w.variant], sort_keys=True),
         stage=f"--stage {stage}" if stage else "",
         encoders=encoder_args,
@@ -253,7 +259,7 @@ def report_aftermath(failed):
             ),
         ),
     ]
-    commands = [["python", os.path.join(SCRIPTS, f"{s}.py"), *a] for s, a in steps]
+    commands = [["python", step(f"scripts/{s}.py"), *a] for s, a in steps]
     needed = ["results/config.json"] + [
         f"results/data/{n}" for n in ("new_data.csv", "folds.csv", "agreement.json")
     ]

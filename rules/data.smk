@@ -21,14 +21,14 @@ rule ingest:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/ingest.py"),
         state=STATES,
         datasets=dataset_args(),
         skip="--skip-missing" if OPTIONS["skip_missing"] else "",
         share=OPTIONS["max_skipped_share"],
         sample_rate=config["audio"]["sample_rate"],
     shell:
-        "python {params.scripts:q}/ingest.py {params.datasets} --out {output.segments:q}"
+        "python {params.script:q} {params.datasets} --out {output.segments:q}"
         " --report {output.report:q} --skipped {output.skipped:q} {params.skip}"
         " --max-skipped-share {params.share} > {log:q} 2>&1"
 
@@ -50,13 +50,13 @@ rule decode_audio:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/decode_audio.py"),
         state=STATES,
         datasets=dataset_args(),
         sample_rate=config["audio"]["sample_rate"],
         max_seconds=config["audio"]["max_seconds"],
         out_dir=lambda w, output: os.path.dirname(output.index),
     shell:
-        "python {params.scripts:q}/decode_audio.py --segments {input.segments:q} {params.datasets}"
+        "python {params.script:q} --segments {input.segments:q} {params.datasets}"
         " --sample-rate {params.sample_rate} --max-seconds {params.max_seconds}"
         " --out {params.out_dir:q} > {log:q} 2>&1"

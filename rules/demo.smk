@@ -20,12 +20,12 @@ if LOOKALIKES:
             mem_mb=RES["data"]["mem_mb"],
             runtime=RES["data"]["runtime"],
         params:
-            scripts=SCRIPTS,
+            script=step("scripts/generate_lookalike.py"),
             args=lookalike_args(),
         shell:
             # Nothing under a root is a declared output, so Snakemake never deletes a
             # dataset folder; the generator replaces only a root its marker says it wrote.
-            "python {params.scripts:q}/generate_lookalike.py {params.args} > {log:q} 2>&1"
+            "python {params.script:q} {params.args} > {log:q} 2>&1"
 
 
 if config["encoders"]["build_demo"]:
@@ -49,11 +49,11 @@ if config["encoders"]["build_demo"]:
             mem_mb=RES["data"]["mem_mb"],
             runtime=RES["data"]["runtime"],
         params:
-            scripts=SCRIPTS,
+            script=step("scripts/build_demo_encoders.py"),
             # only what shapes this encoder: another size key reruns nothing here
             size=demo_size("hidden", "layers", "heads", "vocab"),
         shell:
-            "python {params.scripts:q}/build_demo_encoders.py --segments {input.segments:q}"
+            "python {params.script:q} --segments {input.segments:q}"
             " --text-out {output.text:q} --hidden {params.size[hidden]}"
             " --layers {params.size[layers]} --heads {params.size[heads]}"
             " --vocab {params.size[vocab]} --threads 1 > {log:q} 2>&1"
@@ -76,11 +76,11 @@ if config["encoders"]["build_demo"]:
             mem_mb=RES["data"]["mem_mb"],
             runtime=RES["data"]["runtime"],
         params:
-            scripts=SCRIPTS,
+            script=step("scripts/build_demo_encoders.py"),
             size=demo_size("hidden", "layers", "heads", "audio_pretrain_epochs"),
             audio=lambda w, input: os.path.dirname(input.audio),
         shell:
-            "python {params.scripts:q}/build_demo_encoders.py --audio {params.audio:q}"
+            "python {params.script:q} --audio {params.audio:q}"
             " --audio-out {output.audio:q} --hidden {params.size[hidden]}"
             " --layers {params.size[layers]} --heads {params.size[heads]}"
             " --pretrain-epochs {params.size[audio_pretrain_epochs]}"

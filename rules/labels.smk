@@ -20,13 +20,13 @@ rule aggregate_labels:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/aggregate_labels.py"),
         method=config["labels"]["method"],
         min_votes=config["labels"]["min_votes"],
         tol=config["labels"]["dawid_skene"]["tol"],
         max_iter=config["labels"]["dawid_skene"]["max_iter"],
     shell:
-        "python {params.scripts:q}/aggregate_labels.py --segments {input.segments:q}"
+        "python {params.script:q} --segments {input.segments:q}"
         " --ingest {input.ingest:q} --method {params.method}"
         " --min-votes {params.min_votes} --ds-tol {params.tol} --ds-max-iter {params.max_iter}"
         " --out {output.new_data:q} --evaluators {output.evaluators:q}"
@@ -49,13 +49,13 @@ rule make_folds:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/make_folds.py"),
         method=config["folds"]["method"],
         n_folds=config["folds"]["n_folds"],
         group_by=config["folds"]["group_by"],
         val_sessions=config["folds"]["val_sessions"],
         seed=config["folds"]["seed"],
     shell:
-        "python {params.scripts:q}/make_folds.py --new-data {input:q} --out {output:q}"
+        "python {params.script:q} --new-data {input:q} --out {output:q}"
         " --method {params.method} --n-folds {params.n_folds} --group-by {params.group_by}"
         " --val-sessions {params.val_sessions} --seed {params.seed} > {log:q} 2>&1"

@@ -22,10 +22,10 @@ rule predict:
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/predict.py"),
         models=lambda w: shlex.join(
             f"results/models/{w.variant}/fold{k}" for k in FOLDS
         ),
     shell:
-        "HF_HUB_OFFLINE=1 python {params.scripts:q}/predict.py --model {params.models}"
+        "HF_HUB_OFFLINE=1 python {params.script:q} --model {params.models}"
         " --csv {input.table:q} --out {output:q} --threads {resources.cpus} > {log:q} 2>&1"

@@ -16,10 +16,10 @@ rule snapshot_config:
         mem_mb=1000,
         runtime=5,
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/snapshot_config.py"),
         config=json.dumps(config, sort_keys=True),
     shell:
-        "python {params.scripts:q}/snapshot_config.py --config-json {params.config:q}"
+        "python {params.script:q} --config-json {params.config:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -40,10 +40,10 @@ rule summarize:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/summarize.py"),
         args=shlex.join(summarize_args("results/summary.csv")),
     shell:
-        "python {params.scripts:q}/summarize.py {params.args} > {log:q} 2>&1"
+        "python {params.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule render_report:
@@ -86,7 +86,7 @@ rule render_report:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/render_report.py"),
         args=shlex.join(render_args("results/summary.csv", REPORT, "results/report")),
     shell:
-        "python {params.scripts:q}/render_report.py {params.args} > {log:q} 2>&1"
+        "python {params.script:q} {params.args} > {log:q} 2>&1"

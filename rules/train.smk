@@ -4,8 +4,8 @@
 
 TRAIN_SHELL = (
     # Offline: the encoders were found locally before any job ran (kemdy/config.py).
-    "HF_HUB_OFFLINE=1 python {params.scripts:q}/gpu_slot.py --gpus {resources.gpu}"
-    " -- {params.scripts:q}/train.py --variant {wildcards.variant} --fold {wildcards.fold}"
+    "HF_HUB_OFFLINE=1 python {params.launcher:q} --gpus {resources.gpu}"
+    " -- {params.script:q} --variant {wildcards.variant} --fold {wildcards.fold}"
     " {params.stage} --spec {params.spec:q} --data {input.data:q} --folds {input.folds:q}"
     " --audio results/data/audio {params.encoders} --out-dir {params.out_dir:q}"
     " --model-dir {output.model:q}"
@@ -98,13 +98,13 @@ rule combine_stages:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
-        scripts=SCRIPTS,
+        script=step("scripts/combine_stages.py"),
         threshold=lambda w: SPECS[w.variant]["neutral_threshold"],
         stage1=lambda w, input: os.path.dirname(input.stage1),
         stage2=lambda w, input: os.path.dirname(input.stage2),
         out_dir=lambda w, output: os.path.dirname(output.metrics),
     shell:
-        "python {params.scripts:q}/combine_stages.py --stage1 {params.stage1:q}"
+        "python {params.script:q} --stage1 {params.stage1:q}"
         " --stage2 {params.stage2:q} --threshold {params.threshold}"
         " --variant {wildcards.variant} --fold {wildcards.fold}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"

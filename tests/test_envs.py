@@ -63,16 +63,20 @@ COMES_WITH = {"transformers": {"huggingface_hub"}, "matplotlib": {"PIL"}}
 def rule_scripts() -> list[tuple[str, str, str]]:
     """(rule, script, env file) of every rule: the scripts its shell runs and its conda env."""
     found = []
-    for smk in sorted((REPO / "rules").glob("*.smk")):
-        text = smk.read_text()
-        # a shell command kept in a variable (TRAIN_SHELL = (...)) counts where it is used
-        shells = dict(re.findall(r"^(\w+) = \((.*?)\n\)", text, flags=re.M | re.S))
+    smks = {smk: smk.read_text() for smk in sorted((REPO / "rules").glob("*.smk"))}
+    # a shell kept in a variable (TRAIN_SHELL = (...)) or params made by a function
+    # (train_params) count where they are used
+    shared = {}
+    for text in smks.values():
+        shared.update(re.findall(r"^(\w+) = \((.*?)\n\)", text, flags=re.M | re.S))
+        shared.update(re.findall(r"^def (\w+)\((.*?)(?=^\S)", text, flags=re.M | re.S))
+    for text in smks.values():
         for block in re.split(r"\n(?=\s*(?:rule|use rule) )", text):
             name = re.match(r"\s*(?:use )?rule (\w+)", block)
             env = re.search(r'"\.\./envs/(\w+)\.yaml"', block)
-            block += "".join(v for k, v in shells.items() if k in block)
+            block += "".join(v for k, v in shared.items() if re.search(rf"\b{k}\b", block))
             if name and env:
-                for script in re.findall(r"\{params\.scripts:q\}/(\w+)\.py", block):
+                for script in re.findall(r'step\("scripts/(\w+)\.py"\)', block):
                     found.append((name.group(1), script, env.group(1)))
     return found
 
@@ -112,6 +116,12 @@ def test_every_rule_script_imports_only_what_its_env_provides(rule, script, env)
                and m not in provided}
     assert not missing, f"rule {rule}: scripts/{script}.py imports {sorted(missing)}, " \
                         f"which envs/{env}.yaml does not provide"
+
+
+def test_every_script_at_the_top_of_scripts_is_run_by_a_rule():
+    # scripts/ holds step entry points only; shared code lives in scripts/kemdy/
+    on_disk = {p.stem for p in (REPO / "scripts").glob("*.py")}
+    assert on_disk == {script for _, script, _ in rule_scripts()}
 
 
 def test_every_rule_with_a_script_is_checked():
