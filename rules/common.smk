@@ -10,7 +10,7 @@ from kemdy.cpus import available_cpus  # noqa: E402
 from kemdy.demo.owned import check_owned, generated_state  # noqa: E402
 from kemdy.errors import InputError  # noqa: E402
 from kemdy.release.state import root_state  # noqa: E402
-from kemdy.spec import fingerprint, resolve  # noqa: E402
+from kemdy.spec import encoders, fingerprint, resolve  # noqa: E402
 
 
 def step(path):
@@ -144,11 +144,7 @@ def encoder_inputs(spec):
     """Demo encoders are built by a rule; hub names or local folders are used as given."""
     if not config["encoders"]["build_demo"]:
         return {}
-    return {
-        f"{m}_encoder": config["encoders"][m]
-        for m in ("text", "audio")
-        if m in spec["modality"]
-    }
+    return {f"{m}_encoder": config["encoders"][m] for m in encoders(spec)}
 
 
 def demo_size(*keys):
@@ -159,11 +155,9 @@ def demo_size(*keys):
 def encoder_args(wildcards):
     """--text-encoder/--audio-encoder of the encoders a variant uses, quoted: another
     encoder's change reruns nothing."""
-    modality = SPECS[wildcards.variant]["modality"]
     args = [
         [f"--{m}-encoder", config["encoders"][m]]
-        for m in ("text", "audio")
-        if m in modality
+        for m in encoders(SPECS[wildcards.variant])
     ]
     return shlex.join(sum(args, []))
 

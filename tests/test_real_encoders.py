@@ -211,6 +211,13 @@ def test_max_len_beyond_klue_positions_is_a_clear_error_before_training(ws, tmp_
         check_encoders(encoders, {"v": {"modality": "text", "max_len": 513}})
     assert err.value.key == "variants.v.max_len"
     check_encoders(encoders, {"v": {"modality": "text+audio", "max_len": 512}})
+    # only the encoders the variants use must exist; the other may be absent
+    check_encoders({"encoders": {"text": str(tmp_path / "absent"), "audio": ws["base"]}},
+                   {"v": {"modality": "audio", "max_len": 513}})
+    with pytest.raises(InputError) as err:
+        check_encoders({"encoders": {"text": ws["klue"], "audio": str(tmp_path / "absent")}},
+                       {"v": {"modality": "text+audio", "max_len": 64}})
+    assert err.value.key == "encoders.audio"
 
 
 # ---------------------------------------------------------------- embedding cache

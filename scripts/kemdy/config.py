@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from kemdy.errors import InputError
+from kemdy.spec import ENCODERS, encoders
 
 RELEASES = {"kemdy20": "KEMDy20", "kemdy19": "KEMDy19"}  # release format -> dataset name
 
@@ -205,16 +206,18 @@ def max_text_positions(config: dict) -> int:
 
 
 def check_encoders(config: dict, specs: dict[str, dict]) -> None:
-    """Both encoders exist where the jobs will load them, and every variant's max_len fits."""
-    encoders = config["encoders"]
-    if encoders.get("build_demo"):
+    """The encoders the variants use exist where the jobs will load them, and every text
+    variant's max_len fits."""
+    names = config["encoders"]
+    if names.get("build_demo"):
         return  # built by a rule of this workflow
-    text = encoder_config(encoders["text"], "encoders.text", ())
-    if any("audio" in s["modality"] for s in specs.values()):
-        encoder_config(encoders["audio"], "encoders.audio", ())
-    limit = max_text_positions(text)
+    used = {m for s in specs.values() for m in encoders(s)}
+    found = {m: encoder_config(names[m], f"encoders.{m}", ()) for m in ENCODERS if m in used}
+    if "text" not in found:
+        return
+    limit = max_text_positions(found["text"])
     for name, spec in specs.items():
-        if "text" in spec["modality"] and int(spec["max_len"]) > limit:
+        if "text" in encoders(spec) and int(spec["max_len"]) > limit:
             raise InputError("config", f"max_len {spec['max_len']} is more than the "
-                             f"{limit} tokens {encoders['text']} takes",
+                             f"{limit} tokens {names['text']} takes",
                              f"set max_len to {limit} or less", key=f"variants.{name}.max_len")

@@ -18,6 +18,7 @@ from kemdy.errors import InputError
 from kemdy.tables import read_json
 
 MODALITIES = ("text", "audio", "text+audio")
+ENCODERS = ("text", "audio")
 LOSSES = ("ce", "soft_bce", "focal")
 AUDIO_CROPS = ("start", "random", "centre")
 AUDIO_EVALS = ("crop", "windows")
@@ -56,6 +57,12 @@ DEFAULTS = {
     "va_weight": 0.0,  # > 0: also predict valence and arousal (a CCC loss of this weight)
 }
 REQUIRED = ("modality", "loss")
+
+
+def encoders(spec: dict) -> list[str]:
+    """The encoders a spec's modality uses, text first: a job loads, waits for and is
+    parameterised by these only."""
+    return [m for m in ENCODERS if m in spec["modality"]]
 
 
 def resolve(config: dict, name: str, source: str = "config") -> dict:

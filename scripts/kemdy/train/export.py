@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from kemdy.atomic import atomic_dir
 from kemdy.errors import InputError
+from kemdy.spec import ENCODERS, encoders
 from kemdy.tables import read_json
 
 WEIGHTS, CARD = "model.safetensors", "model.json"
@@ -34,8 +35,8 @@ def card(metrics: dict, spec: dict, task, args, shape: dict) -> dict:
     exported weights."""
     return {"variant": metrics["variant"], "fold": metrics["fold"], "stage": task.stage,
             "spec": spec, "classes": task.classes, "shape": shape,
-            "encoders": {m: getattr(args, f"{m}_encoder") if m in spec["modality"] else None
-                         for m in ("text", "audio")},
+            "encoders": {m: getattr(args, f"{m}_encoder") if m in encoders(spec) else None
+                         for m in ENCODERS},
             "best_epoch": metrics["best_epoch"],
             "layer_weights": metrics.get("layer_weights")}
 
