@@ -28,10 +28,24 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def run_forwarding(command: list[str], env: dict, fds: list[int]) -> int:
-    """Run the command; the signals that stop a job reach it, and we wait for its exit."""
-    child = subprocess.Popen(command, env=env, pass_fds=fds)
+    """Run the command; the signals that stop a job reach it, and we wait for its exit.
+
+    The handlers are in place before the child starts: a signal in between would otherwise
+    stop this launcher and leave the job running on unseen, its GPU no longer locked."""
+    pending, started = [], []
+
+    def forward(signum, _frame):
+        if started:
+            started[0].send_signal(signum)
+        else:
+            pending.append(signum)
+
     for signum in FORWARDED:
-        signal.signal(signum, lambda s, _frame: child.send_signal(s))
+        signal.signal(signum, forward)
+    started.append(subprocess.Popen(command, env=env, pass_fds=fds))
+    child = started[0]
+    for signum in pending:  # arrived while it was starting
+        child.send_signal(signum)
     while True:
         try:
             return child.wait()

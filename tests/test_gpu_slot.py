@@ -108,9 +108,36 @@ def test_sigterm_reaches_the_job_and_the_launcher_waits_for_it(tmp_path):
     p = subprocess.Popen(cmd, env={**os.environ, "KEMDY_GPU_COUNT": "1"}, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "ready"
     p.terminate()  # SIGTERM to the launcher only, as `kill <pid>` or a scheduler sends it
-    assert p.wait(timeout=20) == 143
+    try:
+        code = p.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # say where it stuck (seen once, in a loaded full run)
+        status = Path(f"/proc/{p.pid}/status").read_text()
+        p.kill()
+        pytest.fail(f"the launcher did not exit; job answered: {(tmp_path / 'got').exists()}; "
+                    + "; ".join(line for line in status.splitlines() if line.startswith(("State", "Sig", "Shd"))))
+    assert code == 143
     assert (tmp_path / "got").read_text() == "SIGTERM"
     assert subprocess.run(["pgrep", "-f", str(child)], capture_output=True).returncode == 1
+
+
+def test_a_signal_while_the_job_starts_reaches_it(tmp_path):
+    # SIGTERM lands while the launcher is starting the job (a scancel right at the start):
+    # the launcher must not die and leave the job running on, unlocked and unseen.
+    harness = tmp_path / "harness.py"
+    harness.write_text(f"""
+import os, signal, subprocess, sys
+sys.path.insert(0, {str(SCRIPT.parent)!r})
+import gpu_slot
+real = subprocess.Popen
+def popen(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+subprocess.Popen = popen
+print(gpu_slot.run_forwarding([sys.executable, "-c", "import time; time.sleep(30)"], dict(os.environ), []))
+""")
+    done = subprocess.run([sys.executable, str(harness)], capture_output=True, text=True, timeout=25)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(-15)  # the job was stopped by the signal, at once
 
 
 def test_no_gpu_runs_on_cpu_with_a_notice(tmp_path):
