@@ -68,10 +68,20 @@ def check_config():
                 "set the dataset's root to the folder that holds annotation/ and wav/",
                 key=f"{d['key']}.root",
             )  # fmt: skip
-    check_encoders(config, SPECS)
 
 
 check_config()
+ENCODERS_CHECKED = []
+
+
+def checked_encoders():
+    """The encoders exist and fit (kemdy/config.py check_encoders), checked once, when the
+    DAG is built, by the first job that loads one (training, predict): a target that only
+    needs data steps (new_data.csv, folds.csv) runs without them, and nothing runs before
+    the check either way."""
+    if not ENCODERS_CHECKED:
+        check_encoders(config, SPECS)
+        ENCODERS_CHECKED.append(True)
 
 
 def alternation(names):
@@ -163,6 +173,7 @@ def encoder_args(wildcards):
 
 
 def train_inputs(wildcards):
+    checked_encoders()
     spec = SPECS[wildcards.variant]
     inputs = {
         "data": "results/data/new_data.csv",
@@ -186,6 +197,7 @@ def train_threads(variant):
 
 def exported_models(variant):
     """The exported model folders of every fold of a variant (each stage's, if two)."""
+    checked_encoders()  # predict loads the encoders these models name
     folds = [f"results/models/{variant}/fold{k}" for k in FOLDS]
     if not SPECS[variant]["two_stage"]:
         return folds

@@ -207,6 +207,24 @@ def test_an_encoder_that_is_not_there_fails_before_any_job(tmp_path, key, value,
     assert not (work / "results").exists()
 
 
+def test_data_targets_need_no_encoder_and_training_still_stops_naming_it(tmp_path):
+    """The re-labelled table and the folds load no model: missing encoders do not block them
+    (issue 25.2), while a target that trains still stops before any job, naming the key."""
+    config = real_encoders_config(**{"encoders.text": "klue/roberta-base",
+                                     "encoders.audio": "facebook/wav2vec2-base"})
+    work = copy_workflow(tmp_path / "w", config)
+    cache = {"HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    for target in ("results/data/new_data.csv", "results/data/folds.csv",
+                   "results/data/agreement.json"):
+        proc = snakemake(work, "-n", target, check=False, **cache)
+        assert proc.returncode == 0, output_of(proc)
+    proc = snakemake(work, "-n", "results/runs/text_ce/fold0/metrics.json", check=False, **cache)
+    assert proc.returncode != 0
+    assert "encoders.text" in output_of(proc) and "hf download klue/roberta-base" in output_of(proc)
+    assert output_of(proc).count("hf download") == 1  # one message, not one per job
+    assert not (work / "results").exists()
+
+
 def test_max_len_beyond_the_text_encoders_positions_fails_before_any_job(tmp_path):
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "config.json").write_text('{"model_type": "roberta", '
