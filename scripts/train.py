@@ -57,6 +57,8 @@ def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
     train_rows, val_rows = job["rows"][:2]
     patience, warmup, epochs = spec["patience"], int(spec["text_warmup_epochs"]), int(spec["epochs"])
     asked = lambda: stop.requested(dist, rt.device)  # noqa: E731
+    for h in state["history"]:  # resumed from a state written before history had the column
+        h.setdefault("candidate", h["epoch"] > warmup)
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"] + 1
         partial = state.pop("partial", None) or {"batches": 0, "loss": 0.0, "seconds": 0.0}
@@ -87,7 +89,7 @@ def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
         state["history"].append({"epoch": epoch, "train_loss": loss, "val_loss": val_loss,
                                  "val_f1_macro": scores["f1_macro"],
                                  "val_accuracy": scores["accuracy"],
-                                 "seconds": time.time() - start})
+                                 "seconds": time.time() - start, "candidate": not warming})
         improved = not warming and (not len(val_rows) or scores["f1_macro"] > state["best_score"])
         if improved:
             state.update(best_score=scores["f1_macro"] if len(val_rows) else -1.0,

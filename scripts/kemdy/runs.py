@@ -6,8 +6,9 @@ reads it (training, the two-stage combine, the summary and the report all come h
   device (and stage for a stage model, layer_weights for layer-weighted audio);
 - predictions.csv: `segment_id, label, pred`, one `prob_<class>` column per class (and
   `valence, arousal, pred_valence, pred_arousal` for a valence/arousal model);
-- history.csv: `epoch, train_loss, val_loss, val_f1_macro, val_accuracy, seconds`
-  (a combined two-stage run adds `stage` first);
+- history.csv: `epoch, train_loss, val_loss, val_f1_macro, val_accuracy, seconds, candidate`
+  (`candidate`: whether the epoch could be chosen as the best one; text-only warm-up epochs
+  cannot; a combined two-stage run adds `stage` first);
 - config.json: the job's resolved spec (training runs only).
 """
 
@@ -25,7 +26,8 @@ from kemdy.classes import CLASSES
 from kemdy.errors import InputError
 from kemdy.tables import read_json
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_f1_macro", "val_accuracy", "seconds"]
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_f1_macro", "val_accuracy", "seconds",
+                   "candidate"]
 FIX = "re-run the training step"
 
 

@@ -117,19 +117,25 @@ def ci_sentence(c: dict) -> str:
 
 
 def best_epochs(history: pd.DataFrame) -> list[dict]:
-    """One curve per stage: epochs, losses and the epoch of the best validation macro-F1."""
+    """One curve per stage: epochs, losses and the candidate epoch of the best validation
+    macro-F1."""
     groups = history.groupby("stage", sort=True) if "stage" in history else [(None, history)]
     curves = []
     for stage, h in groups:
         h = h.sort_values("epoch")
+        # only candidate epochs can be chosen (not text-only warm-up); an older history.csv
+        # without the column: every epoch was one
+        chosen = h[h["candidate"].astype(bool)] if "candidate" in h else h
+        if chosen.empty:
+            chosen = h
         curves.append({
             "stage": stage, "epoch": h["epoch"].to_numpy(),
             "train_loss": h["train_loss"].to_numpy(dtype=float),
             "val_loss": h["val_loss"].to_numpy(dtype=float),
             "val_f1_macro": h["val_f1_macro"].to_numpy(dtype=float),
             # early stopping keeps the first epoch with the best validation macro-F1
-            "best_epoch": h["epoch"].iloc[int(np.argmax(h["val_f1_macro"].to_numpy()))],
-            "best_f1": float(h["val_f1_macro"].max()),
+            "best_epoch": chosen["epoch"].iloc[int(np.argmax(chosen["val_f1_macro"].to_numpy()))],
+            "best_f1": float(chosen["val_f1_macro"].max()),
         })
     return curves
 
