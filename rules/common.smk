@@ -124,6 +124,10 @@ def dataset_state(d):
 
 
 STATES = {d["name"]: dataset_state(d) for d in DATASETS}
+# What a report was rendered from: a failed rerun on other inputs moves it aside.
+INPUTS_DIGEST = fingerprint(
+    {"config": json.loads(json.dumps(config)), "datasets": STATES}
+)
 
 
 def dataset_args():
@@ -241,7 +245,7 @@ def render_args(summary, html, plots, allow_missing=False):
     args += ["--summary", summary, "--config-json", "results/config.json"]
     args += ["--benchmarks", "benchmarks", "--reference", settings["reference"]]
     args += ["--bootstrap", str(settings["bootstrap"]), "--seed", str(settings["seed"])]
-    args += ["--out", html, "--plots-dir", plots]
+    args += ["--out", html, "--plots-dir", plots, "--inputs-digest", INPUTS_DIGEST]
     return args + (["--allow-missing"] if allow_missing else [])
 
 
@@ -252,7 +256,9 @@ def report_aftermath(failed):
     if not failed:
         aftermath.remove_superseded(REPORT, PARTIAL, STALE)
         return
-    aftermath.set_stale_report_aside(REPORT, STALE, json.loads(json.dumps(config)))
+    aftermath.set_stale_report_aside(
+        REPORT, STALE, json.loads(json.dumps(config)), INPUTS_DIGEST
+    )
     steps = [
         ("summarize", summarize_args(PARTIAL["summary"], allow_missing=True)),
         (

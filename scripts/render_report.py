@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--plots-dir", type=Path, default=None,
                         help="also write the plots here as PNG files")
+    parser.add_argument("--inputs-digest", default="",
+                        help="fingerprint of the config and dataset state the run used: "
+                        "a failed rerun on other inputs moves the report aside")
     parser.add_argument("--allow-missing", action="store_true",
                         help="report the runs present, with a banner naming the missing ones")
     args = parser.parse_args(argv)

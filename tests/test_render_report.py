@@ -7,6 +7,7 @@ render_fixture() also serves test_report_browser.py.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import math
 import re
@@ -516,3 +517,24 @@ def test_warm_up_epochs_are_not_candidates_for_the_best_epoch(tmp_path):
     render_report.main(report_args(p))
     checks = Elements(p["out"].read_text(encoding="utf-8")).one(id="checks")[2]
     assert f"text_ce/fold1: metrics.json says best epoch {best}" in checks
+
+
+def test_a_failed_rerun_on_other_data_or_config_moves_the_report_aside(tmp_path, capsys):
+    """The report carries the fingerprint of its config and of the dataset state; after a
+    failed rerun on other inputs it cannot pass for current (issue 25.4)."""
+    from kemdy.report.aftermath import set_stale_report_aside
+
+    p = make_fixture(tmp_path)
+    summarize.main(["--runs-dir", str(p["runs"]), "--variants", ",".join(VARIANTS), "--folds",
+                    "0,1,2", "--out", str(p["summary"])])
+    render_report.main(report_args(p, "--inputs-digest", "00aa"))
+    config = json.loads(p["config"].read_text())
+    stale = tmp_path / "summary.stale.html"
+    set_stale_report_aside(str(p["out"]), str(stale), config, "00aa")  # same inputs: kept
+    assert p["out"].exists() and not stale.exists()
+    set_stale_report_aside(str(p["out"]), str(stale), config, "11bb")  # same config, new data
+    assert stale.exists() and not p["out"].exists()
+    assert "another state of the dataset files" in capsys.readouterr().err
+    os.replace(stale, p["out"])
+    set_stale_report_aside(str(p["out"]), str(stale), {**config, "folds": {}}, "00aa")
+    assert stale.exists() and "another config" in capsys.readouterr().err

@@ -58,7 +58,9 @@ def test_report_and_every_run_exist(run):
     work = run["work"]
     assert (work / "reports/summary.html").stat().st_size > 10_000
     # the report's own consistency checks stay silent on a clean run (issue 25.1)
-    assert 'id="checks"' not in (work / "reports/summary.html").read_text()
+    html = (work / "reports/summary.html").read_text()
+    assert 'id="checks"' not in html
+    assert '<meta name="kemdy-inputs" content="' in html  # config + dataset state (25.4)
     config = tiny_config()
     for variant in config["variants"]:
         for k in range(config["folds"]["n_folds"]):

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from kemdy.report.render import config_digest_of
+from kemdy.report.render import digests_of
 from kemdy.spec import fingerprint
 
 
@@ -46,12 +46,20 @@ def partial_report(commands: list[list[str]], needed: list[str], html: str,
         "the cause and rerun to redo only the failed jobs.")
 
 
-def set_stale_report_aside(report: str, stale: str, config: dict) -> None:
-    """A report rendered under another config is moved to `stale`."""
-    if not os.path.exists(report) or config_digest_of(report) == fingerprint(config):
+def set_stale_report_aside(report: str, stale: str, config: dict, inputs: str = "") -> None:
+    """A report rendered under another config, or on other dataset files (`inputs`: the
+    fingerprint of both that render_report writes into the page), is moved to `stale`."""
+    if not os.path.exists(report):
+        return
+    config_digest, inputs_digest = digests_of(report)
+    if config_digest != fingerprint(config):
+        why = "another config"
+    elif inputs and inputs_digest is not None and inputs_digest != inputs:
+        why = "another state of the dataset files"
+    else:
         return
     os.replace(report, stale)
-    say(f"{report} was rendered under another config: moved to {stale}.")
+    say(f"{report} was rendered under {why}: moved to {stale}.")
 
 
 def remove_superseded(report: str, partial: dict[str, str], stale: str) -> None:

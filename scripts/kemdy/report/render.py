@@ -28,6 +28,7 @@ DEMO_BANNER = ("DEMO on a generated KEMDy20 look-alike with small encoders built
                "random; audio: pre-trained a minute without labels on the look-alike's clips): "
                "these numbers say nothing about KEMDy20.")
 CONFIG_META = re.compile(r'<meta name="kemdy-config" content="([0-9a-f]*)">')
+INPUTS_META = re.compile(r'<meta name="kemdy-inputs" content="([0-9a-f]*)">')
 PLOT_FILES = {  # plot key -> file name under --plots-dir
     "per_fold": "per_fold_f1_macro.png",
     "per_class": "per_class_f1.png",
@@ -130,12 +131,15 @@ def build(args) -> tuple[str, dict[str, bytes]]:
         "images": {k: base64.b64encode(v).decode("ascii") for k, v in images.items()},
         "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
         "config_digest": fingerprint(config),
+        "inputs_digest": getattr(args, "inputs_digest", ""),
     }
     return render(context), images
 
 
-def config_digest_of(html_path) -> str | None:
-    """The fingerprint of the config a report was rendered under (None: not one of ours)."""
+def digests_of(html_path) -> tuple[str | None, str | None]:
+    """The fingerprints of the config, and of the config and dataset state, a report was
+    rendered under (None: not one of ours, or older than the second)."""
     with open(html_path, encoding="utf-8", errors="replace") as handle:
-        match = CONFIG_META.search(handle.read(4096))
-    return match.group(1) if match else None
+        head = handle.read(4096)
+    return tuple(m.group(1) if m else None for m in (CONFIG_META.search(head),
+                                                     INPUTS_META.search(head)))
