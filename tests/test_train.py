@@ -360,6 +360,20 @@ def test_embedding_cache_racing_jobs_compute_once(tmp_path):
     assert grown[:, 0].tolist() == [99, 100] and len(read_cache(path)) == 4
 
 
+def test_a_cache_file_of_another_width_is_recomputed(tmp_path, capsys):
+    """Right keys, vectors of another width (a foreign or mixed-up file): recomputed like an
+    unreadable file, never a crash in training (issue 25.4)."""
+    from kemdy.train.embedding_cache import lookup
+
+    path = str(tmp_path / "audio-x.safetensors")
+    lookup(path, ["a", "b"], lambda pos: torch.ones(len(pos), 5))  # written 5 wide
+    got = lookup(path, ["a", "b"], lambda pos: torch.zeros(len(pos), 3), shape=(3,))
+    assert got.shape == (2, 3) and float(got.abs().sum()) == 0.0
+    assert "vectors of shape (5,), the encoder gives (3,)" in capsys.readouterr().err
+    weighted = lookup(path, ["a"], lambda pos: torch.ones(len(pos), 4, 3), shape=(None, 3))
+    assert weighted.shape == (1, 4, 3)  # layer-weighted vectors: any number of layers
+
+
 def test_stage2_without_validation_segments_keeps_the_last_epoch(ws, tmp_path, capsys):
     # A tiny corpus can have an all-neutral validation session: stage 2 then has nothing to
     # validate on; it trains anyway, keeps the last epoch and says so.

@@ -49,8 +49,10 @@ def input_key(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def read_cache(path) -> dict[str, torch.Tensor]:
-    """The cached vectors by input key: a safetensors file (data only, never code)."""
+def read_cache(path, shape: tuple | None = None) -> dict[str, torch.Tensor]:
+    """The cached vectors by input key: a safetensors file (data only, never code).
+    `shape`: what one vector must look like (None in a place: any size there); a file of
+    other vectors is foreign and is recomputed, like a truncated one."""
     if not os.path.exists(path):
         return {}
     try:
@@ -59,6 +61,10 @@ def read_cache(path) -> dict[str, torch.Tensor]:
             emb = handle.get_tensor("emb")
         if len(keys) != len(emb):
             raise ValueError("keys and vectors differ in number")
+        got = tuple(emb.shape[1:])
+        if shape is not None and (len(got) != len(shape) or any(
+                want is not None and g != want for g, want in zip(got, shape))):
+            raise ValueError(f"vectors of shape {got}, the encoder gives {tuple(shape)}")
     except Exception as err:  # a truncated or foreign file: recompute, never trust it
         print(f"embedding cache {path} unreadable ({err!r}); recomputing", file=sys.stderr)
         return {}
@@ -90,13 +96,14 @@ def _locked(path):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def lookup(path, keys: list[str], compute, write: bool = True) -> torch.Tensor:
+def lookup(path, keys: list[str], compute, write: bool = True,
+           shape: tuple | None = None) -> torch.Tensor:
     """Vectors for `keys` (row order), computing only the missing ones.
 
-    compute(positions) -> (len(positions), d) tensor for those rows of `keys`.
+    compute(positions) -> (len(positions), *shape) tensor for those rows of `keys`.
     """
     with _locked(path) if write else contextlib.nullcontext():
-        table = read_cache(path)
+        table = read_cache(path, shape)
         missing: dict[str, int] = {}
         for pos, key in enumerate(keys):
             if key not in table and key not in missing:

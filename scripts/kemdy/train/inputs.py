@@ -21,12 +21,12 @@ from kemdy.train.embedding_cache import (audio_embeddings, cache_path, input_key
 from kemdy.train.models import encoder_fingerprint, load_audio_encoder, load_text_encoder
 
 
-def cached(path, keys, compute, dist: Dist) -> torch.Tensor:
+def cached(path, keys, compute, dist: Dist, shape: tuple) -> torch.Tensor:
     """Rank 0 fills the embedding cache; the other ranks read it once it is written."""
     if not dist.main:
         dist.barrier()
     start = time.time()
-    emb = lookup(path, keys, compute, write=dist.main)
+    emb = lookup(path, keys, compute, write=dist.main, shape=shape)
     log(f"embeddings {os.path.basename(path)}: {len(keys)} rows in {time.time() - start:.1f} s",
         dist)
     if dist.main:
@@ -51,7 +51,8 @@ def text_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
         "max_len": int(spec["max_len"]), "pooling": spec["text_pooling"], "amp": str(amp)})
     encoder.to(device)
     kw["text_emb"] = cached(path, [input_key(t) for t in token_ids], lambda pos: text_embeddings(
-        encoder, token_ids, kw["pad_id"], spec["text_pooling"], pos, device, amp), dist)
+        encoder, token_ids, kw["pad_id"], spec["text_pooling"], pos, device, amp), dist,
+        (encoder.config.hidden_size,))
     return kw, None, fp, encoder.config.hidden_size
 
 
@@ -77,7 +78,8 @@ def frozen_audio(spec, task, store, encoder, extractor, settings, paths, device,
     clips = [store.raw(ids[r], max_samples, o) for r, o in views]
     emb = cached(path, [input_key(c) for c in clips], lambda pos: audio_embeddings(
         encoder, [clips[p].astype(np.float32) / 32768.0 for p in pos], extractor, rate,
-        device, settings["pass_mask"], layers, amp), dist)
+        device, settings["pass_mask"], layers, amp), dist,
+        (None, encoder.config.hidden_size) if layers == "weighted" else (encoder.config.hidden_size,))
     out = {"audio_emb": emb[: len(ids)]}
     if spec["audio_eval"] == "windows":
         out["window_emb"] = {view: emb[k] for k, view in enumerate(views)}
