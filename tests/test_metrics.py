@@ -36,3 +36,29 @@ def test_valence_arousal_figures():
     assert scores["mae_valence"] == pytest.approx(np.abs(pred[1:] - true[1:]).mean())
     assert scores["ccc_arousal"] == pytest.approx(1.0) and scores["mae_arousal"] == 0
     assert va_scores(frame.drop(columns=["pred_valence"])) == {}
+
+
+def test_every_figure_equals_scikit_learns_own_call():
+    """headline() and score_predictions() compute with numpy (sklearn.metrics costs every
+    job a second to import); each figure equals scikit-learn's, whichever classes occur."""
+    from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support)
+
+    from kemdy.metrics import headline, score_predictions
+
+    rng = np.random.default_rng(3)
+    for case in range(40):
+        n = int(rng.integers(1, 80))
+        y = rng.choice(CLASSES[: 1 + case % 7], n)  # classes missing from labels or predictions
+        p = rng.choice(CLASSES[case % 3:], n)
+        got = headline(y, p)
+        assert got["f1_macro"] == pytest.approx(f1_score(y, p, average="macro", zero_division=0), abs=1e-12)
+        assert got["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p), abs=1e-12)
+        assert got["f1_weighted"] == pytest.approx(f1_score(y, p, average="weighted", zero_division=0), abs=1e-12)
+        assert got["f1_micro"] == pytest.approx(f1_score(y, p, average="micro", zero_division=0), abs=1e-12)
+        assert got["accuracy"] == pytest.approx(accuracy_score(y, p), abs=1e-12)
+        scored = score_predictions(pd.DataFrame({"label": y, "pred": p}))
+        assert scored["confusion"] == confusion_matrix(y, p, labels=CLASSES).tolist()
+        pr, rc, f1, sup = precision_recall_fscore_support(y, p, labels=CLASSES, zero_division=0)
+        for j, c in enumerate(CLASSES):
+            assert scored["per_class"][c] == pytest.approx(
+                {"precision": pr[j], "recall": rc[j], "f1": f1[j], "support": sup[j]}, abs=1e-12)

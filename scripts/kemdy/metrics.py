@@ -1,24 +1,19 @@
 """Scores computed from a predictions table: the one definition used by training, the
 two-stage combine step, the summary and the report, so every figure is recomputable.
 
-Each headline figure is scikit-learn's own call with its default labels (the classes that
-occur in `label` or `pred`), e.g. `f1_score(df.label, df.pred, average="macro")`. The
-bootstrap needs the same two figures for thousands of resampled confusion matrices at once:
-`macro_f1_of` and `balanced_accuracy_of` compute them from confusion counts, vectorised, and
-tests/test_metrics.py holds them equal to scikit-learn's.
+Each headline figure is scikit-learn's definition with its default labels (the classes
+that occur in `label` or `pred`), e.g. `f1_score(df.label, df.pred, average="macro",
+zero_division=0)`, computed here from confusion counts with numpy: importing
+sklearn.metrics costs every training job about a second (more than torch), and the
+bootstrap needs the same figures for thousands of resampled confusion matrices at once
+(`macro_f1_of`, `balanced_accuracy_of`). tests/test_metrics.py, test_summarize.py and
+test_render_report.py hold every figure equal to scikit-learn's own calls.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
 
 from kemdy.classes import CLASSES
 
@@ -30,34 +25,59 @@ NAMES = {"f1_macro": "F1-macro", "balanced_accuracy": "Balanced accuracy (UA)",
 VA_METRICS = [f"{m}_{d}" for d in ("valence", "arousal") for m in ("ccc", "pearson", "mae")]
 
 
+def confusion(label, pred, labels) -> np.ndarray:
+    """Counts (k, k), rows the true class and columns the predicted one, in `labels` order;
+    pairs with a class outside `labels` are left out (sklearn's confusion_matrix)."""
+    index = {c: i for i, c in enumerate(labels)}
+    rows = np.fromiter((index.get(c, -1) for c in label), int, len(label))
+    cols = np.fromiter((index.get(c, -1) for c in pred), int, len(pred))
+    keep = (rows >= 0) & (cols >= 0)
+    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(cm, (rows[keep], cols[keep]), 1)
+    return cm
+
+
+def per_class(cm: np.ndarray) -> tuple[np.ndarray, ...]:
+    """precision, recall, F1 and support of each class (zero_division=0)."""
+    tp, true, predicted = np.diag(cm).astype(float), cm.sum(1), cm.sum(0)
+    precision = np.divide(tp, predicted, out=np.zeros(len(tp)), where=predicted > 0)
+    recall = np.divide(tp, true, out=np.zeros(len(tp)), where=true > 0)
+    denom = true + predicted
+    f1 = np.divide(2 * tp, denom, out=np.zeros(len(tp)), where=denom > 0)
+    return precision, recall, f1, true
+
+
 def headline(label, pred) -> dict[str, float]:
     """The five figures of the report's headline table."""
+    label, pred = np.asarray(label, dtype=str), np.asarray(pred, dtype=str)
+    labels = sorted(set(label) | set(pred))  # sklearn's default labels
+    cm = confusion(label, pred, labels)
+    _, _, f1, support = per_class(cm)
+    accuracy = float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0
     return {
-        "f1_macro": float(f1_score(label, pred, average="macro", zero_division=0)),
+        "f1_macro": float(macro_f1_of(cm)),
         # y_true first: the original swapped the arguments and inflated its score.
-        "balanced_accuracy": float(balanced_accuracy_score(label, pred)),
-        "f1_weighted": float(f1_score(label, pred, average="weighted", zero_division=0)),
-        "f1_micro": float(f1_score(label, pred, average="micro", zero_division=0)),
-        "accuracy": float(accuracy_score(label, pred)),
+        "balanced_accuracy": float(balanced_accuracy_of(cm)),
+        "f1_weighted": float(np.average(f1, weights=support)) if support.sum() else 0.0,
+        "f1_micro": accuracy,  # single-label, every class counted: micro-F1 is accuracy
+        "accuracy": accuracy,
     }
 
 
 def score_predictions(predictions: pd.DataFrame, classes: list[str] = CLASSES) -> dict:
     """metrics.json figures (contracts.md) from a `segment_id, label, pred, prob_*` table."""
     label, pred = predictions["label"].astype(str), predictions["pred"].astype(str)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        label, pred, labels=classes, zero_division=0
-    )
-    per_class = {
+    cm = confusion(label.to_numpy(), pred.to_numpy(), classes)
+    per = {
         c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-        for c, p, r, f, s in zip(classes, precision, recall, f1, support)
+        for c, p, r, f, s in zip(classes, *per_class(cm))
     }
     return {
         "n_test": int(len(predictions)),
         **headline(label, pred),
         **va_scores(predictions),
-        "per_class": per_class,
-        "confusion": confusion_matrix(label, pred, labels=classes).tolist(),
+        "per_class": per,
+        "confusion": cm.tolist(),
         "classes": list(classes),
     }
 
