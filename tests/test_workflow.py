@@ -167,32 +167,6 @@ def test_rerun_of_a_run_gives_identical_metrics(run):
     assert {k: v for k, v in first.items() if k not in timing} == {k: v for k, v in second.items() if k not in timing}
 
 
-def test_keep_going_reports_missing_runs(run):
-    work = run["work"]
-    runs = [f"results/runs/text_ce/fold{k}/metrics.json" for k in (1, 2)]
-    for k in (1, 2):
-        shutil.rmtree(work / f"results/checkpoints/text_ce/fold{k}", ignore_errors=True)
-    blocker = work / "results/checkpoints/text_ce/fold1"
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("a file where the checkpoint folder should be: this job fails")
-    try:
-        proc = snakemake(work, "--keep-going", "--forcerun", *runs, check=False)
-        assert proc.returncode != 0
-        assert (work / "results/runs/text_ce/fold2/metrics.json").exists(), "the other fold was lost"
-        assert not (work / "results/runs/text_ce/fold1/metrics.json").exists()
-        html = (work / "reports/summary.partial.html").read_text()
-        assert re.search(r"missing", html, flags=re.I) and "text_ce" in html
-        summary = pd.read_csv(work / "results/summary.partial.csv")
-        row = summary[(summary.variant == "text_ce") & (summary.metric == "f1_macro")].iloc[0]
-        assert row["n_folds"] == 2, "averaged over fewer folds without saying so"
-    finally:
-        blocker.unlink()
-    snakemake(work)  # only the failed run is redone; the complete report replaces the partial one
-    summary = pd.read_csv(work / "results/summary.csv")
-    assert (summary.loc[summary.variant == "text_ce", "n_folds"] == 3).all()
-    assert not (work / "reports/summary.partial.html").exists()
-
-
 def test_snakemake_report_collects_the_plots_with_captions(run):
     snakemake(run["work"], "--report", "smk_report.html")
     html = (run["work"] / "smk_report.html").read_text(errors="replace")
@@ -219,26 +193,44 @@ def test_sigterm_to_snakemake_says_no_job_failed(run):
     assert "no job failed" in out and "Some jobs failed" not in out, out[-3000:]
 
 
-def test_a_report_of_another_config_is_moved_aside_when_its_rerun_fails(run):
+def test_keep_going_reports_missing_runs_and_sets_the_old_report_aside(run):
+    """One failing run of a changed config shows both: --keep-going keeps the other folds and
+    writes a partial report naming the missing run, and the report of the previous config
+    is moved aside so it cannot pass for current; the next run redoes only what failed.
+    Last in the file: it also redoes what the SIGTERM test above left undone."""
     work = run["work"]
-    snakemake(work)  # complete again (the test above stopped a run half-way)
     config = tiny_config()
     config["variants"]["text_ce"]["lr"] = 1e-3
     (work / "changed.yaml").write_text(json.dumps(config))
+    for k in (0, 1, 2):
+        shutil.rmtree(work / f"results/checkpoints/text_ce/fold{k}", ignore_errors=True)
     blocker = work / "results/checkpoints/text_ce/fold1"
-    shutil.rmtree(blocker, ignore_errors=True)
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("a file where the checkpoint folder should be: this job fails")
     try:
         proc = snakemake(work, "--keep-going", "--configfile", "changed.yaml", check=False)
         assert proc.returncode != 0
+        assert (work / "results/runs/text_ce/fold2/metrics.json").exists(), "the other fold was lost"
+        assert not (work / "results/runs/text_ce/fold1/metrics.json").exists()
+        html = (work / "reports/summary.partial.html").read_text()
+        assert re.search(r"missing", html, flags=re.I) and "text_ce" in html
+        summary = pd.read_csv(work / "results/summary.partial.csv")
+        row = summary[(summary.variant == "text_ce") & (summary.metric == "f1_macro")].iloc[0]
+        assert row["n_folds"] == 2, "averaged over fewer folds without saying so"
         assert not (work / "reports/summary.html").exists(), "an old report still looks current"
         assert (work / "reports/summary.stale.html").exists()
         assert "rendered under another config" in proc.stdout + proc.stderr
-        assert (work / "reports/summary.partial.html").exists()
     finally:
         blocker.unlink()
-    snakemake(work, "--configfile", "changed.yaml")  # redo what failed: a current report again
+    # only the failed run is redone; the complete report replaces the partial and stale ones
+    trained = lambda: {p: p.stat().st_mtime_ns for p in (work / "results/runs").rglob("metrics.json")}  # noqa: E731
+    before = trained()
+    snakemake(work, "--configfile", "changed.yaml")
+    after = trained()
+    assert [p for p in after if after[p] != before.get(p)] == [
+        work / "results/runs/text_ce/fold1/metrics.json"]
+    summary = pd.read_csv(work / "results/summary.csv")
+    assert (summary.loc[summary.variant == "text_ce", "n_folds"] == 3).all()
     assert (work / "reports/summary.html").exists()
-    assert not (work / "reports/summary.stale.html").exists()
     assert not (work / "reports/summary.partial.html").exists()
+    assert not (work / "reports/summary.stale.html").exists()
