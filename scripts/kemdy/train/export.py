@@ -23,6 +23,7 @@ from kemdy.tables import read_json
 
 WEIGHTS, CARD = "model.safetensors", "model.json"
 FORMAT = 2  # 2: encoders as {name, path, fingerprint}
+KEYS = ("variant", "fold", "stage", "spec", "classes", "shape", "encoders")  # what predict reads
 
 
 def write_export(folder, weights: dict[str, torch.Tensor], card: dict) -> None:
@@ -70,6 +71,9 @@ def read_card(folder) -> dict:
     if found != FORMAT:
         raise InputError(folder / CARD, f"export format {found!r}, expected {FORMAT}",
                          rerun_fix(folder) + " (this version of the workflow)")
+    missing = [k for k in KEYS if k not in card]
+    if missing:
+        raise InputError(folder / CARD, f"missing {missing}", rerun_fix(folder))
     return card
 
 
