@@ -68,7 +68,7 @@ LOAD_OPTIONS = ("local_files_only", "is_local", "cache_dir", "force_download", "
 def _saved_bytes(path: str) -> bytes:
     with open(path, "rb") as handle:
         data = handle.read()
-    if not path.endswith(".json"):
+    if not path.endswith("config.json"):  # tokenizer_config.json, preprocessor_config.json
         return data
     try:
         obj = json.loads(data)
