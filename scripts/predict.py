@@ -82,4 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # A hub encoder comes from the local cache, as in training: one missing there is an
+    # error at once, not minutes of download retries (HF_HUB_OFFLINE=0 allows a download).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     run_cli(main)

@@ -278,6 +278,22 @@ def test_a_moved_or_other_encoder_is_refused_naming_the_model_and_what_to_do(ws,
     assert "--audio-encoder FOLDER" in err and f"snakemake --cores 2 -f {model}" in err
 
 
+def test_a_hub_encoder_missing_from_the_cache_is_refused_naming_it(ws, trained, capsys,
+                                                                   tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # as predict.py
+    model = tmp_path / "fold0"
+    shutil.copytree(trained["mm0"] / "model", model)
+    card = json.loads((model / "model.json").read_text())
+    card["encoders"]["text"].update(name="no-such-org/no-such-encoder", path=None)
+    (model / "model.json").write_text(json.dumps(card))
+    _, wav, text = segment(ws, trained["mm0"])
+    err = refused(capsys, "--model", model, "--wav", wav, "--text", text)
+    assert f"{model}: cannot load its text encoder no-such-org/no-such-encoder" in err
+    assert "--text-encoder FOLDER" in err and "HF_HUB_OFFLINE=0" in err
+
+
 def test_a_truncated_export_is_the_projects_error_in_the_rules_command(trained, capsys,
                                                                       tmp_path):
     model = tmp_path / "fold0"

@@ -152,7 +152,8 @@ def load_encoder(folder, card: dict, modality: str, override: str | None, memo: 
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(folder, f"cannot load its {modality} encoder {source} ({reason})",
                          f"pass {flag} FOLDER with the encoder it was trained with, or put "
-                         "that hub model in the Hugging Face cache") from None
+                         "that hub model in the Hugging Face cache (HF_HUB_OFFLINE=0 lets "
+                         "predict.py download it)") from None
     if source not in memo:
         memo[source] = encoder_fingerprint(source, encoder, preprocessor)
     if memo[source] != entry["fingerprint"]:
