@@ -7,9 +7,13 @@ One item: prints JSON, {"emotion": ..., "probabilities": {the seven classes, sum
 plus "valence" and "arousal" from a model trained for them. --csv: a table with `wav` and
 `text` columns (wav paths relative to the table's folder) gives one row per item: the
 columns in, then `emotion`, one `prob_<class>` per class (and `valence`, `arousal`).
-Several --model folders (e.g. every fold) average their probabilities; a two-stage
-variant's folder predicts through both stages. How: scripts/kemdy/predict.py. The rule
-`predict` runs it on predict/<name>.csv with every fold of a variant.
+Several --model folders, the folds of one variant, average their probabilities (other
+variants, or a two-stage and a one-stage model, are refused); a two-stage variant's fold
+folder predicts through both stages (a stage1 or stage2 folder alone is refused). The
+encoders are loaded from where model.json records them, from any directory, and must be the
+ones the model was trained with (--text-encoder / --audio-encoder: found elsewhere). How:
+scripts/kemdy/predict.py. The rule `predict` runs it on predict/<name>.csv with every fold
+of a variant.
 """
 
 from __future__ import annotations
@@ -54,12 +58,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--csv", type=Path, help="a table of many: columns wav, text")
     ap.add_argument("--out", type=Path, help="--csv: write the predictions here (else stdout)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    for m in ("text", "audio"):
+        ap.add_argument(f"--{m}-encoder", help=f"the {m} encoder the model was trained with, "
+                        "if no longer where its model.json says (its fingerprint is checked)")
     args = ap.parse_args(argv)
     if (args.csv is None) == (args.text is None):
         ap.error("give --wav and --text for one recording, or --csv for a table")
     torch.set_num_threads(max(1, min(args.threads, available_cpus())))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    models = load_models(args.model, device)
+    models = load_models(args.model, device,
+                         {"text": args.text_encoder, "audio": args.audio_encoder})
     if args.csv is None:
         needs_audio = any(s.extractor is not None for parts in models for s in parts.values())
         if needs_audio and args.wav is None:
@@ -74,4 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # A hub encoder comes from the local cache, as in training: one missing there is an
+    # error at once, not minutes of download retries (HF_HUB_OFFLINE=0 allows a download).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     run_cli(main)

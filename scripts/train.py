@@ -135,7 +135,8 @@ def finish(job: dict, state: dict, best_state: dict, args) -> dict:
     if model.layer_weights is not None:
         metrics["layer_weights"] = model.learnt_layer_weights()
     if dist.main:
-        write_export(args.model_dir, best_state, card(metrics, spec, task, args, job["shape"]))
+        write_export(args.model_dir, best_state,
+                     card(metrics, spec, task, args, job["shape"], job["fps"]))
         write_run(args.out_dir, metrics, predictions, history_frame(state["history"]), spec)
         ckpt.remove(args.checkpoint_dir)  # succeeded: the resume state has done its work
     dist.barrier()
@@ -190,7 +191,8 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     job = {"spec": spec, "model": model, "net": net, "inputs": inputs, "task": task,
            "rows": rows, "criterion": criterion, "optimizer": optimizer, "scheduler": scheduler,
            "batches": epoch_batches, "runtime": runtime, "dist": dist, "save": save, "cap": cap,
-           "windows": spec["audio_eval"] == "windows", "shape": shape, "device_name": device_name}
+           "windows": spec["audio_eval"] == "windows", "shape": shape, "fps": fps,
+           "device_name": device_name}
     state, best_state = fit(job, state, best_state, stop)
 
     # 7. test once, with the weights of the best validation epoch

@@ -1,21 +1,26 @@
-"""predict.py: an exported model classifies a recording as it did in training, folds average,
-two-stage models predict through both stages, bad input gets the project's clear errors."""
+"""predict.py: an exported model classifies a recording as it did in training, from any
+directory, folds average, two-stage models predict through both stages; a stage alone, models
+that must not be averaged, another encoder and bad input get the project's clear errors."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from torch import no_grad as torch_no_grad
 
 import predict
 import train
 from kemdy.classes import CLASSES
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError, run_cli
+from kemdy.train.models import encoder_fingerprint, load_audio_encoder, load_text_encoder
 from kemdy.train.two_stage import combine
 
 BASE = {"epochs": 2, "lr": 3e-3, "batch_size": 8, "max_len": 32, "patience": 5, "seed": 3,
@@ -28,18 +33,38 @@ def ws(tmp_path_factory):
     return toy_workspace(tmp_path_factory.mktemp("ws"), n_sessions=3, per_session=12)
 
 
+def relative_encoders(ws) -> tuple[Path, dict]:
+    """(the workspace folder, its paths with the encoders relative to it), as a config names
+    them relative to the run directory (results/encoders/text)."""
+    home = Path(ws["text"]).parents[1]
+    return home, {**ws, "text": os.path.relpath(ws["text"], home),
+                  "audio_encoder": os.path.relpath(ws["audio_encoder"], home)}
+
+
+def train_in(home, argv) -> None:
+    """train.py run from `home` (the run directory); the tests predict from elsewhere."""
+    cwd = os.getcwd()
+    os.chdir(home)
+    try:
+        train.main(argv)
+    finally:
+        os.chdir(cwd)
+
+
 @pytest.fixture(scope="module")
 def trained(ws, tmp_path_factory):
-    """mm (with valence/arousal, frozen audio) on folds 0 and 1, and a two-stage text model."""
+    """mm (with valence/arousal, frozen audio) on folds 0 and 1, and a two-stage text model,
+    trained with the encoders named relative to the workspace, predicted from elsewhere."""
     base = tmp_path_factory.mktemp("runs")
+    home, paths = relative_encoders(ws)
     out = {}
     for fold in (0, 1):
         spec = {**MM, "freeze_audio": True}
-        train.main(train_args(ws, base / f"mm{fold}", "mm", spec, fold=fold))
+        train_in(home, train_args(paths, base / f"mm{fold}", "mm", spec, fold=fold))
         out[f"mm{fold}"] = base / f"mm{fold}"
     two = {**BASE, "modality": "text", "loss": "soft_bce", "two_stage": True}
     for stage in (1, 2):
-        train.main(train_args(ws, base / f"two{stage}", "two", two, stage=stage))
+        train_in(home, train_args(paths, base / f"two{stage}", "two", two, stage=stage))
     (base / "two").mkdir()
     for stage in (1, 2):
         os.rename(base / f"two{stage}" / "model", base / "two" / f"stage{stage}")
@@ -57,6 +82,16 @@ def segment(ws, run_dir, k=0) -> tuple[str, str, str]:
 def cli(capsys, *args) -> dict:
     predict.main(list(map(str, args)))
     return json.loads(capsys.readouterr().out)
+
+
+def refused(capsys, *args) -> str:
+    """The ERROR line of a predict.py call that must be refused (exit 2, no traceback)."""
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(predict.main, list(map(str, args)))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: ") and "Fix:" in err
+    return err
 
 
 def test_an_exported_model_scores_a_recording_as_it_did_in_training(ws, trained, capsys):
@@ -108,26 +143,168 @@ def test_a_two_stage_model_predicts_through_both_stages(ws, trained, capsys):
 
 
 def bad_wav(tmp_path, kind) -> str:
+    """A wav ingest refuses: another rate, stereo, 32-bit float, or cut off mid-data."""
     path = tmp_path / f"{kind}.wav"
-    rate, channels = (22050, 1) if kind == "rate" else (16000, 2)
-    sf.write(path, np.zeros((8000, channels), np.float32), rate, subtype="PCM_16")
+    rate, channels = (22050, 1) if kind == "rate" else (16000, 2 if kind == "stereo" else 1)
+    subtype = "FLOAT" if kind == "float" else "PCM_16"
+    sf.write(path, np.full((8000, channels), 0.1, np.float32), rate, subtype=subtype)
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[:-4000])
     return str(path)
 
 
 @pytest.mark.parametrize("case, message", [
-    ("rate", "sample rate 22050 Hz, the model expects 16000 Hz"),
+    ("rate", "sample rate 22050 Hz, expected 16000 Hz"),
     ("stereo", "2 channels, expected mono"),
+    ("float", "sample format FLOAT, expected 16-bit PCM"),
+    ("truncated", "truncated wav: the data chunk declares 16000 bytes, the file holds 12000"),
     ("empty_text", "empty transcript"),
+    ("not_utf8", "--text: not UTF-8 text"),
     ("not_a_model", "not an exported model"),
+    ("damaged_card", "model.json: missing ['spec']"),
 ])
 def test_bad_input_is_a_clear_error(ws, trained, capsys, tmp_path, case, message):
     model = tmp_path if case == "not_a_model" else trained["mm0"] / "model"
+    if case == "damaged_card":
+        model = edited_copy(model, tmp_path / "damaged")
+        card = json.loads((model / "model.json").read_text())
+        (model / "model.json").write_text(json.dumps({k: v for k, v in card.items()
+                                                      if k != "spec"}))
     _, wav, text = segment(ws, trained["mm0"])
-    if case in ("rate", "stereo"):
+    if case in ("rate", "stereo", "float", "truncated"):
         wav = bad_wav(tmp_path, case)
-    with pytest.raises(SystemExit) as exit_:
-        run_cli(predict.main, ["--model", str(model), "--wav", wav,
-                               "--text", " " if case == "empty_text" else text])
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err and "Fix:" in err
+    # argv bytes that are not UTF-8 reach Python as surrogate escapes
+    text = {"empty_text": " ", "not_utf8": text + b"\xb3\xbb".decode("utf-8", "surrogateescape")
+            }.get(case, text)
+    err = refused(capsys, "--model", model, "--wav", wav, "--text", text)
+    assert message in err
+    if case == "not_a_model":  # the fold folder, also of a two-stage variant, not a stage
+        assert "stage1/stage2" not in err and "fold<k>" in err
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_stage_folder_alone_is_refused_naming_the_folder_to_pass(ws, trained, capsys, stage):
+    # stage 2 alone was scored as seven classes shifted by one; stage 1 as if two were seven
+    _, _, text = segment(ws, trained["two"] / "two1")
+    err = refused(capsys, "--model", trained["two"] / "two" / f"stage{stage}", "--text", text)
+    assert f"stage {stage} of the two-stage variant two alone" in err
+    assert f"pass the folder that holds both stages: {trained['two'] / 'two'}" in err
+
+
+def edited_copy(model: Path, to: Path, **changes) -> Path:
+    """A copy of an exported model whose model.json has other top-level or spec values."""
+    shutil.copytree(model, to)
+    card = json.loads((to / "model.json").read_text())
+    card["spec"].update(changes.pop("spec", {}))
+    card.update(changes)
+    (to / "model.json").write_text(json.dumps(card))
+    return to
+
+
+@pytest.mark.parametrize("case, message", [
+    ("two_stages_as_two_models", "stage 1 of the two-stage variant two alone"),
+    ("two_stage_and_one_stage", "cannot be averaged with {first}: a one-stage model and a "
+                                "two-stage one"),
+    ("other_variant", "cannot be averaged with {first}: variant text_ce, not mm"),
+    ("other_spec", "cannot be averaged with {first}: spec key lr is 0.1, not 0.003"),
+    ("same_fold_twice", "given twice"),
+])
+def test_models_that_must_not_be_averaged_are_refused(ws, trained, capsys, tmp_path, case,
+                                                      message):
+    two, mm0, mm1 = trained["two"] / "two", trained["mm0"] / "model", trained["mm1"] / "model"
+    models = {"two_stages_as_two_models": lambda: [two / "stage1", two / "stage2"],
+              "two_stage_and_one_stage": lambda: [two, mm0],
+              "other_variant": lambda: [mm0, edited_copy(mm1, tmp_path / "m", variant="text_ce")],
+              "other_spec": lambda: [mm0, edited_copy(mm1, tmp_path / "m", spec={"lr": 0.1})],
+              "same_fold_twice": lambda: [mm0, mm0]}[case]()
+    _, wav, text = segment(ws, trained["mm0"])
+    err = refused(capsys, "--model", *models, "--wav", wav, "--text", text)
+    assert message.format(first=models[0]) in err
+
+
+def test_model_json_names_its_encoders_for_any_directory(ws, trained, capsys, tmp_path,
+                                                         monkeypatch):
+    card = json.loads((trained["mm0"] / "model" / "model.json").read_text())
+    home, paths = relative_encoders(ws)
+    extractor, encoder = load_audio_encoder(ws["audio_encoder"])
+    assert card["encoders"]["audio"] == {
+        "name": paths["audio_encoder"], "path": os.path.abspath(ws["audio_encoder"]),
+        "fingerprint": encoder_fingerprint(ws["audio_encoder"], encoder, extractor)}
+    assert card["encoders"]["text"]["name"] == paths["text"] and not os.path.isabs(paths["text"])
+    monkeypatch.chdir(tmp_path)  # neither the training directory nor the repository
+    sid, wav, text = segment(ws, trained["mm0"])
+    out = cli(capsys, "--model", trained["mm0"] / "model", "--wav", wav, "--text", text)
+    want = pd.read_csv(trained["mm0"] / "out" / "predictions.csv").set_index("segment_id")
+    assert out["probabilities"]["happy"] == pytest.approx(want.loc[sid, "prob_happy"], abs=1e-5)
+
+
+def test_an_encoders_fingerprint_is_not_where_or_how_it_was_loaded(ws, tmp_path):
+    # training loads `results/encoders/text` under HF_HUB_OFFLINE=1; predict.py may load the
+    # same encoder by its absolute path, online: model.json's fingerprint must match
+    from transformers import AutoTokenizer
+
+    shutil.copytree(ws["text"], tmp_path / "moved")
+    tokenizer, encoder = load_text_encoder(ws["text"])
+    offline = AutoTokenizer.from_pretrained(str(tmp_path / "moved"), local_files_only=True)
+    _, moved = load_text_encoder(str(tmp_path / "moved"))
+    assert (encoder_fingerprint(ws["text"], encoder, tokenizer)
+            == encoder_fingerprint("moved", moved, offline))
+
+
+def test_a_moved_or_other_encoder_is_refused_naming_the_model_and_what_to_do(ws, capsys,
+                                                                             tmp_path):
+    # a model of its own: its audio encoder is moved, then rebuilt with other weights
+    home = tmp_path / "run"
+    shutil.copytree(Path(ws["audio_encoder"]), home / "enc")
+    spec = {**BASE, "modality": "audio", "loss": "ce", "epochs": 1, "freeze_audio": True}
+    train_in(home, train_args({**ws, "audio_encoder": "enc"}, home, "audio_ce", spec))
+    model = home / "model"
+    sid, wav, _ = segment(ws, home)
+    before = cli(capsys, "--model", model, "--wav", wav, "--text", "x")
+    os.rename(home / "enc", home / "moved")
+    err = refused(capsys, "--model", model, "--wav", wav, "--text", "x")
+    assert f"{model}: its audio encoder {home / 'enc'} is missing (moved or deleted)" in err
+    assert "--audio-encoder FOLDER" in err
+    moved = cli(capsys, "--model", model, "--wav", wav, "--text", "x",
+                "--audio-encoder", home / "moved")
+    assert moved == before
+    extractor, encoder = load_audio_encoder(str(home / "moved"))
+    with torch_no_grad():  # same shapes, other weights, at the recorded place
+        next(encoder.parameters()).add_(0.01)
+    encoder.save_pretrained(home / "enc")
+    extractor.save_pretrained(home / "enc")
+    err = refused(capsys, "--model", model, "--wav", wav, "--text", "x")
+    assert f"{model}: its audio encoder {home / 'enc'} is not the one it was trained with" in err
+    assert "--audio-encoder FOLDER" in err and f"snakemake --cores 2 -f {model}" in err
+
+
+def test_a_hub_encoder_missing_from_the_cache_is_refused_naming_it(ws, trained, capsys,
+                                                                   tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # as predict.py
+    model = tmp_path / "fold0"
+    shutil.copytree(trained["mm0"] / "model", model)
+    card = json.loads((model / "model.json").read_text())
+    card["encoders"]["text"].update(name="no-such-org/no-such-encoder", path=None)
+    (model / "model.json").write_text(json.dumps(card))
+    _, wav, text = segment(ws, trained["mm0"])
+    err = refused(capsys, "--model", model, "--wav", wav, "--text", text)
+    assert f"{model}: cannot load its text encoder no-such-org/no-such-encoder" in err
+    assert "--text-encoder FOLDER" in err and "HF_HUB_OFFLINE=0" in err
+
+
+def test_a_truncated_export_is_the_projects_error_in_the_rules_command(trained, capsys,
+                                                                      tmp_path):
+    model = tmp_path / "fold0"
+    shutil.copytree(trained["mm0"] / "model", model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    (tmp_path / "new.csv").write_text("wav,text\na.wav,안녕\n", encoding="utf-8")
+    # the `predict` rule's command line (scripts/predict.py runs main through run_cli; a
+    # subprocess would add only seconds of imports to the suite)
+    err = refused(capsys, "--model", model, "--csv", tmp_path / "new.csv", "--out",
+                  tmp_path / "out.csv", "--threads", 1)
+    assert f"ERROR: {weights}: unreadable, truncated or damaged" in err
+    assert "Fix: re-run the training job that exports it" in err
+    assert not (tmp_path / "out.csv").exists()

@@ -190,7 +190,8 @@ def test_trains_and_predict_reproduces_its_test_predictions(ws, tmp_path, name):
     assert metrics["f1_macro"] == saved["f1_macro"]
     card = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
     # only the encoders the model uses: predict loads them again by these names
-    assert card["encoders"] == {"text": ws[text], "audio": ws[audio] if "audio" in spec["modality"] else None}
+    names = {m: e and e["name"] for m, e in card["encoders"].items()}
+    assert names == {"text": ws[text], "audio": ws[audio] if "audio" in spec["modality"] else None}
     if pass_mask is not None:  # the feature extractor's return_attention_mask decides
         assert card["shape"]["pass_audio_mask"] is pass_mask
     want = pd.read_csv(tmp_path / "run" / "out" / "predictions.csv")

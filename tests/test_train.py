@@ -66,7 +66,8 @@ def test_an_audio_only_variant_needs_no_text_encoder(ws, tmp_path):
     spec = {**BASE, "epochs": 1, "modality": "audio", "loss": "ce", "audio_seconds": 0.6}
     train.main(train_args(paths, tmp_path, "audio_ce", spec))
     card = json.loads((tmp_path / "model" / "model.json").read_text())
-    assert card["encoders"] == {"text": None, "audio": ws["audio_encoder"]}
+    assert card["encoders"]["text"] is None
+    assert card["encoders"]["audio"]["name"] == ws["audio_encoder"]
     assert card["shape"]["text_dim"] == 0 and card["shape"]["audio_dim"] > 0
 
 

@@ -1,11 +1,12 @@
 """Classifying new recordings with exported models (results/models/{variant}/fold{k}).
 
-A model is rebuilt from its export: the encoders are loaded again by the names its
-model.json records, the trainable weights from model.safetensors. Several folds' models are
-an ensemble: their class probabilities (and valence/arousal) are averaged. A two-stage
-model predicts through both stages: neutral when stage 1's P(neutral) reaches the
-threshold, else stage 2's emotion; the seven probabilities are P(neutral) and
-(1 - P(neutral)) x stage 2's.
+A model is rebuilt from its export: the encoders are loaded again from where its model.json
+records them (and checked against their fingerprints), the trainable weights from
+model.safetensors. Several folds' models of one variant are an ensemble: their class
+probabilities (and valence/arousal) are averaged; anything else is refused
+(kemdy/predict_checks.py). A two-stage model predicts through both stages: neutral when
+stage 1's P(neutral) reaches the threshold, else stage 2's emotion; the seven probabilities
+are P(neutral) and (1 - P(neutral)) x stage 2's.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from kemdy.classes import CLASSES, EMOTIONS
 from kemdy.errors import InputError
+from kemdy.predict_checks import (check_ensemble, check_text, load_encoder, model_parts,
+                                  read_wav)
 from kemdy.train.batches import audio_batch, crop_offset, pad_tokens, window_offsets
-from kemdy.train.export import read_card, read_weights
+from kemdy.train.export import read_weights, rerun_fix
 from kemdy.train.losses import probabilities
-from kemdy.train.models import EmotionModel, load_audio_encoder, load_text_encoder
-
-WAV_FIX = "give a 16-bit PCM mono wav at the encoder's sample rate (as the release's are)"
+from kemdy.train.models import EmotionModel
 
 
 @dataclass
@@ -37,53 +37,41 @@ class Stage:
     extractor: object = None
 
 
-def load_stage(folder, device="cpu") -> Stage:
-    card = read_card(folder)
-    spec, shape, names = card["spec"], card["shape"], card["encoders"]
+def load_stage(folder, card: dict, device="cpu", encoders: dict | None = None,
+               memo: dict | None = None) -> Stage:
+    """One exported model; `encoders`: {"text"/"audio": folder} overriding model.json's."""
+    spec, shape = card["spec"], card["shape"]
+    encoders, memo = encoders or {}, {} if memo is None else memo
     tokenizer = text = extractor = audio = None
     if shape["text_dim"]:
-        tokenizer, text = load_text_encoder(names["text"])
+        tokenizer, text = load_encoder(folder, card, "text", encoders.get("text"), memo)
     if shape["audio_dim"]:
-        extractor, audio = load_audio_encoder(names["audio"])
+        extractor, audio = load_encoder(folder, card, "audio", encoders.get("audio"), memo)
     model = EmotionModel(len(card["classes"]), shape["text_dim"], shape["audio_dim"], text, audio,
                          spec["text_pooling"], shape.get("pass_audio_mask", True), 0.0,
                          spec["audio_layers"], shape["n_audio_layers"],
                          regress=float(spec["va_weight"]) > 0 and card["stage"] != 2)
     weights = read_weights(folder)
     unknown = set(weights) - set(model.state_dict())
-    if unknown:
-        raise InputError(folder, f"its weights do not fit the model its model.json describes "
-                         f"({sorted(unknown)[:3]} ...)", "re-export it by re-running training")
-    model.load_state_dict(weights, strict=False)  # the rest: the encoders as loaded
+    try:
+        if unknown:
+            raise RuntimeError(f"unknown weights {sorted(unknown)[:3]} ...")
+        model.load_state_dict(weights, strict=False)  # the rest: the encoders as loaded
+    except RuntimeError as err:
+        raise InputError(folder, "its weights do not fit the model its model.json describes "
+                         f"({str(err).strip().splitlines()[0]})", rerun_fix(folder)) from None
     return Stage(card, model.to(device).eval(), tokenizer, extractor)
 
 
-def load_models(folders, device="cpu") -> list[dict[str, Stage]]:
-    """Each --model folder as {"single": Stage} or {"stage1": Stage, "stage2": Stage}."""
-    out = []
-    for folder in map(Path, folders):
-        if (folder / "stage1").is_dir() and (folder / "stage2").is_dir():
-            out.append({s: load_stage(folder / s, device) for s in ("stage1", "stage2")})
-        else:
-            out.append({"single": load_stage(folder, device)})
-    return out
-
-
-def read_wav(path, rate: int) -> np.ndarray:
-    """A wav as float samples, refused with a clear error unless it is what the model read."""
-    try:
-        info = sf.info(str(path))
-    except Exception as err:
-        raise InputError(path, f"not a readable wav ({str(err).strip()})", WAV_FIX) from None
-    if info.samplerate != rate:
-        raise InputError(path, f"sample rate {info.samplerate} Hz, the model expects {rate} Hz",
-                         WAV_FIX)
-    if info.channels != 1:
-        raise InputError(path, f"{info.channels} channels, expected mono", WAV_FIX)
-    wave, _ = sf.read(str(path), dtype="float32")
-    if len(wave) < 0.05 * rate:
-        raise InputError(path, f"{len(wave)} samples, under 0.05 s: no speech", WAV_FIX)
-    return wave
+def load_models(folders, device="cpu", encoders: dict | None = None) -> list[dict[str, Stage]]:
+    """Each --model folder as {"single": Stage} or {"stage1": Stage, "stage2": Stage}, once
+    every folder is known to be one whole model and all of them one variant's."""
+    folders = [Path(f) for f in folders]
+    members = [model_parts(folder) for folder in folders]
+    check_ensemble(folders, members)
+    memo = {}  # encoder fingerprints: computed once per encoder, not once per fold
+    return [{part: load_stage(path, card, device, encoders, memo)
+             for part, (path, card) in parts.items()} for parts in members]
 
 
 def batch_for(stage: Stage, text: str, wave: np.ndarray | None, device) -> list[dict]:
@@ -120,30 +108,32 @@ def score(stage: Stage, text: str, wave, device) -> tuple[np.ndarray, np.ndarray
 
 def predict_one(models: list[dict[str, Stage]], text: str, wav_path, device="cpu") -> dict:
     """{"emotion", "probabilities" (the seven classes, summing to 1)[, "valence", "arousal"]}."""
-    if not str(text).strip():
-        raise InputError("--text", "empty transcript", "give the words spoken in the recording")
+    text = check_text(text)
     waves = {}
-    probs, vas, neutral, threshold = [], [], [], None
+    probs, vas, neutral = [], [], []
+    two_stage = "stage1" in models[0]  # every member alike (check_ensemble)
     for parts in models:
         first = next(iter(parts.values()))
         wave = None
         if first.extractor is not None:
             rate = int(first.extractor.sampling_rate)
-            wave = waves.setdefault(rate, read_wav(wav_path, rate))
-        if "single" in parts:
-            p, va = score(parts["single"], text, wave, device)
-        else:
+            if rate not in waves:
+                waves[rate] = read_wav(wav_path, rate)
+            wave = waves[rate]
+        if two_stage:
             p1, va = score(parts["stage1"], text, wave, device)
             p2, _ = score(parts["stage2"], text, wave, device)
             p = np.concatenate([[p1[0]], (1.0 - p1[0]) * p2])
             neutral.append(p1[0])
-            threshold = float(parts["stage1"].card["spec"]["neutral_threshold"])
+        else:
+            p, va = score(parts["single"], text, wave, device)
         probs.append(p)
         if va is not None:
             vas.append(va)
     mean = np.mean(probs, 0)
     mean = mean / mean.sum()
-    if threshold is not None and len(neutral) == len(models):  # two-stage: its own rule
+    if two_stage:  # its own rule
+        threshold = float(models[0]["stage1"].card["spec"]["neutral_threshold"])
         emotion = "neutral" if np.mean(neutral) >= threshold else EMOTIONS[int(mean[1:].argmax())]
     else:
         emotion = CLASSES[int(mean.argmax())]

@@ -6,6 +6,7 @@ output beside the classes, and a learnt weighting of the audio encoder's layers.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 
@@ -57,24 +58,49 @@ def _pretrained(auto, path: str):
         return auto.from_pretrained(path, dtype=torch.float32)
 
 
+# How a tokenizer was loaded, which save_pretrained writes into its config: HF_HUB_OFFLINE
+# sets local_files_only, a folder sets is_local. Not what it does, so not in a fingerprint.
+LOAD_OPTIONS = ("local_files_only", "is_local", "cache_dir", "force_download", "proxies",
+                "token", "use_auth_token", "revision", "subfolder", "trust_remote_code",
+                "name_or_path", "_commit_hash", "_from_auto")
+
+
+def _saved_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not path.endswith("config.json"):  # tokenizer_config.json, preprocessor_config.json
+        return data
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return data
+    if isinstance(obj, dict):
+        obj = {k: v for k, v in obj.items() if k not in LOAD_OPTIONS}
+    return json.dumps(obj, sort_keys=True).encode()
+
+
 def saved_files_digest(part) -> bytes:
     """The bytes of what save_pretrained writes for a tokenizer or feature extractor: its
-    whole definition, the same in every process (object addresses never enter)."""
+    whole definition, the same in every process (object addresses never enter) and however
+    it was loaded (LOAD_OPTIONS left out)."""
     digest = hashlib.blake2b(digest_size=16)
     with tempfile.TemporaryDirectory() as tmp:
         part.save_pretrained(tmp)
         for name in sorted(os.listdir(tmp)):
             digest.update(name.encode())
-            with open(os.path.join(tmp, name), "rb") as handle:
-                digest.update(handle.read())
+            digest.update(_saved_bytes(os.path.join(tmp, name)))
     return digest.digest()
 
 
 def encoder_fingerprint(path: str, model: nn.Module, preprocessor=None) -> str:
     """Hash of an encoder's config, weights and tokenizer / feature-extractor files: the key
-    of the embedding cache and part of a checkpoint's fingerprint."""
+    of the embedding cache, part of a checkpoint's fingerprint, and what model.json records
+    for predict.py to check. Where it was loaded from (the config's _name_or_path) is left
+    out: the same encoder moved, or named by hub name or by folder, is the same encoder."""
+    config = json.loads(model.config.to_json_string(use_diff=False))
+    config.pop("_name_or_path", None)
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(model.config.to_json_string(use_diff=False).encode())
+    digest.update(json.dumps(config, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())

@@ -1,0 +1,165 @@
+"""What predict.py refuses before it scores anything: a folder that is not one whole model
+(a stage of a two-stage variant alone, half a two-stage model), models that must not be
+averaged (other variants, specs or encoders), an encoder other than the one a model was
+trained with, a transcript that is not text, and a wav that ingest would refuse (the same
+check, kemdy/release/files.py, and the same reader, kemdy/release/audio.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from kemdy.classes import CLASSES, EMOTIONS, STAGE1_CLASSES
+from kemdy.errors import InputError
+from kemdy.release.audio import read_wave
+from kemdy.release.files import check_wav
+from kemdy.train.export import CARD, read_card, rerun_fix
+from kemdy.train.models import encoder_fingerprint, load_audio_encoder, load_text_encoder
+
+WAV_FIX = "give a 16-bit PCM mono wav at the encoder's sample rate (as the release's are)"
+STAGES = {"stage1": (1, STAGE1_CLASSES), "stage2": (2, EMOTIONS)}
+ENSEMBLE_FIX = ("pass the folds of one variant as the workflow exported them "
+                "(results/models/<variant>/fold*)")
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def check_text(text) -> str:
+    """A transcript the tokenizer can read: not empty, and text (argv bytes that were not
+    UTF-8 arrive as surrogate escapes, which no tokenizer takes)."""
+    if not str(text).strip():
+        raise InputError("--text", "empty transcript", "give the words spoken in the recording")
+    try:
+        str(text).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError("--text", f"not UTF-8 text (undecodable bytes from character "
+                         f"{err.start})", "pass the transcript as UTF-8 (convert a cp949 "
+                         "one first, e.g. iconv -f cp949 -t utf-8)") from None
+    return str(text)
+
+
+def read_wav(path, rate: int) -> np.ndarray:
+    """A wav as float samples, refused by ingest's rules (rate, mono, 16-bit PCM, not
+    truncated, not empty) and read by its reader, so predict sees what training saw."""
+    _, problem = check_wav(Path(path), rate)
+    if problem:
+        raise InputError(path, problem[1], WAV_FIX)
+    try:
+        return read_wave(str(path), rate)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise InputError(path, f"not a readable wav ({str(err).strip()})", WAV_FIX) from None
+
+
+# ---------------------------------------------------------------- what a folder holds
+
+
+def model_parts(folder: Path) -> dict[str, tuple[Path, dict]]:
+    """{"single": (folder, card)} or {"stage1": ..., "stage2": ...}: one whole model."""
+    stages = [s for s in STAGES if (folder / s).is_dir()]
+    if stages:
+        if len(stages) == 1:
+            missing = next(s for s in STAGES if s not in stages)
+            raise InputError(folder, f"a two-stage model without its {missing}",
+                             rerun_fix(folder / missing))
+        parts = {s: (folder / s, read_card(folder / s)) for s in STAGES}
+        for s, (path, card) in parts.items():
+            if (card.get("stage"), card.get("classes")) != STAGES[s]:
+                raise InputError(path / CARD, f"stage {card.get('stage')} with classes "
+                                 f"{card.get('classes')}, not {s}", rerun_fix(path))
+        one, two = (parts[s][1] for s in STAGES)
+        if (one["variant"], one["fold"]) != (two["variant"], two["fold"]):
+            raise InputError(folder, f"stage1 is {one['variant']} fold {one['fold']}, stage2 "
+                             f"{two['variant']} fold {two['fold']}", rerun_fix(folder / "stage2"))
+        return parts
+    folds = any(folder.glob(f"fold*/{CARD}")) or any(folder.glob("fold*/stage1"))
+    if folds and not (folder / CARD).exists():
+        raise InputError(folder, "a variant's folder, not one model", f"pass its folds: "
+                         f"{folder}/fold*")
+    card = read_card(folder)
+    if card.get("stage") is not None:
+        raise InputError(folder, f"stage {card['stage']} of the two-stage variant "
+                         f"{card['variant']} alone: it does not predict the seven classes",
+                         f"pass the folder that holds both stages: {folder.parent}")
+    if card.get("classes") != CLASSES:
+        raise InputError(folder / CARD, f"classes {card.get('classes')}, not the seven "
+                         f"{CLASSES}", rerun_fix(folder))
+    return {"single": (folder, card)}
+
+
+def signature(parts: dict) -> dict:
+    """What members of one ensemble share: the folds of one variant have it all alike."""
+    card = next(iter(parts.values()))[1]
+    return {"kind": "two-stage" if "stage1" in parts else "one-stage",
+            "variant": card["variant"],
+            "spec": {k: v for k, v in card["spec"].items() if k != "stage"},
+            "encoders": {m: e and e.get("fingerprint") for m, e in card["encoders"].items()}}
+
+
+def difference(a: dict, b: dict) -> str | None:
+    if a["kind"] != b["kind"]:
+        return f"a {b['kind']} model and a {a['kind']} one"
+    if a["variant"] != b["variant"]:
+        return f"variant {b['variant']}, not {a['variant']}"
+    for key in sorted(set(a["spec"]) | set(b["spec"])):
+        if a["spec"].get(key) != b["spec"].get(key):
+            return f"spec key {key} is {b['spec'].get(key)!r}, not {a['spec'].get(key)!r}"
+    if a["encoders"] != b["encoders"]:
+        return "trained with other encoders"
+    return None
+
+
+def check_ensemble(folders: list[Path], members: list[dict]) -> None:
+    """Averaging is only for models of one variant: anything else is refused, by name."""
+    seen = {}
+    for folder in folders:
+        key = os.path.realpath(folder)
+        if key in seen:
+            raise InputError(folder, f"given twice (also as {seen[key]})", "pass each fold once")
+        seen[key] = folder
+    first = signature(members[0])
+    for folder, parts in zip(folders[1:], members[1:]):
+        differs = difference(first, signature(parts))
+        if differs:
+            raise InputError(folder, f"cannot be averaged with {folders[0]}: {differs}",
+                             ENSEMBLE_FIX)
+
+
+# ---------------------------------------------------------------- encoders
+
+
+def load_encoder(folder, card: dict, modality: str, override: str | None, memo: dict):
+    """(preprocessor, encoder) a model was trained with, from the folder or hub name its
+    model.json records (or `override`), refused unless its fingerprint is the recorded one.
+    `memo`: fingerprints already computed in this process, by source."""
+    entry = card["encoders"].get(modality)
+    flag = f"--{modality}-encoder"
+    if not isinstance(entry, dict) or not entry.get("fingerprint"):
+        raise InputError(Path(folder) / CARD, f"no {modality} encoder recorded",
+                         rerun_fix(folder))
+    source = override or entry["path"] or entry["name"]
+    if override is None and entry["path"] and not os.path.isdir(entry["path"]):
+        raise InputError(folder, f"its {modality} encoder {entry['path']} is missing (moved "
+                         "or deleted)", f"put it back, or pass {flag} FOLDER with the encoder "
+                         "it was trained with (its fingerprint is checked)")
+    loader = load_text_encoder if modality == "text" else load_audio_encoder
+    try:
+        preprocessor, encoder = loader(source)
+    except (OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(folder, f"cannot load its {modality} encoder {source} ({reason})",
+                         f"pass {flag} FOLDER with the encoder it was trained with, or put "
+                         "that hub model in the Hugging Face cache (HF_HUB_OFFLINE=0 lets "
+                         "predict.py download it)") from None
+    if source not in memo:
+        memo[source] = encoder_fingerprint(source, encoder, preprocessor)
+    if memo[source] != entry["fingerprint"]:
+        raise InputError(folder, f"its {modality} encoder {source} is not the one it was "
+                         f"trained with (fingerprint {memo[source][:12]}, model.json records "
+                         f"{entry['fingerprint'][:12]})", f"pass {flag} FOLDER with the "
+                         f"encoder it was trained with, or retrain it on this one: "
+                         f"{rerun_fix(folder)}")
+    return preprocessor, encoder
