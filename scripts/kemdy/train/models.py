@@ -214,10 +214,11 @@ class EmotionModel(nn.Module):
         return torch.softmax(self.layer_weights.detach().float(), 0).cpu().tolist()
 
 
-def apply_freezing(text_encoder, audio_encoder, spec: dict) -> None:
+def apply_freezing(text_encoder, audio_encoder, spec: dict, dist=None) -> None:
     """freeze_text / freeze_audio freeze a whole encoder; freeze_feature_encoder freezes
     wav2vec2's convolutional front end (its waveform filters, kept as pre-trained);
-    gradient_checkpointing recomputes a trained encoder's activations in the backward pass."""
+    gradient_checkpointing recomputes a trained encoder's activations in the backward pass;
+    audio_layers: weighted turns LayerDrop off (keep_every_layer)."""
     if text_encoder is not None:
         text_encoder.requires_grad_(not spec.get("freeze_text", False))
         if spec.get("text_pooling", "pooled") == "first_token" and hasattr(text_encoder, "pooler") \
@@ -228,11 +229,34 @@ def apply_freezing(text_encoder, audio_encoder, spec: dict) -> None:
         front_end = getattr(audio_encoder, "freeze_feature_encoder", None)
         if spec.get("freeze_feature_encoder", True) and front_end is not None:
             front_end()
+        if spec.get("audio_layers", "last") == "weighted":
+            keep_every_layer(audio_encoder, dist)
     if spec.get("gradient_checkpointing"):  # trade compute for memory in trained encoders
         for encoder in (text_encoder, audio_encoder):
             if encoder is not None and any(p.requires_grad for p in encoder.parameters()):
                 encoder.gradient_checkpointing_enable(
                     gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def keep_every_layer(audio_encoder, dist=None) -> None:
+    """LayerDrop off (config.layerdrop = 0) for a learnt weighting of the layers.
+
+    While training, a dropped layer records no hidden state, so fewer than layers + 1 come
+    back and the weighted sum cannot be formed (wav2vec2-base ships layerdrop 0.1: a
+    12-layer model drops a layer in ~72 % of steps). Turning it off rather than passing a
+    dropped layer's input through as its state: each weight then always sees its own
+    layer, in training as in evaluation (a pass-through would teach weight k a mixture of
+    layers k and k-1 that scoring never sees); transformers records hidden states by hooks
+    on the layer classes, which a wrapper would bypass; and it is what s3prl's weighted-
+    layer featurizer does with these encoders. The cost is LayerDrop's regularisation, a
+    small one in fine-tuning. A frozen encoder loses nothing (eval mode never drops)."""
+    rate = float(getattr(audio_encoder.config, "layerdrop", 0.0) or 0.0)
+    if rate > 0:
+        audio_encoder.config.layerdrop = 0.0
+        from kemdy.train.distributed import log
+
+        log(f"audio_layers: weighted: LayerDrop {rate:g} of {type(audio_encoder).__name__} "
+            "turned off (every layer's state is needed in every step)", dist)
 
 
 def build_model(spec: dict, task, encoders: dict, shape: dict, device, dist):
