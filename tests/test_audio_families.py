@@ -20,16 +20,16 @@ def tiny_wav2vec2(layerdrop: float, layers: int = 4):
         num_conv_pos_embedding_groups=2, layerdrop=layerdrop, mask_time_prob=0.0))
 
 
-def train_steps(model, steps: int = 12) -> list[float]:
+def train_steps(model, steps: int = 8) -> list[float]:
     """`steps` optimiser steps in train mode on random clips; the losses."""
     model.train()
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     rng = np.random.default_rng(0)
     losses = []
     for _ in range(steps):
-        values = torch.from_numpy(rng.standard_normal((3, 4000)).astype(np.float32))
+        values = torch.from_numpy(rng.standard_normal((3, 2400)).astype(np.float32))
         mask = torch.ones_like(values, dtype=torch.long)
-        mask[0, 3000:] = 0
+        mask[0, 1800:] = 0
         logits, _ = model({"input_values": values, "audio_mask": mask})
         loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2]))
         optimiser.zero_grad()
@@ -62,3 +62,79 @@ def test_last_layer_keeps_layerdrop():
     model = EmotionModel(3, audio_dim=16, audio_encoder=audio)
     torch.manual_seed(1)
     assert all(np.isfinite(train_steps(model, 4)))
+
+
+# ---------------------------------------------------------------- every family
+
+BASES = {"wav2vec2": "Wav2Vec2", "hubert": "Hubert", "wavlm": "WavLM",
+         "data2vec-audio": "Data2VecAudio", "unispeech-sat": "UniSpeechSat"}
+SMALL = {"conv_dim": 8, "hidden": 16, "layers": 2}
+
+
+def family_config(prefix: str, **extra):
+    """A tiny config of a wav2vec2-family class prefix, through families.audio_config."""
+    from kemdy.demo.families import audio_config
+
+    template = {"Wav2Vec2": "wav2vec2-superb-er", "Hubert": "hubert-base-ls960",
+                "WavLM": "wavlm-base-plus", "Data2VecAudio": "data2vec-audio-base",
+                "UniSpeechSat": "unispeech-sat-base"}[prefix]
+    return audio_config(template, **SMALL, **extra)
+
+
+@pytest.mark.parametrize("prefix", list(BASES.values()))
+@pytest.mark.parametrize("head", ["ForCTC", "ForSequenceClassification"])
+def test_fine_tuned_checkpoints_load_as_their_encoder_and_train_weighted(tmp_path, prefix, head):
+    """A …ForCTC / …ForSequenceClassification checkpoint of every family: AutoModel gives
+    the bare encoder with the checkpoint's weights, its front end freezes, and weighted
+    layers train with its LayerDrop."""
+    import transformers
+
+    from kemdy.demo.families import audio_extractor
+    from kemdy.train.models import load_audio_encoder
+
+    checkpoint_class = getattr(transformers, prefix + head)
+    config = family_config(prefix, vocab_size=12, layerdrop=0.5,
+                           architectures=[checkpoint_class.__name__])
+    torch.manual_seed(0)
+    checkpoint = checkpoint_class(config)
+    checkpoint.save_pretrained(tmp_path)
+    audio_extractor("wavlm-base-plus").save_pretrained(tmp_path)
+    _, audio = load_audio_encoder(str(tmp_path))
+    assert type(audio) is getattr(transformers, prefix + "Model")
+    base = checkpoint.base_model.state_dict()
+    assert all(torch.equal(t, base[k]) for k, t in audio.state_dict().items() if k in base)
+    apply_freezing(None, audio, {"audio_layers": "weighted", "freeze_feature_encoder": True})
+    front = {k: t.clone() for k, t in audio.feature_extractor.state_dict().items()}
+    model = EmotionModel(3, audio_dim=16, audio_encoder=audio, audio_layers="weighted",
+                         n_audio_layers=3)
+    torch.manual_seed(1)
+    assert all(np.isfinite(train_steps(model, 4)))
+    assert all(torch.equal(t, front[k]) for k, t in audio.feature_extractor.state_dict().items())
+    assert any(p.requires_grad for p in audio.encoder.parameters())
+
+
+@pytest.mark.parametrize("prefix", list(BASES.values()))
+def test_freeze_feature_encoder_freezes_every_family(prefix):
+    """HubertModel and UniSpeechSatModel have no freeze_feature_encoder(): their front end
+    trained while the config said frozen."""
+    import transformers
+
+    audio = getattr(transformers, prefix + "Model")(family_config(prefix))
+    apply_freezing(None, audio, {"freeze_feature_encoder": True})
+    assert not any(p.requires_grad for p in audio.feature_extractor.parameters())
+    assert all(p.requires_grad for n, p in audio.named_parameters()
+               if not n.startswith("feature_extractor."))
+    apply_freezing(None, audio, {"freeze_feature_encoder": False})
+    assert all(p.requires_grad for p in audio.parameters())
+
+
+def test_an_encoder_without_a_front_end_cannot_be_frozen_silently():
+    from transformers import BertConfig, BertModel
+
+    from kemdy.errors import InputError
+
+    other = BertModel(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32, vocab_size=20))
+    with pytest.raises(InputError, match="freeze_feature_encoder"):
+        apply_freezing(None, other, {"freeze_feature_encoder": True})
+    apply_freezing(None, other, {"freeze_feature_encoder": False})  # nothing to freeze: fine

@@ -226,9 +226,8 @@ def apply_freezing(text_encoder, audio_encoder, spec: dict, dist=None) -> None:
             text_encoder.pooler.requires_grad_(False)  # unused: keep it out of the optimiser
     if audio_encoder is not None:
         audio_encoder.requires_grad_(not spec.get("freeze_audio", False))
-        front_end = getattr(audio_encoder, "freeze_feature_encoder", None)
-        if spec.get("freeze_feature_encoder", True) and front_end is not None:
-            front_end()
+        if spec.get("freeze_feature_encoder", True) and not spec.get("freeze_audio", False):
+            freeze_front_end(audio_encoder)
         if spec.get("audio_layers", "last") == "weighted":
             keep_every_layer(audio_encoder, dist)
     if spec.get("gradient_checkpointing"):  # trade compute for memory in trained encoders
@@ -236,6 +235,28 @@ def apply_freezing(text_encoder, audio_encoder, spec: dict, dist=None) -> None:
             if encoder is not None and any(p.requires_grad for p in encoder.parameters()):
                 encoder.gradient_checkpointing_enable(
                     gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def freeze_front_end(audio_encoder) -> None:
+    """Freeze the convolutional front end of any wav2vec2-family encoder.
+
+    Not through freeze_feature_encoder(): HubertModel and UniSpeechSatModel lack it, and
+    calling it only where it exists silently trained their front end. Every family keeps
+    the front end as `feature_extractor`, whose _freeze_parameters also stops it asking
+    for input gradients (gradient checkpointing); a class without one is an error."""
+    front = getattr(audio_encoder, "feature_extractor", None)
+    if not isinstance(front, nn.Module) or not any(True for _ in front.parameters()):
+        from kemdy.errors import InputError
+
+        raise InputError("--spec", f"{type(audio_encoder).__name__} has no convolutional "
+                         "front end (feature_extractor) to freeze",
+                         "set freeze_feature_encoder: false, or use a wav2vec2-family encoder",
+                         key="freeze_feature_encoder")
+    freeze = getattr(front, "_freeze_parameters", None)
+    if freeze is not None:
+        freeze()
+    else:
+        front.requires_grad_(False)
 
 
 def keep_every_layer(audio_encoder, dist=None) -> None:
