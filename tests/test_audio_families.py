@@ -138,3 +138,44 @@ def test_an_encoder_without_a_front_end_cannot_be_frozen_silently():
     with pytest.raises(InputError, match="freeze_feature_encoder"):
         apply_freezing(None, other, {"freeze_feature_encoder": True})
     apply_freezing(None, other, {"freeze_feature_encoder": False})  # nothing to freeze: fine
+
+
+# ---------------------------------------------------------------- quiet logs
+
+
+def test_a_fine_tuned_checkpoint_loads_with_one_line_not_a_weight_table(tmp_path, capfd):
+    """The CTC head's weights are counted in the load line, not printed as a table."""
+    from kemdy.demo.families import audio_like
+    from kemdy.train.models import load_audio_encoder, load_line
+
+    folder = audio_like(tmp_path / "ctc", "hubert-large-ft", **SMALL)
+    capfd.readouterr()
+    _, audio = load_audio_encoder(str(folder))
+    out = capfd.readouterr()
+    assert "LOAD REPORT" not in out.err + out.out and "UNEXPECTED" not in out.err + out.out
+    line = load_line("audio", str(folder), audio, {"freeze_feature_encoder": True})
+    n = sum(p.numel() for p in audio.parameters())
+    assert line.startswith(f"audio encoder HubertModel from {folder}: {n:,} parameters, ")
+    assert "trained, front end frozen; 0 weights new (initialised), 2 in the checkpoint unused" \
+        in line
+    assert "frozen (vectors cached)" in load_line("audio", "x", audio, {"freeze_audio": True})
+
+
+def test_wavlm_warns_no_deprecation_at_every_step():
+    """WavLM's attention made torch warn each time the warning registry was reset (every
+    epoch: the loop's catch_warnings); quiet_transformers filters that one message."""
+    import warnings
+
+    from transformers import WavLMModel
+
+    from kemdy.train.models import quiet_transformers
+
+    quiet_transformers()
+    audio = WavLMModel(family_config("WavLM")).eval()
+    values = torch.randn(2, 2400)
+    mask = torch.ones_like(values, dtype=torch.long)
+    mask[0, 1600:] = 0
+    with warnings.catch_warnings(record=True) as caught:
+        with torch.no_grad():
+            audio(values, attention_mask=mask)
+    assert not [w for w in caught if "key_padding_mask" in str(w.message)]

@@ -20,10 +20,17 @@ VA_CENTRE = 3.0  # valence and arousal are rated 1-5: the output starts at the m
 
 
 def quiet_transformers() -> None:
-    """No per-file progress bars in the job logs."""
+    """No per-file progress bars in the job logs, and no warning repeated every step: WavLM
+    hands torch's attention a boolean padding mask beside its float position bias, which
+    torch calls deprecated each time the warning registry is reset (harmless: torch turns
+    the boolean mask into -inf itself). Filtered by its exact message, once."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask and "
+                            "attn_mask is deprecated", category=UserWarning)
 
 
 def load_text_encoder(path: str):
@@ -52,9 +59,39 @@ def _pretrained(auto, path: str):
     pooler drawn from the caller's RNG would differ between training, predict.py (a frozen
     encoder is not exported) and the fingerprints of two processes. The caller's RNG is
     left as it was, on every GPU too (manual_seed seeds them all)."""
-    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
-        torch.manual_seed(0)
-        return auto.from_pretrained(path, dtype=torch.float32)
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the weight tables: load_line counts them in one line
+    try:
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            torch.manual_seed(0)
+            model, info = auto.from_pretrained(path, dtype=torch.float32,
+                                               output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(level)
+    model.loaded_weights = {"new": len(info.get("missing_keys", ())),
+                            "unused": len(info.get("unexpected_keys", ()))}
+    return model
+
+
+def load_line(modality: str, path: str, model: nn.Module, spec: dict) -> str:
+    """The one log line of an encoder load: class, size, what trains, which weights the
+    checkpoint lacked (initialised new) or had beyond the encoder (a head: unused)."""
+    n = sum(p.numel() for p in model.parameters())
+    if spec.get(f"freeze_{modality}", False):
+        role = "frozen (vectors cached)"
+    elif modality == "audio" and spec.get("freeze_feature_encoder", True):
+        role = "trained, front end frozen"
+    elif modality == "text" and spec.get("text_pooling", "pooled") == "first_token" \
+            and getattr(model, "pooler", None) is not None:
+        role = "trained, pooler unused"
+    else:
+        role = "trained"
+    weights = getattr(model, "loaded_weights", {"new": 0, "unused": 0})
+    return (f"{modality} encoder {type(model).__name__} from {path}: {n:,} parameters, "
+            f"{role}; {weights['new']} weights new (initialised), "
+            f"{weights['unused']} in the checkpoint unused")
 
 
 def saved_files_digest(part) -> bytes:
