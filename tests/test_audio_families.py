@@ -179,3 +179,69 @@ def test_wavlm_warns_no_deprecation_at_every_step():
         with torch.no_grad():
             audio(values, attention_mask=mask)
     assert not [w for w in caught if "key_padding_mask" in str(w.message)]
+
+
+# ---------------------------------------------------------------- padding and predict parity
+
+FAMILIES = ["wavlm-base-plus", "hubert-base-ls960", "data2vec-audio-base", "unispeech-sat-base",
+            "wavlm-large", "hubert-large-ft", "wav2vec2-superb-er"]
+
+
+@pytest.fixture(scope="module")
+def family_encoders(tmp_path_factory):
+    from kemdy.demo import families
+
+    base = tmp_path_factory.mktemp("families")
+    return {f: str(families.audio_like(base / f, f)) for f in FAMILIES}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_padding_sensitivity_is_as_measured(family_encoders, family):
+    """padding_sensitive's rule agrees with what padding does to each family's vectors."""
+    from kemdy.demo.families import padding_gap
+    from kemdy.train.models import load_audio_encoder, padding_sensitive
+
+    extractor, audio = load_audio_encoder(family_encoders[family])
+    gap = padding_gap(audio, extractor)
+    sensitive = padding_sensitive(audio.config, extractor.return_attention_mask)
+    assert sensitive == (gap > 1e-5), gap
+    assert gap > 1e-2 if sensitive else gap < 1e-6
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    from kemdy.demo.toy_corpus import toy_workspace
+
+    return toy_workspace(tmp_path_factory.mktemp("toy") / "ws", n_sessions=4, per_session=12,
+                         max_seconds=1.6, seconds=(0.3, 1.6))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_trained_weighted_encoder_of_every_family_predicts_as_training_scored(
+        toy, family_encoders, tmp_path, family):
+    """scripts/predict.py (one clip at a time) re-predicts a trained encoder's test
+    probabilities within 1e-5: training scored padding-sensitive families unpadded (WavLM-
+    base+, data2vec-audio and UniSpeech-SAT return a mask and were scored padded)."""
+    import os
+
+    import pandas as pd
+
+    import predict
+    import train
+    from kemdy.classes import CLASSES
+    from kemdy.demo.toy_corpus import train_args
+
+    spec = {"epochs": 1, "lr": 3e-3, "batch_size": 8, "patience": 5, "seed": 3,
+            "audio_seconds": 1.5, "modality": "audio", "loss": "ce", "freeze_audio": False,
+            "audio_layers": "weighted"}
+    paths = {**toy, "audio_encoder": family_encoders[family]}
+    train.main(train_args(paths, tmp_path, "v", spec))
+    want = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    data = pd.read_csv(toy["data"]).set_index("segment_id").loc[want["segment_id"]]
+    pd.DataFrame({"wav": [os.path.join(toy["root"], p) for p in data["wav_path"]],
+                  "text": data["text"].to_numpy()}).to_csv(tmp_path / "items.csv", index=False)
+    predict.main(["--model", str(tmp_path / "model"), "--csv", str(tmp_path / "items.csv"),
+                  "--out", str(tmp_path / "got.csv"), "--threads", "1"])
+    got = pd.read_csv(tmp_path / "got.csv")
+    probs = [f"prob_{c}" for c in CLASSES]
+    assert np.abs(got[probs].to_numpy() - want[probs].to_numpy()).max() < 1e-5

@@ -157,6 +157,20 @@ def audio_vector(encoder: nn.Module, input_values, sample_mask, pass_mask: bool 
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+def padding_sensitive(config, pass_mask: bool) -> bool:
+    """Whether a clip's vectors change when it is padded beside a longer one, even with the
+    attention mask: then training scores it only beside clips of its own length, as
+    predict.py scores it alone. Measured on every family's look-alike
+    (kemdy.demo.families.padding_gap, tests/test_audio_families.py): a group-norm front end
+    (wav2vec2-base, HuBERT-base, WavLM-base(+), UniSpeech-SAT) normalises each channel over
+    the padding too, and data2vec-audio's 5-layer positional convolution carries the
+    padding's (non-zero, normalised) states into the real frames; a layer-norm front end
+    with the mask (XLS-R, HuBERT-large, WavLM-large) is unmoved (< 1e-6). Without a mask
+    every encoder sees the padding."""
+    return (not pass_mask or getattr(config, "feat_extract_norm", None) == "group"
+            or getattr(config, "model_type", None) == "data2vec-audio")
+
+
 def receptive_field(encoder: nn.Module) -> int:
     """Fewest samples that give the encoder one frame."""
     n = 1
