@@ -44,6 +44,10 @@ def text_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
         raise InputError("--spec", f"max_len {spec['max_len']} is more than the {limit} tokens "
                          f"{paths.text_encoder} takes", f"set max_len to {limit} or less",
                          key="max_len")
+    if spec["text_pooling"] == "pooled" and getattr(encoder, "pooler", None) is None:
+        raise InputError("--spec", f"text_pooling is pooled, but {paths.text_encoder} "
+                         f"({type(encoder).__name__}) has no pooler",
+                         "set text_pooling: first_token", key="text_pooling")
     fp = encoder_fingerprint(paths.text_encoder, encoder, tokenizer)
     token_ids = tokenize(tokenizer, task.frame["text"], int(spec["max_len"]))
     kw = {"pad_id": tokenizer.pad_token_id}
