@@ -31,6 +31,14 @@ SMALL_TEXT = dict(KLUE_BASE, vocab_size=1000, hidden_size=32, num_hidden_layers=
 SMALL_AUDIO = dict(W2V2_BASE, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                    intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
                    num_conv_pos_embedding_groups=4)
+# microsoft/wavlm-large (315M): layer-norm front end, pre-norm ("stable") layers, relative
+# position buckets; its extractor returns an attention mask (EmoBox's second-best encoder).
+WAVLM_LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                   intermediate_size=4096, feat_extract_norm="layer", do_stable_layer_norm=True,
+                   conv_bias=False)
+SMALL_WAVLM = dict(WAVLM_LARGE, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                   intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+                   num_conv_pos_embedding_groups=4, num_buckets=32, max_bucket_distance=64)
 N_CLASSES = 7
 TOKENS = (8, 64)  # a transcript's token count, drawn uniformly (klue's WordPiece on KEMDy20)
 
@@ -46,13 +54,26 @@ def encoders(small: bool = False, seed: int = 0) -> dict:
     return {"text": text, "audio": audio}
 
 
+def extra_audio(small: bool = False, seed: int = 0) -> dict:
+    """Further audio encoders the GPU benchmark measures in the multimodal model, by name:
+    (random-weight encoder, whether its feature extractor returns an attention mask)."""
+    from transformers import WavLMConfig, WavLMModel
+
+    quiet_transformers()
+    torch.manual_seed(seed)
+    return {"wavlm-large": (WavLMModel(WavLMConfig(**(SMALL_WAVLM if small else WAVLM_LARGE))),
+                            True)}
+
+
 def n_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def model(kind: str, parts: dict, spec: dict | None = None) -> EmotionModel:
+def model(kind: str, parts: dict, spec: dict | None = None,
+          pass_audio_mask: bool = False) -> EmotionModel:
     """A fresh text (`text`) or multimodal (`mm`) model around copies of the encoders,
-    frozen as the real config freezes them (wav2vec2's convolutional front end)."""
+    frozen as the real config freezes them (wav2vec2's convolutional front end);
+    pass_audio_mask as the audio encoder's extractor says (wav2vec2-base's: no mask)."""
     spec = {"freeze_feature_encoder": True, **(spec or {})}
     text = copy.deepcopy(parts["text"])
     audio = copy.deepcopy(parts["audio"]) if kind == "mm" else None
@@ -60,7 +81,7 @@ def model(kind: str, parts: dict, spec: dict | None = None) -> EmotionModel:
     torch.manual_seed(0)
     return EmotionModel(N_CLASSES, text.config.hidden_size,
                         audio.config.hidden_size if audio is not None else 0, text, audio,
-                        pass_audio_mask=False)  # wav2vec2-base's extractor gives no mask
+                        pass_audio_mask=pass_audio_mask)
 
 
 def workload(folder, n: int, kind: str, vocab: int, audio_seconds: float = 4.0,
