@@ -51,12 +51,13 @@ def test_pooled_text_with_a_pooler_passes(tmp_path, kind):
     check_encoders(config(text, ""), {"v": {**TEXT_SPEC, "text_pooling": "pooled"}})
 
 
-@pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech-sat"])
+@pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech-sat",
+                                  "whisper"])
 def test_every_supported_audio_family_passes(tmp_path, kind):
     check_encoders(config("", saved(tmp_path, "a", kind)), {"v": {"modality": "audio"}})
 
 
-@pytest.mark.parametrize("modality, kind", [("audio", "whisper"), ("audio", "speecht5"),
+@pytest.mark.parametrize("modality, kind", [("audio", "seamless_m4t"), ("audio", "speecht5"),
                                             ("text", "gpt2"), ("text", "wav2vec2"),
                                             ("audio", None)])
 def test_an_unsupported_family_is_one_message_naming_the_key(tmp_path, modality, kind):

@@ -207,7 +207,8 @@ def max_text_positions(config: dict) -> int:
 
 # model_type (config.json) -> family, of the encoders the workflow is built and tested for.
 AUDIO_FAMILIES = {"wav2vec2": "wav2vec2", "hubert": "HuBERT", "wavlm": "WavLM",
-                  "data2vec-audio": "data2vec-audio", "unispeech-sat": "UniSpeech-SAT"}
+                  "data2vec-audio": "data2vec-audio", "unispeech-sat": "UniSpeech-SAT",
+                  "whisper": "Whisper (its encoder)"}
 TEXT_FAMILIES = {"roberta": "RoBERTa", "bert": "BERT", "electra": "ELECTRA",
                  "xlm-roberta": "XLM-RoBERTa", "deberta-v2": "DeBERTa-v2/v3"}
 NO_POOLER = ("electra", "deberta-v2")  # AutoModel gives no pooler_output
@@ -225,6 +226,21 @@ def check_family(found: dict, names: dict) -> None:
                              f"supported {modality} encoder family",
                              f"use an encoder of one of {', '.join(families.values())} "
                              f"(model_type {', '.join(families)})", key=f"encoders.{modality}")
+
+
+def check_audio_window(audio_config: dict, name: str, specs: dict[str, dict]) -> None:
+    """Whisper's encoder takes one 30-s window (max_source_positions encoder frames of 20 ms):
+    a longer audio_seconds would be cut silently."""
+    if audio_config.get("model_type") != "whisper":
+        return
+    window = int(audio_config.get("max_source_positions", 1500)) * 0.02
+    for variant, spec in specs.items():
+        if "audio" in encoders(spec) and float(spec.get("audio_seconds", 4.0)) > window:
+            raise InputError("config", f"audio_seconds {spec['audio_seconds']} is more than the "
+                             f"{window:g}-s window of {name} (Whisper)",
+                             f"set audio_seconds to {window:g} or less (audio_eval: windows "
+                             "scores a longer clip window by window)",
+                             key=f"variants.{variant}.audio_seconds")
 
 
 def check_text_pooling(text_config: dict, name: str, specs: dict[str, dict]) -> None:
@@ -252,6 +268,8 @@ def check_encoders(config: dict, specs: dict[str, dict]) -> None:
     used = {m for s in specs.values() for m in encoders(s)}
     found = {m: encoder_config(names[m], f"encoders.{m}", ()) for m in ENCODERS if m in used}
     check_family(found, names)
+    if "audio" in found:
+        check_audio_window(found["audio"], names["audio"], specs)
     if "text" not in found:
         return
     check_text_pooling(found["text"], names["text"], specs)

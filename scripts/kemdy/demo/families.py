@@ -14,7 +14,8 @@ Audio (AUDIO: name -> conventions of):
 - hubert-large-ft: HubertForCTC (a fine-tune): layer norm, stable layer norm, mask;
 - wav2vec2-superb-er: a wav2vec2 emotion fine-tune (Wav2Vec2ForSequenceClassification with
   use_weighted_layer_sum, superb/wav2vec2-base-superb-er's conventions), no mask.
-Text (TEXT): KoELECTRA (ElectraForPreTraining, ElectraModel has no pooler), KR-BERT
+Whisper (WHISPER): whisper-small (80 mel bins) and whisper-large-v3 (128) checkpoints, decoder
+included, as WhisperForConditionalGeneration. Text (TEXT): KoELECTRA (ElectraForPreTraining, ElectraModel has no pooler), KR-BERT
 (BertModel), XLM-R (XLMRobertaForMaskedLM, 514 positions), DeBERTa-v2/v3 (DebertaV2Model,
 no pooler). Their tokenizers are WordPiece ones learnt from the texts (real_like's): the
 workflow reads only ids, and the tokenizer class is what real_like tests already.
@@ -105,6 +106,32 @@ def audio_like(folder, family: str, seed: int = 0, **sizes) -> Path:
     torch.manual_seed(seed)
     model = _class(AUDIO[family][1])(config)
     return _save([audio_extractor(family), model], folder, "float32")
+
+
+# name: mel bins of the Whisper checkpoints whose conventions whisper_like copies
+WHISPER = {"whisper-small": 80, "whisper-large-v3": 128}
+
+
+def whisper_like(folder, family: str = "whisper-small", seed: int = 0, hidden: int = 32,
+                 layers: int = 2, heads: int = 2, encoder_layerdrop: float = 0.0) -> Path:
+    """A look-alike of an openai/whisper checkpoint in `folder`: the whole
+    WhisperForConditionalGeneration (encoder and decoder, as the hub's) at the real input
+    geometry (80 or 128 mel bins, 30-s windows: 3000 mel frames, 1500 encoder frames) and
+    its WhisperFeatureExtractor (log-mel features, no attention mask by default)."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    bins = WHISPER[family]
+    config = WhisperConfig(
+        vocab_size=64, num_mel_bins=bins, d_model=hidden, encoder_layers=layers,
+        decoder_layers=1, encoder_attention_heads=heads, decoder_attention_heads=heads,
+        encoder_ffn_dim=4 * hidden, decoder_ffn_dim=4 * hidden, max_source_positions=1500,
+        max_target_positions=32, encoder_layerdrop=encoder_layerdrop, pad_token_id=0,
+        bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+        architectures=["WhisperForConditionalGeneration"])
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(config)
+    extractor = WhisperFeatureExtractor(feature_size=bins, sampling_rate=SAMPLE_RATE)
+    return _save([extractor, model], folder, "float32")
 
 
 def text_like(folder, family: str, texts, seed: int = 0, hidden: int = 32, layers: int = 1,

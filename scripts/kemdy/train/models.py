@@ -43,17 +43,32 @@ def load_text_encoder(path: str):
     return AutoTokenizer.from_pretrained(path), _pretrained(AutoModel, path)
 
 
+# A Whisper checkpoint's encoder tensors (…ForConditionalGeneration: model.encoder.*;
+# WhisperModel, …ForAudioClassification: encoder.*) as WhisperEncoder names them.
+WHISPER_ENCODER_KEYS = {r"^model\.encoder\.": "", r"^encoder\.": ""}
+
+
+def is_whisper(config) -> bool:
+    return getattr(config, "model_type", None) == "whisper"
+
+
 def load_audio_encoder(path: str):
     """(feature extractor, model), float32; the model is loaded pre-trained (the original
-    built it from a config, i.e. with random weights). A CTC checkpoint (a fine-tuned
-    wav2vec2) gives its encoder; the CTC output layer is dropped."""
-    from transformers import AutoFeatureExtractor, AutoModel
+    built it from a config, i.e. with random weights). A CTC or classification checkpoint
+    (a fine-tuned wav2vec2) gives its encoder; the head is dropped. A Whisper checkpoint
+    gives its WhisperEncoder alone: the decoder's tensors are never read into memory."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
     quiet_transformers()
-    return AutoFeatureExtractor.from_pretrained(path), _pretrained(AutoModel, path)
+    extractor = AutoFeatureExtractor.from_pretrained(path)
+    if is_whisper(AutoConfig.from_pretrained(path)):
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        return extractor, _pretrained(WhisperEncoder, path, key_mapping=WHISPER_ENCODER_KEYS)
+    return extractor, _pretrained(AutoModel, path)
 
 
-def _pretrained(auto, path: str):
+def _pretrained(auto, path: str, **options):
     """auto.from_pretrained in float32, the weights the checkpoint lacks initialised from a
     fixed seed: klue/roberta-base is a masked-LM checkpoint without pooler weights, and a
     pooler drawn from the caller's RNG would differ between training, predict.py (a frozen
@@ -67,7 +82,7 @@ def _pretrained(auto, path: str):
         with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
             torch.manual_seed(0)
             model, info = auto.from_pretrained(path, dtype=torch.float32,
-                                               output_loading_info=True)
+                                               output_loading_info=True, **options)
     finally:
         hf_logging.set_verbosity(level)
     model.loaded_weights = {"new": len(info.get("missing_keys", ())),
@@ -133,7 +148,7 @@ def text_vector(encoder: nn.Module, input_ids, attention_mask, pooling: str = "p
 
 
 def frame_mask(encoder: nn.Module, n_frames: int, sample_mask: torch.Tensor) -> torch.Tensor:
-    """Frame-level mask of a wav2vec2-family encoder from its sample-level mask."""
+    """Frame-level mask of an encoder from its sample-level mask (Whisper: mel-frame mask)."""
     lengths = encoder._get_feat_extract_output_lengths(sample_mask.sum(-1)).to(torch.long)
     return torch.arange(n_frames, device=sample_mask.device)[None, :] < lengths[:, None]
 
@@ -166,7 +181,9 @@ def padding_sensitive(config, pass_mask: bool) -> bool:
     the padding too, and data2vec-audio's 5-layer positional convolution carries the
     padding's (non-zero, normalised) states into the real frames; a layer-norm front end
     with the mask (XLS-R, HuBERT-large, WavLM-large) is unmoved (< 1e-6). Without a mask
-    every encoder sees the padding."""
+    every encoder sees the padding, except Whisper's, padded alone to 30 s."""
+    if is_whisper(config):
+        return False  # every clip is padded to its own 30-s window: batch-mates never enter
     return (not pass_mask or getattr(config, "feat_extract_norm", None) == "group"
             or getattr(config, "model_type", None) == "data2vec-audio")
 
@@ -294,7 +311,12 @@ def freeze_front_end(audio_encoder) -> None:
     Not through freeze_feature_encoder(): HubertModel and UniSpeechSatModel lack it, and
     calling it only where it exists silently trained their front end. Every family keeps
     the front end as `feature_extractor`, whose _freeze_parameters also stops it asking
-    for input gradients (gradient checkpointing); a class without one is an error."""
+    for input gradients (gradient checkpointing); Whisper's is conv1 + conv2. A class
+    without one is an error."""
+    if is_whisper(audio_encoder.config):  # two convolutions over the log-mel frames
+        audio_encoder.conv1.requires_grad_(False)
+        audio_encoder.conv2.requires_grad_(False)
+        return
     front = getattr(audio_encoder, "feature_extractor", None)
     if not isinstance(front, nn.Module) or not any(True for _ in front.parameters()):
         from kemdy.errors import InputError
@@ -322,9 +344,13 @@ def keep_every_layer(audio_encoder, dist=None) -> None:
     on the layer classes, which a wrapper would bypass; and it is what s3prl's weighted-
     layer featurizer does with these encoders. The cost is LayerDrop's regularisation, a
     small one in fine-tuning. A frozen encoder loses nothing (eval mode never drops)."""
-    rate = float(getattr(audio_encoder.config, "layerdrop", 0.0) or 0.0)
+    config = audio_encoder.config
+    key = "encoder_layerdrop" if is_whisper(config) else "layerdrop"
+    rate = float(getattr(config, key, 0.0) or 0.0)
     if rate > 0:
-        audio_encoder.config.layerdrop = 0.0
+        setattr(config, key, 0.0)
+        if isinstance(getattr(audio_encoder, "layerdrop", None), float):
+            audio_encoder.layerdrop = 0.0  # Whisper copies the rate at construction
         from kemdy.train.distributed import log
 
         log(f"audio_layers: weighted: LayerDrop {rate:g} of {type(audio_encoder).__name__} "
