@@ -245,3 +245,13 @@ def test_trained_weighted_encoder_of_every_family_predicts_as_training_scored(
     got = pd.read_csv(tmp_path / "got.csv")
     probs = [f"prob_{c}" for c in CLASSES]
     assert np.abs(got[probs].to_numpy() - want[probs].to_numpy()).max() < 1e-5
+
+
+def test_gradient_checkpointing_turns_on_without_a_deprecation_warning():
+    import warnings
+
+    audio = tiny_wav2vec2(layerdrop=0.0, layers=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        apply_freezing(None, audio, {"gradient_checkpointing": True})
+    assert audio.is_activation_checkpointing

@@ -301,8 +301,9 @@ def apply_freezing(text_encoder, audio_encoder, spec: dict, dist=None) -> None:
     if spec.get("gradient_checkpointing"):  # trade compute for memory in trained encoders
         for encoder in (text_encoder, audio_encoder):
             if encoder is not None and any(p.requires_grad for p in encoder.parameters()):
-                encoder.gradient_checkpointing_enable(
-                    gradient_checkpointing_kwargs={"use_reentrant": False})
+                # transformers 5's name; gradient_checkpointing_enable warns it is deprecated
+                encoder.activation_checkpointing_enable(
+                    activation_checkpointing_kwargs={"use_reentrant": False})
 
 
 def freeze_front_end(audio_encoder) -> None:
