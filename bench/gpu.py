@@ -5,8 +5,8 @@ wav2vec2-base shapes (random weights, nothing downloaded) through the workflow's
     python -m bench gpu --small    # tiny shapes: a smoke test that runs anywhere
 
 For the text model and the multimodal model (text + a trained wav2vec2, front end frozen,
-4-s clips, batch 64 as configs/kemdy20.yaml), and the multimodal model with a wavlm-large
-audio encoder instead (mixed precision only): training samples/s, evaluation samples/s and
+4-s clips, batch 64 as configs/kemdy20.yaml), and the multimodal model with a wavlm-large,
+whisper-small or whisper-large-v3 audio encoder instead (mixed precision only): training samples/s, evaluation samples/s and
 peak GPU memory, in float32 and in the mixed precision the workflow picks for the device
 (bfloat16 where native, else float16 with a GradScaler). Then the multimodal training
 step fed with DataLoader workers against none (the batch collated in the loop, as
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -120,21 +121,33 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
 
 def measure_extra_audio(result: dict, parts: dict, inputs, precisions: dict, device,
                         workers: int, batch_size: int, steps: int, accumulate: int) -> None:
-    """The multimodal model with each further audio encoder (wavlm-large), trained, front
-    end frozen, in the workflow's precision for the device; one encoder in memory at a time."""
+    """The multimodal model with each further audio encoder (wavlm-large, whisper-small,
+    whisper-large-v3: every 4-s clip costs Whisper a 30-s window), trained, front end
+    frozen, in the workflow's precision for the device; one encoder in memory at a time.
+    A run out of GPU memory is recorded as such, and the next one runs."""
     name, (dtype, scaler) = list(precisions.items())[-1]
-    for audio_name, (audio, pass_mask) in geometry.extra_audio(result["small"]).items():
+    for audio_name, build in geometry.extra_audio(result["small"]).items():
+        audio, extractor, pass_mask = build()
         result["parameters"][audio_name] = geometry.n_parameters(audio)
         runtime = Runtime(device, dtype, scaler, workers, show=False)
-        got = measure("mm", {**parts, "audio": audio}, inputs, runtime, batch_size, steps,
-                      accumulate, pass_audio_mask=pass_mask)
-        result["runs"].append({"model": f"mm+{audio_name}", "precision": name,
-                               "workers": workers, **got})
-        _print(result["runs"][-1])
+        fed = inputs if extractor is None else replace(inputs, feature_extractor=extractor)
+        run = {"model": f"mm+{audio_name}", "precision": name, "workers": workers}
+        try:
+            run.update(measure("mm", {**parts, "audio": audio}, fed, runtime, batch_size,
+                               steps, accumulate, pass_audio_mask=pass_mask))
+        except torch.cuda.OutOfMemoryError:
+            run["error"] = f"out of GPU memory at batch {batch_size}"
+        result["runs"].append(run)
+        _print(run)
         del audio
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def _print(r: dict) -> None:
+    if "error" in r:
+        print(f"{r['model']:>16} {r['precision']:<8}: {r['error']}", flush=True)
+        return
     peak = f", peak {r['peak_gib']:.1f} GiB" if r["peak_gib"] is not None else ""
     print(f"{r['model']:>16} {r['precision']:<8} workers {r['workers']}: train "
           f"{r['train_samples_per_s']:8.1f} samples/s, eval {r['eval_samples_per_s']:8.1f} "
