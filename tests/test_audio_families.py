@@ -216,12 +216,14 @@ def toy(tmp_path_factory):
                          max_seconds=1.6, seconds=(0.3, 1.6))
 
 
+@pytest.mark.parametrize("frozen", [False, True], ids=["trained", "frozen"])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_trained_weighted_encoder_of_every_family_predicts_as_training_scored(
-        toy, family_encoders, tmp_path, family):
-    """scripts/predict.py (one clip at a time) re-predicts a trained encoder's test
-    probabilities within 1e-5: training scored padding-sensitive families unpadded (WavLM-
-    base+, data2vec-audio and UniSpeech-SAT return a mask and were scored padded)."""
+def test_weighted_encoder_of_every_family_predicts_as_training_scored(
+        toy, family_encoders, tmp_path, family, frozen):
+    """scripts/predict.py (one clip at a time) re-predicts the test probabilities within
+    1e-5: training scored a trained padding-sensitive family unpadded (WavLM-base+,
+    data2vec-audio and UniSpeech-SAT return a mask and were scored padded); a frozen one's
+    cache holds each clip's vectors alone."""
     import os
 
     import pandas as pd
@@ -232,7 +234,7 @@ def test_trained_weighted_encoder_of_every_family_predicts_as_training_scored(
     from kemdy.demo.toy_corpus import train_args
 
     spec = {"epochs": 1, "lr": 3e-3, "batch_size": 8, "patience": 5, "seed": 3,
-            "audio_seconds": 1.5, "modality": "audio", "loss": "ce", "freeze_audio": False,
+            "audio_seconds": 1.5, "modality": "audio", "loss": "ce", "freeze_audio": frozen,
             "audio_layers": "weighted"}
     paths = {**toy, "audio_encoder": family_encoders[family]}
     train.main(train_args(paths, tmp_path, "v", spec))
