@@ -48,11 +48,12 @@ def test_loads_as_its_encoder_and_the_check_knows_its_pooler(ws, family):
         check_encoders({"encoders": {"text": ws[family]}}, specs)
 
 
+@pytest.mark.parametrize("frozen", [False, True], ids=["trained", "frozen"])
 @pytest.mark.parametrize("family", list(families.TEXT))
-def test_trains_and_predicts_as_training_scored(ws, tmp_path, family):
+def test_trains_and_predicts_as_training_scored(ws, tmp_path, family, frozen):
     pooling = "first_token" if family in ("koelectra", "deberta-v3") else "pooled"
     spec = {"epochs": 1, "lr": 3e-3, "batch_size": 8, "max_len": 32, "seed": 3,
-            "modality": "text", "loss": "ce", "text_pooling": pooling}
+            "modality": "text", "loss": "ce", "text_pooling": pooling, "freeze_text": frozen}
     train.main(train_args({**ws, "text": ws[family]}, tmp_path, "v", spec))
     want = pd.read_csv(tmp_path / "out" / "predictions.csv")
     data = pd.read_csv(ws["data"]).set_index("segment_id").loc[want["segment_id"]]
