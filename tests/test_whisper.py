@@ -71,6 +71,8 @@ def test_weighted_layers_train_under_layerdrop_with_the_front_end_frozen(ws):
     apply_freezing(None, audio, {"audio_layers": "weighted", "freeze_feature_encoder": True})
     assert audio.layerdrop == 0.0
     assert not any(p.requires_grad for m in (audio.conv1, audio.conv2) for p in m.parameters())
+    assert not audio.embed_positions.weight.requires_grad  # sinusoids, as Whisper keeps them
+    assert all(p.requires_grad for p in audio.layers.parameters())
     front = audio.conv1.weight.clone()
     model = EmotionModel(3, audio_dim=32, audio_encoder=audio, audio_layers="weighted",
                          n_audio_layers=3, pass_audio_mask=False).train()

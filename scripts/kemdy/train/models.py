@@ -294,6 +294,8 @@ def apply_freezing(text_encoder, audio_encoder, spec: dict, dist=None) -> None:
             text_encoder.pooler.requires_grad_(False)  # unused: keep it out of the optimiser
     if audio_encoder is not None:
         audio_encoder.requires_grad_(not spec.get("freeze_audio", False))
+        if is_whisper(audio_encoder.config):  # fixed sinusoids, never trained (as Whisper's)
+            audio_encoder.embed_positions.requires_grad_(False)
         if spec.get("freeze_feature_encoder", True) and not spec.get("freeze_audio", False):
             freeze_front_end(audio_encoder)
         if spec.get("audio_layers", "last") == "weighted":
@@ -368,9 +370,11 @@ def build_model(spec: dict, task, encoders: dict, shape: dict, device, dist):
                          regress=float(spec["va_weight"]) > 0 and task.stage != 2).to(device)
     if dist.world == 1:
         return model, model
-    # wav2vec2's LayerDrop skips whole layers in some steps: DDP must look for them.
+    # LayerDrop skips whole layers in some steps: DDP must look for them.
     audio = encoders.get("audio")
-    layerdrop = audio is not None and getattr(audio.config, "layerdrop", 0.0) > 0
+    layerdrop = audio is not None and any(
+        float(getattr(audio.config, key, 0.0) or 0.0) > 0
+        for key in ("layerdrop", "encoder_layerdrop"))
     return model, torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=layerdrop)
