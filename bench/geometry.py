@@ -31,6 +31,22 @@ SMALL_TEXT = dict(KLUE_BASE, vocab_size=1000, hidden_size=32, num_hidden_layers=
 SMALL_AUDIO = dict(W2V2_BASE, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                    intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
                    num_conv_pos_embedding_groups=4)
+# microsoft/wavlm-large (315M): layer-norm front end, pre-norm ("stable") layers, relative
+# position buckets; its extractor returns an attention mask (EmoBox's second-best encoder).
+WAVLM_LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                   intermediate_size=4096, feat_extract_norm="layer", do_stable_layer_norm=True,
+                   conv_bias=False)
+SMALL_WAVLM = dict(WAVLM_LARGE, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                   intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+                   num_conv_pos_embedding_groups=4, num_buckets=32, max_bucket_distance=64)
+# The encoders of openai/whisper-small (88M) and whisper-large-v3 (635M): 30-s log-mel
+# windows (80 / 128 bins), no attention mask; only the encoder is built.
+WHISPER_SMALL = dict(d_model=768, encoder_layers=12, encoder_attention_heads=12,
+                     encoder_ffn_dim=3072, num_mel_bins=80, max_source_positions=1500)
+WHISPER_LARGE_V3 = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20,
+                        encoder_ffn_dim=5120, num_mel_bins=128, max_source_positions=1500)
+SMALL_WHISPER = dict(WHISPER_SMALL, d_model=32, encoder_layers=2, encoder_attention_heads=2,
+                     encoder_ffn_dim=128)
 N_CLASSES = 7
 TOKENS = (8, 64)  # a transcript's token count, drawn uniformly (klue's WordPiece on KEMDy20)
 
@@ -46,13 +62,43 @@ def encoders(small: bool = False, seed: int = 0) -> dict:
     return {"text": text, "audio": audio}
 
 
+def extra_audio(small: bool = False) -> dict:
+    """Further audio encoders the GPU benchmark measures in the multimodal model, by name:
+    a function giving (random-weight encoder, its feature extractor or None for the
+    workload's wav2vec2 one, whether the attention mask is passed). Built one at a time."""
+    return {"wavlm-large": lambda: _wavlm(small),
+            "whisper-small": lambda: _whisper(SMALL_WHISPER if small else WHISPER_SMALL),
+            "whisper-large-v3": lambda: _whisper(dict(SMALL_WHISPER, num_mel_bins=128)
+                                                 if small else WHISPER_LARGE_V3)}
+
+
+def _wavlm(small: bool):
+    from transformers import WavLMConfig, WavLMModel
+
+    quiet_transformers()
+    torch.manual_seed(0)
+    return WavLMModel(WavLMConfig(**(SMALL_WAVLM if small else WAVLM_LARGE))), None, True
+
+
+def _whisper(shape: dict):
+    from transformers import WhisperConfig, WhisperFeatureExtractor
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    quiet_transformers()
+    torch.manual_seed(0)
+    encoder = WhisperEncoder(WhisperConfig(**shape))
+    return encoder, WhisperFeatureExtractor(feature_size=shape["num_mel_bins"]), False
+
+
 def n_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def model(kind: str, parts: dict, spec: dict | None = None) -> EmotionModel:
+def model(kind: str, parts: dict, spec: dict | None = None,
+          pass_audio_mask: bool = False) -> EmotionModel:
     """A fresh text (`text`) or multimodal (`mm`) model around copies of the encoders,
-    frozen as the real config freezes them (wav2vec2's convolutional front end)."""
+    frozen as the real config freezes them (wav2vec2's convolutional front end);
+    pass_audio_mask as the audio encoder's extractor says (wav2vec2-base's: no mask)."""
     spec = {"freeze_feature_encoder": True, **(spec or {})}
     text = copy.deepcopy(parts["text"])
     audio = copy.deepcopy(parts["audio"]) if kind == "mm" else None
@@ -60,7 +106,7 @@ def model(kind: str, parts: dict, spec: dict | None = None) -> EmotionModel:
     torch.manual_seed(0)
     return EmotionModel(N_CLASSES, text.config.hidden_size,
                         audio.config.hidden_size if audio is not None else 0, text, audio,
-                        pass_audio_mask=False)  # wav2vec2-base's extractor gives no mask
+                        pass_audio_mask=pass_audio_mask)
 
 
 def workload(folder, n: int, kind: str, vocab: int, audio_seconds: float = 4.0,

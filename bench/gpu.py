@@ -5,7 +5,8 @@ wav2vec2-base shapes (random weights, nothing downloaded) through the workflow's
     python -m bench gpu --small    # tiny shapes: a smoke test that runs anywhere
 
 For the text model and the multimodal model (text + a trained wav2vec2, front end frozen,
-4-s clips, batch 64 as configs/kemdy20.yaml): training samples/s, evaluation samples/s and
+4-s clips, batch 64 as configs/kemdy20.yaml), and the multimodal model with a wavlm-large,
+whisper-small or whisper-large-v3 audio encoder instead (mixed precision only): training samples/s, evaluation samples/s and
 peak GPU memory, in float32 and in the mixed precision the workflow picks for the device
 (bfloat16 where native, else float16 with a GradScaler). Then the multimodal training
 step fed with DataLoader workers against none (the batch collated in the loop, as
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -45,9 +47,9 @@ def _peak_gib(device) -> float | None:
 
 
 def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, steps: int,
-            accumulate: int = 1, eval_rows: int = 256) -> dict:
+            accumulate: int = 1, eval_rows: int = 256, pass_audio_mask: bool = False) -> dict:
     """Training and evaluation samples/s and peak memory of one model in one precision."""
-    model = geometry.model(kind, parts).to(runtime.device)
+    model = geometry.model(kind, parts, pass_audio_mask=pass_audio_mask).to(runtime.device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     batches = length_grouped_batches(inputs.lengths, batch_size, 0, 0)[: steps + 2]
     crit = Criterion("ce")
@@ -107,7 +109,9 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
                 result["runs"].append({"model": kind, "precision": list(precisions)[-1],
                                        "workers": 0, **got})
                 _print(result["runs"][-1])
-    fed, unfed = result["runs"][-2], result["runs"][-1]
+                fed, unfed = result["runs"][-2], result["runs"][-1]
+                measure_extra_audio(result, parts, inputs, precisions, device, workers,
+                                    batch_size, steps, accumulate)
     result["dataloader_speedup"] = fed["train_samples_per_s"] / unfed["train_samples_per_s"]
     print(f"multimodal training with {fed['workers']} DataLoader workers vs none: "
           f"{result['dataloader_speedup']:.2f}x")
@@ -115,9 +119,37 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
     return result
 
 
+def measure_extra_audio(result: dict, parts: dict, inputs, precisions: dict, device,
+                        workers: int, batch_size: int, steps: int, accumulate: int) -> None:
+    """The multimodal model with each further audio encoder (wavlm-large, whisper-small,
+    whisper-large-v3: every 4-s clip costs Whisper a 30-s window), trained, front end
+    frozen, in the workflow's precision for the device; one encoder in memory at a time.
+    A run out of GPU memory is recorded as such, and the next one runs."""
+    name, (dtype, scaler) = list(precisions.items())[-1]
+    for audio_name, build in geometry.extra_audio(result["small"]).items():
+        audio, extractor, pass_mask = build()
+        result["parameters"][audio_name] = geometry.n_parameters(audio)
+        runtime = Runtime(device, dtype, scaler, workers, show=False)
+        fed = inputs if extractor is None else replace(inputs, feature_extractor=extractor)
+        run = {"model": f"mm+{audio_name}", "precision": name, "workers": workers}
+        try:
+            run.update(measure("mm", {**parts, "audio": audio}, fed, runtime, batch_size,
+                               steps, accumulate, pass_audio_mask=pass_mask))
+        except torch.cuda.OutOfMemoryError:
+            run["error"] = f"out of GPU memory at batch {batch_size}"
+        result["runs"].append(run)
+        _print(run)
+        del audio
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
 def _print(r: dict) -> None:
+    if "error" in r:
+        print(f"{r['model']:>16} {r['precision']:<8}: {r['error']}", flush=True)
+        return
     peak = f", peak {r['peak_gib']:.1f} GiB" if r["peak_gib"] is not None else ""
-    print(f"{r['model']:>4} {r['precision']:<8} workers {r['workers']}: train "
+    print(f"{r['model']:>16} {r['precision']:<8} workers {r['workers']}: train "
           f"{r['train_samples_per_s']:8.1f} samples/s, eval {r['eval_samples_per_s']:8.1f} "
           f"samples/s (batch {r['eval_batch']}{', one length each' * r['eval_unpadded']})"
           f"{peak}", flush=True)

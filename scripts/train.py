@@ -161,7 +161,7 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     # 3. encoders and inputs
     inputs, encoders, fps, shape = prepare_inputs(spec, task, args, runtime.device, dist,
                                                   runtime.amp)
-    apply_freezing(encoders.get("text"), encoders.get("audio"), spec)
+    apply_freezing(encoders.get("text"), encoders.get("audio"), spec, dist)
 
     # 4. model, optimiser, schedule (seeded here so the head's init never depends on
     # whether the encoders' vectors came from the cache)

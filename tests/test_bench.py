@@ -53,10 +53,16 @@ def test_gpu_benchmark_small_runs_on_cpu(tmp_path):
 
     result = run_gpu(tmp_path, small=True, steps=1, batch_size=4)
     runs = {(r["model"], r["precision"], r["workers"]): r for r in result["runs"]}
-    assert set(runs) == {("text", "float32", 1), ("mm", "float32", 1), ("mm", "float32", 0)}
+    assert set(runs) == {("text", "float32", 1), ("mm", "float32", 1), ("mm", "float32", 0),
+                         ("mm+wavlm-large", "float32", 1), ("mm+whisper-small", "float32", 1),
+                         ("mm+whisper-large-v3", "float32", 1)}
     assert all(r["train_samples"] == 4 and r["train_samples_per_s"] > 0 for r in runs.values())
     assert runs[("mm", "float32", 1)]["eval_unpadded"]  # wav2vec2-base: no padding in a batch
-    assert json.loads((tmp_path / "gpu.json").read_text())["parameters"]["text"] > 0
+    # wavlm-large: layer-norm front end and an attention mask, padding-insensitive
+    assert not runs[("mm+wavlm-large", "float32", 1)]["eval_unpadded"]
+    assert not runs[("mm+whisper-small", "float32", 1)]["eval_unpadded"]  # own 30-s windows
+    parameters = json.loads((tmp_path / "gpu.json").read_text())["parameters"]
+    assert parameters["text"] > 0 and parameters["wavlm-large"] > 0
 
 
 def test_checkpoint_benchmark_measures_real_files(tmp_path):

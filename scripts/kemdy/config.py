@@ -205,16 +205,74 @@ def max_text_positions(config: dict) -> int:
     return positions
 
 
+# model_type (config.json) -> family, of the encoders the workflow is built and tested for.
+AUDIO_FAMILIES = {"wav2vec2": "wav2vec2", "hubert": "HuBERT", "wavlm": "WavLM",
+                  "data2vec-audio": "data2vec-audio", "unispeech-sat": "UniSpeech-SAT",
+                  "whisper": "Whisper (its encoder)"}
+TEXT_FAMILIES = {"roberta": "RoBERTa", "bert": "BERT", "electra": "ELECTRA",
+                 "xlm-roberta": "XLM-RoBERTa", "deberta-v2": "DeBERTa-v2/v3"}
+NO_POOLER = ("electra", "deberta-v2")  # AutoModel gives no pooler_output
+
+
+def check_family(found: dict, names: dict) -> None:
+    """Each encoder's model_type is one of the supported families: one message before any
+    job, rather than a traceback in every job."""
+    for modality, families in (("audio", AUDIO_FAMILIES), ("text", TEXT_FAMILIES)):
+        if modality not in found:
+            continue
+        kind = found[modality].get("model_type")
+        if kind not in families:
+            raise InputError(names[modality], f"its config.json says model_type {kind!r}, not a "
+                             f"supported {modality} encoder family",
+                             f"use an encoder of one of {', '.join(families.values())} "
+                             f"(model_type {', '.join(families)})", key=f"encoders.{modality}")
+
+
+def check_audio_window(audio_config: dict, name: str, specs: dict[str, dict]) -> None:
+    """Whisper's encoder takes one 30-s window (max_source_positions encoder frames of 20 ms):
+    a longer audio_seconds would be cut silently."""
+    if audio_config.get("model_type") != "whisper":
+        return
+    window = int(audio_config.get("max_source_positions", 1500)) * 0.02
+    for variant, spec in specs.items():
+        if "audio" in encoders(spec) and float(spec.get("audio_seconds", 4.0)) > window:
+            raise InputError("config", f"audio_seconds {spec['audio_seconds']} is more than the "
+                             f"{window:g}-s window of {name} (Whisper)",
+                             f"set audio_seconds to {window:g} or less (audio_eval: windows "
+                             "scores a longer clip window by window)",
+                             key=f"variants.{variant}.audio_seconds")
+
+
+def check_text_pooling(text_config: dict, name: str, specs: dict[str, dict]) -> None:
+    """`text_pooling: pooled` reads the encoder's pooler: ELECTRA and DeBERTa have none."""
+    kind = text_config.get("model_type")
+    if kind not in NO_POOLER:
+        return
+    pooled = [v for v, spec in specs.items()
+              if "text" in encoders(spec) and spec.get("text_pooling", "pooled") == "pooled"]
+    if pooled:
+        others = f" (and {', '.join(pooled[1:])})" if len(pooled) > 1 else ""
+        raise InputError("config", f"variant {pooled[0]}{others} pools the text with the "
+                         f"encoder's pooler, but {name} ({TEXT_FAMILIES[kind]}) has none",
+                         "set text_pooling: first_token for the variant (or under train: for "
+                         "every variant)", key=f"variants.{pooled[0]}.text_pooling")
+
+
 def check_encoders(config: dict, specs: dict[str, dict]) -> None:
-    """The encoders the variants use exist where the jobs will load them, and every text
-    variant's max_len fits."""
+    """The encoders the variants use exist where the jobs will load them, are of a
+    supported family, every text variant's max_len fits and its pooling exists. Reads
+    config.json only: no weights are loaded before the run."""
     names = config["encoders"]
     if names.get("build_demo"):
         return  # built by a rule of this workflow
     used = {m for s in specs.values() for m in encoders(s)}
     found = {m: encoder_config(names[m], f"encoders.{m}", ()) for m in ENCODERS if m in used}
+    check_family(found, names)
+    if "audio" in found:
+        check_audio_window(found["audio"], names["audio"], specs)
     if "text" not in found:
         return
+    check_text_pooling(found["text"], names["text"], specs)
     limit = max_text_positions(found["text"])
     for name, spec in specs.items():
         if "text" in encoders(spec) and int(spec["max_len"]) > limit:

@@ -32,6 +32,8 @@ def audio_batch(waves: list[np.ndarray], feature_extractor, sample_rate: int):
     """
     waves = [w if len(w) >= MIN_AUDIO_SAMPLES else np.pad(w, (0, MIN_AUDIO_SAMPLES - len(w)))
              for w in waves]
+    if "input_features" in feature_extractor.model_input_names:
+        return spectrogram_batch(waves, feature_extractor, sample_rate)
     feats = feature_extractor(waves, sampling_rate=sample_rate, padding="longest",
                               return_attention_mask=True, return_tensors="np")
     values, mask = feats["input_values"].astype(np.float32), feats["attention_mask"]
@@ -42,6 +44,17 @@ def audio_batch(waves: list[np.ndarray], feature_extractor, sample_rate: int):
                         constant_values=feature_extractor.padding_value)
         mask = np.pad(mask, ((0, 0), (0, extra)))
     return torch.from_numpy(values), torch.from_numpy(mask.astype(np.int64))
+
+
+def spectrogram_batch(waves: list[np.ndarray], feature_extractor, sample_rate: int):
+    """Whisper's input: (log-mel features (batch, mel bins, 3000), mask over the 3000 mel
+    frames). Every clip is padded alone to the 30-s window the encoder requires (a longer
+    one is cut there); the mask marks the clip's own frames, over which the encoder's
+    output is pooled (kemdy.train.models.frame_mask)."""
+    feats = feature_extractor(waves, sampling_rate=sample_rate, return_attention_mask=True,
+                              return_tensors="np")
+    return (torch.from_numpy(feats["input_features"].astype(np.float32)),
+            torch.from_numpy(feats["attention_mask"].astype(np.int64)))
 
 
 def pad_tokens(seqs: list[np.ndarray], pad_id: int, width: int | None = None):

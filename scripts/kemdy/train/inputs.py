@@ -18,7 +18,8 @@ from kemdy.train.data import Task
 from kemdy.train.distributed import Dist, log
 from kemdy.train.embedding_cache import (audio_embeddings, cache_path, input_key, lookup,
                                          text_embeddings)
-from kemdy.train.models import encoder_fingerprint, load_audio_encoder, load_text_encoder
+from kemdy.train.models import (encoder_fingerprint, load_audio_encoder, load_line,
+                                load_text_encoder)
 
 
 def cached(path, keys, compute, dist: Dist, shape: tuple) -> torch.Tensor:
@@ -37,11 +38,16 @@ def cached(path, keys, compute, dist: Dist, shape: tuple) -> torch.Tensor:
 def text_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
     """(Inputs keywords, trainable encoder or None, fingerprint, width) of the text side."""
     tokenizer, encoder = load_text_encoder(paths.text_encoder)
+    log(load_line("text", paths.text_encoder, encoder, spec), dist)
     limit = max_text_positions(encoder.config.to_dict())
     if int(spec["max_len"]) > limit:
         raise InputError("--spec", f"max_len {spec['max_len']} is more than the {limit} tokens "
                          f"{paths.text_encoder} takes", f"set max_len to {limit} or less",
                          key="max_len")
+    if spec["text_pooling"] == "pooled" and getattr(encoder, "pooler", None) is None:
+        raise InputError("--spec", f"text_pooling is pooled, but {paths.text_encoder} "
+                         f"({type(encoder).__name__}) has no pooler",
+                         "set text_pooling: first_token", key="text_pooling")
     fp = encoder_fingerprint(paths.text_encoder, encoder, tokenizer)
     token_ids = tokenize(tokenizer, task.frame["text"], int(spec["max_len"]))
     kw = {"pad_id": tokenizer.pad_token_id}
@@ -90,6 +96,7 @@ def audio_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
     """(Inputs keywords, trainable encoder or None, fingerprint, width, layers) of the audio
     side."""
     extractor, encoder = load_audio_encoder(paths.audio_encoder)
+    log(load_line("audio", paths.audio_encoder, encoder, spec), dist)
     store = AudioStore(paths.audio)
     rate = int(extractor.sampling_rate)
     if store.sample_rate is not None and store.sample_rate != rate:

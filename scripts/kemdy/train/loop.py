@@ -20,6 +20,7 @@ from kemdy.train.batches import Inputs, eval_batches, window_offsets
 from kemdy.train.data import Task
 from kemdy.train.distributed import Dist
 from kemdy.train.losses import probabilities
+from kemdy.train.models import padding_sensitive
 
 
 @dataclass
@@ -170,10 +171,13 @@ def scoring_views(inputs: Inputs, rows: np.ndarray, windows: bool) -> tuple[np.n
 
 
 def scores_unpadded(inputs, model) -> bool:
-    """A trained group-norm wav2vec2 (wav2vec2-base: no attention mask) normalises over its
-    batch's padding too: clips share a scoring batch only with clips of their own length (no
-    padding), so a clip's figures never depend on the clips beside it, as in predict.py."""
-    return inputs.audio is not None and inputs.audio_emb is None and not model.pass_audio_mask
+    """A trained encoder whose vectors padding moves, mask or not (a group-norm front end,
+    data2vec-audio: kemdy.train.models.padding_sensitive): clips share a scoring batch only
+    with clips of their own length (no padding), so a clip's figures never depend on the
+    clips beside it, as in predict.py (one clip at a time)."""
+    if inputs.audio is None or inputs.audio_emb is not None:
+        return False
+    return padding_sensitive(model.audio_encoder.config, model.pass_audio_mask)
 
 
 @torch.no_grad()

@@ -21,10 +21,17 @@ VA_CENTRE = 3.0  # valence and arousal are rated 1-5: the output starts at the m
 
 
 def quiet_transformers() -> None:
-    """No per-file progress bars in the job logs."""
+    """No per-file progress bars in the job logs, and no warning repeated every step: WavLM
+    hands torch's attention a boolean padding mask beside its float position bias, which
+    torch calls deprecated each time the warning registry is reset (harmless: torch turns
+    the boolean mask into -inf itself). Filtered by its exact message, once."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask and "
+                            "attn_mask is deprecated", category=UserWarning)
 
 
 def load_text_encoder(path: str):
@@ -37,25 +44,70 @@ def load_text_encoder(path: str):
     return AutoTokenizer.from_pretrained(path), _pretrained(AutoModel, path)
 
 
+# A Whisper checkpoint's encoder tensors (…ForConditionalGeneration: model.encoder.*;
+# WhisperModel, …ForAudioClassification: encoder.*) as WhisperEncoder names them.
+WHISPER_ENCODER_KEYS = {r"^model\.encoder\.": "", r"^encoder\.": ""}
+
+
+def is_whisper(config) -> bool:
+    return getattr(config, "model_type", None) == "whisper"
+
+
 def load_audio_encoder(path: str):
     """(feature extractor, model), float32; the model is loaded pre-trained (the original
-    built it from a config, i.e. with random weights). A CTC checkpoint (a fine-tuned
-    wav2vec2) gives its encoder; the CTC output layer is dropped."""
-    from transformers import AutoFeatureExtractor, AutoModel
+    built it from a config, i.e. with random weights). A CTC or classification checkpoint
+    (a fine-tuned wav2vec2) gives its encoder; the head is dropped. A Whisper checkpoint
+    gives its WhisperEncoder alone: the decoder's tensors are never read into memory."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
     quiet_transformers()
-    return AutoFeatureExtractor.from_pretrained(path), _pretrained(AutoModel, path)
+    extractor = AutoFeatureExtractor.from_pretrained(path)
+    if is_whisper(AutoConfig.from_pretrained(path)):
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        return extractor, _pretrained(WhisperEncoder, path, key_mapping=WHISPER_ENCODER_KEYS)
+    return extractor, _pretrained(AutoModel, path)
 
 
-def _pretrained(auto, path: str):
+def _pretrained(auto, path: str, **options):
     """auto.from_pretrained in float32, the weights the checkpoint lacks initialised from a
     fixed seed: klue/roberta-base is a masked-LM checkpoint without pooler weights, and a
     pooler drawn from the caller's RNG would differ between training, predict.py (a frozen
     encoder is not exported) and the fingerprints of two processes. The caller's RNG is
     left as it was, on every GPU too (manual_seed seeds them all)."""
-    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
-        torch.manual_seed(0)
-        return auto.from_pretrained(path, dtype=torch.float32)
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the weight tables: load_line counts them in one line
+    try:
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            torch.manual_seed(0)
+            model, info = auto.from_pretrained(path, dtype=torch.float32,
+                                               output_loading_info=True, **options)
+    finally:
+        hf_logging.set_verbosity(level)
+    model.loaded_weights = {"new": len(info.get("missing_keys", ())),
+                            "unused": len(info.get("unexpected_keys", ()))}
+    return model
+
+
+def load_line(modality: str, path: str, model: nn.Module, spec: dict) -> str:
+    """The one log line of an encoder load: class, size, what trains, which weights the
+    checkpoint lacked (initialised new) or had beyond the encoder (a head: unused)."""
+    n = sum(p.numel() for p in model.parameters())
+    if spec.get(f"freeze_{modality}", False):
+        role = "frozen (vectors cached)"
+    elif modality == "audio" and spec.get("freeze_feature_encoder", True):
+        role = "trained, front end frozen"
+    elif modality == "text" and spec.get("text_pooling", "pooled") == "first_token" \
+            and getattr(model, "pooler", None) is not None:
+        role = "trained, pooler unused"
+    else:
+        role = "trained"
+    weights = getattr(model, "loaded_weights", {"new": 0, "unused": 0})
+    return (f"{modality} encoder {type(model).__name__} from {path}: {n:,} parameters, "
+            f"{role}; {weights['new']} weights new (initialised), "
+            f"{weights['unused']} in the checkpoint unused")
 
 
 # How a tokenizer was loaded, which save_pretrained writes into its config: HF_HUB_OFFLINE
@@ -122,7 +174,7 @@ def text_vector(encoder: nn.Module, input_ids, attention_mask, pooling: str = "p
 
 
 def frame_mask(encoder: nn.Module, n_frames: int, sample_mask: torch.Tensor) -> torch.Tensor:
-    """Frame-level mask of a wav2vec2-family encoder from its sample-level mask."""
+    """Frame-level mask of an encoder from its sample-level mask (Whisper: mel-frame mask)."""
     lengths = encoder._get_feat_extract_output_lengths(sample_mask.sum(-1)).to(torch.long)
     return torch.arange(n_frames, device=sample_mask.device)[None, :] < lengths[:, None]
 
@@ -144,6 +196,22 @@ def audio_vector(encoder: nn.Module, input_values, sample_mask, pass_mask: bool 
     hidden = out.last_hidden_state.float()  # pool in float32 under bf16 autocast
     mask = frame_mask(encoder, hidden.shape[1], sample_mask).to(hidden.dtype).unsqueeze(-1)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def padding_sensitive(config, pass_mask: bool) -> bool:
+    """Whether a clip's vectors change when it is padded beside a longer one, even with the
+    attention mask: then training scores it only beside clips of its own length, as
+    predict.py scores it alone. Measured on every family's look-alike
+    (kemdy.demo.families.padding_gap, tests/test_audio_families.py): a group-norm front end
+    (wav2vec2-base, HuBERT-base, WavLM-base(+), UniSpeech-SAT) normalises each channel over
+    the padding too, and data2vec-audio's 5-layer positional convolution carries the
+    padding's (non-zero, normalised) states into the real frames; a layer-norm front end
+    with the mask (XLS-R, HuBERT-large, WavLM-large) is unmoved (< 1e-6). Without a mask
+    every encoder sees the padding, except Whisper's, padded alone to 30 s."""
+    if is_whisper(config):
+        return False  # every clip is padded to its own 30-s window: batch-mates never enter
+    return (not pass_mask or getattr(config, "feat_extract_norm", None) == "group"
+            or getattr(config, "model_type", None) == "data2vec-audio")
 
 
 def receptive_field(encoder: nn.Module) -> int:
@@ -240,10 +308,11 @@ class EmotionModel(nn.Module):
         return torch.softmax(self.layer_weights.detach().float(), 0).cpu().tolist()
 
 
-def apply_freezing(text_encoder, audio_encoder, spec: dict) -> None:
+def apply_freezing(text_encoder, audio_encoder, spec: dict, dist=None) -> None:
     """freeze_text / freeze_audio freeze a whole encoder; freeze_feature_encoder freezes
     wav2vec2's convolutional front end (its waveform filters, kept as pre-trained);
-    gradient_checkpointing recomputes a trained encoder's activations in the backward pass."""
+    gradient_checkpointing recomputes a trained encoder's activations in the backward pass;
+    audio_layers: weighted turns LayerDrop off (keep_every_layer)."""
     if text_encoder is not None:
         text_encoder.requires_grad_(not spec.get("freeze_text", False))
         if spec.get("text_pooling", "pooled") == "first_token" and hasattr(text_encoder, "pooler") \
@@ -251,14 +320,70 @@ def apply_freezing(text_encoder, audio_encoder, spec: dict) -> None:
             text_encoder.pooler.requires_grad_(False)  # unused: keep it out of the optimiser
     if audio_encoder is not None:
         audio_encoder.requires_grad_(not spec.get("freeze_audio", False))
-        front_end = getattr(audio_encoder, "freeze_feature_encoder", None)
-        if spec.get("freeze_feature_encoder", True) and front_end is not None:
-            front_end()
+        if is_whisper(audio_encoder.config):  # fixed sinusoids, never trained (as Whisper's)
+            audio_encoder.embed_positions.requires_grad_(False)
+        if spec.get("freeze_feature_encoder", True) and not spec.get("freeze_audio", False):
+            freeze_front_end(audio_encoder)
+        if spec.get("audio_layers", "last") == "weighted":
+            keep_every_layer(audio_encoder, dist)
     if spec.get("gradient_checkpointing"):  # trade compute for memory in trained encoders
         for encoder in (text_encoder, audio_encoder):
             if encoder is not None and any(p.requires_grad for p in encoder.parameters()):
-                encoder.gradient_checkpointing_enable(
-                    gradient_checkpointing_kwargs={"use_reentrant": False})
+                # transformers 5's name; gradient_checkpointing_enable warns it is deprecated
+                encoder.activation_checkpointing_enable(
+                    activation_checkpointing_kwargs={"use_reentrant": False})
+
+
+def freeze_front_end(audio_encoder) -> None:
+    """Freeze the convolutional front end of any wav2vec2-family encoder.
+
+    Not through freeze_feature_encoder(): HubertModel and UniSpeechSatModel lack it, and
+    calling it only where it exists silently trained their front end. Every family keeps
+    the front end as `feature_extractor`, whose _freeze_parameters also stops it asking
+    for input gradients (gradient checkpointing); Whisper's is conv1 + conv2. A class
+    without one is an error."""
+    if is_whisper(audio_encoder.config):  # two convolutions over the log-mel frames
+        audio_encoder.conv1.requires_grad_(False)
+        audio_encoder.conv2.requires_grad_(False)
+        return
+    front = getattr(audio_encoder, "feature_extractor", None)
+    if not isinstance(front, nn.Module) or not any(True for _ in front.parameters()):
+        from kemdy.errors import InputError
+
+        raise InputError("--spec", f"{type(audio_encoder).__name__} has no convolutional "
+                         "front end (feature_extractor) to freeze",
+                         "set freeze_feature_encoder: false, or use a wav2vec2-family encoder",
+                         key="freeze_feature_encoder")
+    freeze = getattr(front, "_freeze_parameters", None)
+    if freeze is not None:
+        freeze()
+    else:
+        front.requires_grad_(False)
+
+
+def keep_every_layer(audio_encoder, dist=None) -> None:
+    """LayerDrop off (config.layerdrop = 0) for a learnt weighting of the layers.
+
+    While training, a dropped layer records no hidden state, so fewer than layers + 1 come
+    back and the weighted sum cannot be formed (wav2vec2-base ships layerdrop 0.1: a
+    12-layer model drops a layer in ~72 % of steps). Turning it off rather than passing a
+    dropped layer's input through as its state: each weight then always sees its own
+    layer, in training as in evaluation (a pass-through would teach weight k a mixture of
+    layers k and k-1 that scoring never sees); transformers records hidden states by hooks
+    on the layer classes, which a wrapper would bypass; and it is what s3prl's weighted-
+    layer featurizer does with these encoders. The cost is LayerDrop's regularisation, a
+    small one in fine-tuning. A frozen encoder loses nothing (eval mode never drops)."""
+    config = audio_encoder.config
+    key = "encoder_layerdrop" if is_whisper(config) else "layerdrop"
+    rate = float(getattr(config, key, 0.0) or 0.0)
+    if rate > 0:
+        setattr(config, key, 0.0)
+        if isinstance(getattr(audio_encoder, "layerdrop", None), float):
+            audio_encoder.layerdrop = 0.0  # Whisper copies the rate at construction
+        from kemdy.train.distributed import log
+
+        log(f"audio_layers: weighted: LayerDrop {rate:g} of {type(audio_encoder).__name__} "
+            "turned off (every layer's state is needed in every step)", dist)
 
 
 def build_model(spec: dict, task, encoders: dict, shape: dict, device, dist):
@@ -271,9 +396,11 @@ def build_model(spec: dict, task, encoders: dict, shape: dict, device, dist):
                          regress=float(spec["va_weight"]) > 0 and task.stage != 2).to(device)
     if dist.world == 1:
         return model, model
-    # wav2vec2's LayerDrop skips whole layers in some steps: DDP must look for them.
+    # LayerDrop skips whole layers in some steps: DDP must look for them.
     audio = encoders.get("audio")
-    layerdrop = audio is not None and getattr(audio.config, "layerdrop", 0.0) > 0
+    layerdrop = audio is not None and any(
+        float(getattr(audio.config, key, 0.0) or 0.0) > 0
+        for key in ("layerdrop", "encoder_layerdrop"))
     return model, torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=layerdrop)

@@ -1,0 +1,74 @@
+"""The pre-run encoder checks (kemdy.config.check_encoders): the family of each encoder
+and the text pooling it offers, from config.json alone, before any job."""
+
+import json
+
+import pytest
+
+from kemdy.config import check_encoders
+from kemdy.errors import InputError
+
+
+def saved(tmp_path, name: str, model_type: str, **fields) -> str:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type, **fields}))
+    return str(folder)
+
+
+def config(text: str, audio: str) -> dict:
+    return {"encoders": {"text": text, "audio": audio}}
+
+
+TEXT_SPEC = {"modality": "text", "max_len": 128}
+
+
+@pytest.mark.parametrize("kind", ["roberta", "bert", "electra", "xlm-roberta", "deberta-v2"])
+def test_every_supported_text_family_passes_with_first_token(tmp_path, kind):
+    text = saved(tmp_path, "t", kind, max_position_embeddings=514, pad_token_id=1)
+    audio = saved(tmp_path, "a", "wavlm")
+    check_encoders(config(text, audio), {"v": {**TEXT_SPEC, "text_pooling": "first_token"},
+                                         "w": {"modality": "audio", "max_len": 128}})
+
+
+@pytest.mark.parametrize("kind", ["electra", "deberta-v2"])
+def test_pooled_text_without_a_pooler_is_one_message_naming_the_variant(tmp_path, kind):
+    text = saved(tmp_path, "t", kind, max_position_embeddings=512)
+    specs = {"first": {**TEXT_SPEC, "text_pooling": "first_token"},
+             "a": {**TEXT_SPEC, "text_pooling": "pooled"},
+             "b": {**TEXT_SPEC, "modality": "text+audio"},  # the default: pooled
+             "c": {"modality": "audio", "max_len": 128, "text_pooling": "pooled"}}
+    with pytest.raises(InputError) as err:
+        check_encoders(config(text, saved(tmp_path, "a_", "hubert")), specs)
+    assert err.value.key == "variants.a.text_pooling"
+    assert "(and b)" in err.value.problem and "has none" in err.value.problem
+    assert "text_pooling: first_token" in err.value.fix
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "xlm-roberta"])
+def test_pooled_text_with_a_pooler_passes(tmp_path, kind):
+    text = saved(tmp_path, "t", kind, max_position_embeddings=514)
+    check_encoders(config(text, ""), {"v": {**TEXT_SPEC, "text_pooling": "pooled"}})
+
+
+@pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech-sat",
+                                  "whisper"])
+def test_every_supported_audio_family_passes(tmp_path, kind):
+    check_encoders(config("", saved(tmp_path, "a", kind)), {"v": {"modality": "audio"}})
+
+
+@pytest.mark.parametrize("modality, kind", [("audio", "seamless_m4t"), ("audio", "speecht5"),
+                                            ("text", "gpt2"), ("text", "wav2vec2"),
+                                            ("audio", None)])
+def test_an_unsupported_family_is_one_message_naming_the_key(tmp_path, modality, kind):
+    fields = {} if kind is None else {"model_type": kind}
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({**fields, "max_position_embeddings": 512}))
+    names = {"text": str(folder), "audio": ""} if modality == "text" \
+        else {"text": "", "audio": str(folder)}
+    with pytest.raises(InputError) as err:
+        check_encoders({"encoders": names}, {"v": {**TEXT_SPEC, "modality": modality}})
+    assert err.value.key == f"encoders.{modality}"
+    families = "HuBERT, WavLM" if modality == "audio" else "ELECTRA, XLM-RoBERTa, DeBERTa"
+    assert all(f in err.value.fix for f in families.split(", "))
