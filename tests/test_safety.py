@@ -229,8 +229,10 @@ def test_max_len_beyond_the_text_encoders_positions_fails_before_any_job(tmp_pat
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "config.json").write_text('{"model_type": "roberta", '
                                                   '"max_position_embeddings": 34, "pad_token_id": 1}')
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "config.json").write_text('{"model_type": "wav2vec2"}')
     config = real_encoders_config(**{"encoders.text": str(tmp_path / "text"),
-                                     "encoders.audio": str(tmp_path / "text")})
+                                     "encoders.audio": str(tmp_path / "audio")})
     work = copy_workflow(tmp_path / "w", config)
     proc = snakemake(work, "-n", check=False)
     assert proc.returncode != 0
