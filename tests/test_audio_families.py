@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kemdy.train.models import EmotionModel, apply_freezing
+from workflow_utils import predict_gap
 
 RATE = 16000
 
@@ -224,13 +225,9 @@ def test_weighted_encoder_of_every_family_predicts_as_training_scored(
     1e-5: training scored a trained padding-sensitive family unpadded (WavLM-base+,
     data2vec-audio and UniSpeech-SAT return a mask and were scored padded); a frozen one's
     cache holds each clip's vectors alone."""
-    import os
 
-    import pandas as pd
 
-    import predict
     import train
-    from kemdy.classes import CLASSES
     from kemdy.demo.toy_corpus import train_args
 
     spec = {"epochs": 1, "lr": 3e-3, "batch_size": 8, "patience": 5, "seed": 3,
@@ -238,15 +235,7 @@ def test_weighted_encoder_of_every_family_predicts_as_training_scored(
             "audio_layers": "weighted"}
     paths = {**toy, "audio_encoder": family_encoders[family]}
     train.main(train_args(paths, tmp_path, "v", spec))
-    want = pd.read_csv(tmp_path / "out" / "predictions.csv")
-    data = pd.read_csv(toy["data"]).set_index("segment_id").loc[want["segment_id"]]
-    pd.DataFrame({"wav": [os.path.join(toy["root"], p) for p in data["wav_path"]],
-                  "text": data["text"].to_numpy()}).to_csv(tmp_path / "items.csv", index=False)
-    predict.main(["--model", str(tmp_path / "model"), "--csv", str(tmp_path / "items.csv"),
-                  "--out", str(tmp_path / "got.csv"), "--threads", "1"])
-    got = pd.read_csv(tmp_path / "got.csv")
-    probs = [f"prob_{c}" for c in CLASSES]
-    assert np.abs(got[probs].to_numpy() - want[probs].to_numpy()).max() < 1e-5
+    assert predict_gap(toy["data"], toy["root"], tmp_path) < 1e-5
 
 
 def test_gradient_checkpointing_turns_on_without_a_deprecation_warning():

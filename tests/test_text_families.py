@@ -2,21 +2,19 @@
 their bare encoder, the pre-run check knows which have a pooler, and they train and
 predict (text-only, in process)."""
 
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import predict
 import train
-from kemdy.classes import CLASSES
 from kemdy.config import NO_POOLER, TEXT_FAMILIES, check_encoders, encoder_config
 from kemdy.demo import families
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError
 from kemdy.train.batches import pad_tokens
 from kemdy.train.models import load_text_encoder
+from workflow_utils import predict_gap
 
 CLASS_OF = {"koelectra": "ElectraModel", "kr-bert": "BertModel",
             "xlm-roberta": "XLMRobertaModel", "deberta-v3": "DebertaV2Model"}
@@ -55,15 +53,7 @@ def test_trains_and_predicts_as_training_scored(ws, tmp_path, family, frozen):
     spec = {"epochs": 1, "lr": 3e-3, "batch_size": 8, "max_len": 32, "seed": 3,
             "modality": "text", "loss": "ce", "text_pooling": pooling, "freeze_text": frozen}
     train.main(train_args({**ws, "text": ws[family]}, tmp_path, "v", spec))
-    want = pd.read_csv(tmp_path / "out" / "predictions.csv")
-    data = pd.read_csv(ws["data"]).set_index("segment_id").loc[want["segment_id"]]
-    pd.DataFrame({"wav": [os.path.join(ws["root"], p) for p in data["wav_path"]],
-                  "text": data["text"].to_numpy()}).to_csv(tmp_path / "items.csv", index=False)
-    predict.main(["--model", str(tmp_path / "model"), "--csv", str(tmp_path / "items.csv"),
-                  "--out", str(tmp_path / "got.csv"), "--threads", "1"])
-    got = pd.read_csv(tmp_path / "got.csv")
-    probs = [f"prob_{c}" for c in CLASSES]
-    assert np.abs(got[probs].to_numpy() - want[probs].to_numpy()).max() < 1e-5
+    assert predict_gap(ws["data"], ws["root"], tmp_path) < 1e-5
 
 
 def test_a_job_told_to_pool_without_a_pooler_stops_with_one_message(ws, tmp_path):

@@ -6,13 +6,10 @@ import json
 import os
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-import predict
 import train
-from kemdy.classes import CLASSES
 from kemdy.config import check_encoders
 from kemdy.demo import families
 from kemdy.demo.toy_corpus import toy_workspace, train_args
@@ -20,6 +17,7 @@ from kemdy.errors import InputError
 from kemdy.train.batches import audio_batch
 from kemdy.train.models import (EmotionModel, apply_freezing, audio_vector, load_audio_encoder,
                                 load_line, padding_sensitive)
+from workflow_utils import predict_gap
 
 RATE = 16000
 
@@ -106,15 +104,7 @@ def test_trains_and_predict_reproduces_its_test_predictions(ws, tmp_path, name):
     train.main(train_args({**ws, "audio_encoder": ws[family]}, tmp_path, "v", {**SPEC, **extra}))
     card = json.loads((tmp_path / "model" / "model.json").read_text())
     assert card["shape"]["n_audio_layers"] == 3 and card["shape"]["audio_dim"] == 32
-    want = pd.read_csv(tmp_path / "out" / "predictions.csv")
-    data = pd.read_csv(ws["data"]).set_index("segment_id").loc[want["segment_id"]]
-    pd.DataFrame({"wav": [os.path.join(ws["root"], p) for p in data["wav_path"]],
-                  "text": data["text"].to_numpy()}).to_csv(tmp_path / "items.csv", index=False)
-    predict.main(["--model", str(tmp_path / "model"), "--csv", str(tmp_path / "items.csv"),
-                  "--out", str(tmp_path / "got.csv"), "--threads", "1"])
-    got = pd.read_csv(tmp_path / "got.csv")
-    probs = [f"prob_{c}" for c in CLASSES]
-    assert np.abs(got[probs].to_numpy() - want[probs].to_numpy()).max() < 1e-5
+    assert predict_gap(ws["data"], ws["root"], tmp_path) < 1e-5
 
 
 def test_the_pre_run_check_takes_whisper_and_its_30_s_window(ws):

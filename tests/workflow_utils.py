@@ -101,3 +101,23 @@ def tree_digest(root) -> dict[str, str]:
     root = Path(root)
     return {str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*"))}
+
+
+def predict_gap(data_csv, root, run_dir: Path) -> float:
+    """scripts/predict.py on the test segments of a train.py run in `run_dir` (out/, model/):
+    the largest difference from the run's own test probabilities."""
+    import numpy as np
+    import pandas as pd
+
+    import predict
+    from kemdy.classes import CLASSES
+
+    want = pd.read_csv(run_dir / "out" / "predictions.csv")
+    data = pd.read_csv(data_csv).set_index("segment_id").loc[want["segment_id"]]
+    pd.DataFrame({"wav": [os.path.join(root, p) for p in data["wav_path"]],
+                  "text": data["text"].to_numpy()}).to_csv(run_dir / "items.csv", index=False)
+    predict.main(["--model", str(run_dir / "model"), "--csv", str(run_dir / "items.csv"),
+                  "--out", str(run_dir / "got.csv"), "--threads", "1"])
+    got = pd.read_csv(run_dir / "got.csv")
+    probs = [f"prob_{c}" for c in CLASSES]
+    return float(np.abs(got[probs].to_numpy() - want[probs].to_numpy()).max())
