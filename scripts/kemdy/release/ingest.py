@@ -2,10 +2,11 @@
 table of segments (kemdy.release.segments owns its files).
 
 Every annotated segment needs its wav (readable, the expected sample rate, mono, 16-bit
-PCM, not truncated) and a non-empty one-line transcript beside it. Missing or unreadable
+PCM, not truncated) and a one-line transcript beside it that is text (no NUL or other
+control bytes) and holds a word besides the transcription markers. Missing or unusable
 files are collected over every root and reported together; with skip_missing their
-segments are skipped instead and listed in skipped.csv (so are, always, the files a release
-is known to lack). Losing everything, a whole session, or more than max_skipped_share of
+segments are skipped instead and listed in skipped.csv (so are, always, the files a
+release is known to lack). Losing everything, a whole session, or more than max_skipped_share of
 the segments stops ingest all the same, naming the cause. Nothing is written under a root.
 """
 
@@ -40,10 +41,14 @@ def check_files(root: Path, row: Row, sample_rate: int, clean) -> tuple[dict, li
     if problem:
         problems.append((wav.as_posix(), *problem))
     text_raw, encoding, problem = read_transcript(root / txt)
+    text = clean(text_raw) if not problem else ""
+    if not problem and not text:  # what the model reads would be empty
+        problem = ("empty", f"transcript holds only transcription markers ({text_raw!r}), "
+                            "no word")
     if problem:
         problems.append((txt.as_posix(), *problem))
     else:
-        found.update(text_raw=text_raw, text=clean(text_raw), encoding=encoding)
+        found.update(text_raw=text_raw, text=text, encoding=encoding)
     return found, problems
 
 
