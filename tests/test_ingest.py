@@ -20,6 +20,7 @@ from kemdy.classes import CLASS_INDEX, CLASSES
 from kemdy.errors import InputError
 from kemdy.release.kemdy20 import EVALUATORS, N_COLUMNS, clean_transcript
 from kemdy.release.segments import COLUMNS
+from kemdy.release.state import root_state
 from workflow_utils import tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -467,6 +468,20 @@ def test_skip_missing_skips_transcripts_without_words(one, tmp_path):
     assert not seg["text"].str.contains("\x00").any()
     assert json.loads(paths["report"].read_text())["skipped_by_reason"] == {"empty": 1,
                                                                             "encoding": 1}
+
+
+def test_dangling_symlink_for_a_wav_is_a_missing_file(one, tmp_path):
+    intact = root_state(one)
+    wav = wav_of(one, 2)
+    wav.unlink()
+    wav.symlink_to(tmp_path / "gone.wav")
+    state = root_state(one, tmp_path / "cache.json")  # the DAG's dataset state: no traceback
+    assert state != intact and root_state(one, tmp_path / "cache.json") == state
+    message = fails(one, tmp_path / "out")
+    rel = wav.relative_to(one).as_posix()
+    assert f"{rel}: missing (a symlink to {tmp_path / 'gone.wav'}, which does not exist)" in message
+    paths = run(one, tmp_path / "out2", "--skip-missing", "--max-skipped-share", "0.3")
+    assert pd.read_csv(paths["skipped"])["segment_id"].tolist() == [wav.stem]
 
 
 @pytest.mark.parametrize("lose, share, message", [

@@ -13,6 +13,7 @@ the segments stops ingest all the same, naming the cause. Nothing is written und
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,6 +58,12 @@ def _problem(name: str, row: Row, file: str, kind: str, reason: str) -> dict:
             "reason": reason, "annotation": row.file, "row": row.line, "session": row.session}
 
 
+def _missing(path: Path) -> str:
+    if path.is_symlink():  # the readers list only what opens: a dangling link is missing
+        return f"missing (a symlink to {os.readlink(path)}, which does not exist)"
+    return "missing"
+
+
 def find_files(name: str, root: Path, release, sample_rate: int, clean,
                workers: int = 8) -> tuple[dict[str, dict], list[dict]]:
     """Facts of every segment whose files are usable, and the problems of the others."""
@@ -66,7 +73,7 @@ def find_files(name: str, root: Path, release, sample_rate: int, clean,
         for f in missing:
             known = release.known_missing.get(f)
             problems.append(_problem(name, row, f, "known" if known else "missing",
-                                     f"missing ({known})" if known else "missing"))
+                                     f"missing ({known})" if known else _missing(root / f)))
         if not missing:
             present.append(row)
     # The rest are opened in a thread pool: threads overlap the file system's latency (large
