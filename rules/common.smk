@@ -9,6 +9,7 @@ from kemdy.config import check_encoders, datasets  # noqa: E402
 from kemdy.cpus import available_cpus  # noqa: E402
 from kemdy.demo.owned import check_owned, generated_state  # noqa: E402
 from kemdy.errors import InputError  # noqa: E402
+from kemdy.release.kinds import check_kind  # noqa: E402
 from kemdy.release.state import root_state  # noqa: E402
 from kemdy.spec import encoders, fingerprint, resolve  # noqa: E402
 
@@ -68,6 +69,8 @@ def check_config():
                 "set the dataset's root to the folder that holds annotation/ and wav/",
                 key=f"{d['key']}.root",
             )  # fmt: skip
+        else:
+            check_kind(d["release"], d["root"], key=f"{d['key']}.kind")
     check_encoders(config, SPECS)
 
 

@@ -23,6 +23,7 @@ from kemdy.errors import InputError
 from kemdy.release import kemdy19, kemdy20
 from kemdy.release.annotation import MAX_LISTED, Row, new_stats
 from kemdy.release.files import check_wav, read_transcript
+from kemdy.release.kinds import check_kind
 from kemdy.release.report import lost_data_error, report
 from kemdy.release.segments import (MAX_SKIPPED_SHARE, NAMES, SKIPPED_COLUMNS, records, slot,
                                     table)
@@ -128,6 +129,7 @@ def ingest(datasets, sample_rate: int = 16000, skip_missing: bool = False,
     for kind, root in datasets:
         name, root, reader = NAMES[kind], Path(root), READERS[kind]
         stats = new_stats()
+        check_kind(kind, root)
         release = reader.read(root, stats)
         _check_unique(root, release.rows)
         found, found_problems = find_files(name, root, release, sample_rate,
