@@ -39,6 +39,13 @@ PARTIAL = {
 REPORT, STALE = "reports/summary.html", "reports/summary.stale.html"
 
 
+def state_cache(d):
+    """The cache of a dataset's file hashes (kemdy.release.state), outside the dataset."""
+    return (
+        f".snakemake/kemdy/dataset_state/{fingerprint(os.path.abspath(d['root']))}.json"
+    )
+
+
 def check_config():
     """Cross-key checks a JSON schema cannot express, made before any job runs."""
     if config["report"]["reference"] not in VARIANTS:
@@ -61,7 +68,7 @@ def check_config():
     for d in DATASETS:
         if d["synthetic"]:
             check_owned(
-                d["root"], key=f"{d['key']}.root"
+                d["root"], key=f"{d['key']}.root", cache=state_cache(d)
             )  # never write over a user's data
         elif not os.path.isdir(os.path.join(d["root"], "annotation")):
             raise InputError(
@@ -107,10 +114,7 @@ def dataset_state(d):
     """What a change of the dataset's files changes: ingest and decode_audio rerun on it.
     A look-alike that is absent or exactly as generated is 'as generated', so the first
     run's generation itself does not count as a change."""
-    cache = (
-        f".snakemake/kemdy/dataset_state/{fingerprint(os.path.abspath(d['root']))}.json"
-    )
-    state = root_state(d["root"], cache)
+    state = root_state(d["root"], state_cache(d))
     if d["synthetic"] and state in ("absent", generated_state(d["root"])):
         return "as generated"
     return state
