@@ -269,4 +269,23 @@ def report_aftermath(failed):
     stopped = getattr(scheduler, "_user_kill", None) and not getattr(
         scheduler, "_errors", True
     )
+    if stopped:
+        aftermath.say_stopped(remaining_jobs(scheduler))
+    else:  # jobs a signal stopped (Ctrl-C, SIGTERM to the group) saved and exited 128+sig
+        failed = getattr(scheduler, "failed", ())
+        stopped = aftermath.say_interrupted({job_name(j): list(j.log) for j in failed})
     aftermath.partial_report(commands, needed, PARTIAL["html"], stopped=bool(stopped))
+
+
+def job_name(job):
+    """'train (variant=text_ce, fold=0)': a job as Snakemake's error lines name it."""
+    wildcards = ", ".join(f"{k}={v}" for k, v in job.wildcards_dict.items())
+    return f"{job.rule.name} ({wildcards})" if wildcards else job.rule.name
+
+
+def remaining_jobs(scheduler):
+    """How many jobs Snakemake had still to run (None if it cannot say)."""
+    try:
+        return len(scheduler.remaining_jobs)
+    except Exception:  # Snakemake's internals: the message only loses its precision
+        return None
