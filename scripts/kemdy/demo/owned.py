@@ -2,9 +2,10 @@
 
 The generator leaves a marker in the root it writes, listing every file with its content
 hash. A synthetic root may be (re)written only when it is absent, empty, or holds exactly
-files its marker lists, with the content it records: anything else (a real KEMDy20 copy named by mistake, a user's file)
-stops the workflow before any job, so no config can make it delete or overwrite a dataset
-it did not generate.
+files its marker lists, with the content it records: anything else (a real KEMDy20 copy
+named by mistake, a user's file, a user's recording copied over a generated one) stops the
+workflow before any job, so no config can make it delete or overwrite a dataset it did not
+generate.
 """
 
 from __future__ import annotations
