@@ -9,6 +9,7 @@ from kemdy.config import check_encoders, datasets  # noqa: E402
 from kemdy.cpus import available_cpus  # noqa: E402
 from kemdy.demo.owned import check_owned, generated_state  # noqa: E402
 from kemdy.errors import InputError  # noqa: E402
+from kemdy.release.kinds import check_kind  # noqa: E402
 from kemdy.release.state import root_state  # noqa: E402
 from kemdy.spec import encoders, fingerprint, resolve  # noqa: E402
 
@@ -38,6 +39,13 @@ PARTIAL = {
 REPORT, STALE = "reports/summary.html", "reports/summary.stale.html"
 
 
+def state_cache(d):
+    """The cache of a dataset's file hashes (kemdy.release.state), outside the dataset."""
+    return (
+        f".snakemake/kemdy/dataset_state/{fingerprint(os.path.abspath(d['root']))}.json"
+    )
+
+
 def check_config():
     """Cross-key checks a JSON schema cannot express, made before any job runs."""
     if config["report"]["reference"] not in VARIANTS:
@@ -60,7 +68,7 @@ def check_config():
     for d in DATASETS:
         if d["synthetic"]:
             check_owned(
-                d["root"], key=f"{d['key']}.root"
+                d["root"], key=f"{d['key']}.root", cache=state_cache(d)
             )  # never write over a user's data
         elif not os.path.isdir(os.path.join(d["root"], "annotation")):
             raise InputError(
@@ -68,6 +76,8 @@ def check_config():
                 "set the dataset's root to the folder that holds annotation/ and wav/",
                 key=f"{d['key']}.root",
             )  # fmt: skip
+        else:
+            check_kind(d["release"], d["root"], key=f"{d['key']}.kind")
 
 
 check_config()
@@ -114,10 +124,7 @@ def dataset_state(d):
     """What a change of the dataset's files changes: ingest and decode_audio rerun on it.
     A look-alike that is absent or exactly as generated is 'as generated', so the first
     run's generation itself does not count as a change."""
-    cache = (
-        f".snakemake/kemdy/dataset_state/{fingerprint(os.path.abspath(d['root']))}.json"
-    )
-    state = root_state(d["root"], cache)
+    state = root_state(d["root"], state_cache(d))
     if d["synthetic"] and state in ("absent", generated_state(d["root"])):
         return "as generated"
     return state
@@ -280,4 +287,23 @@ def report_aftermath(failed):
     stopped = getattr(scheduler, "_user_kill", None) and not getattr(
         scheduler, "_errors", True
     )
+    if stopped:
+        aftermath.say_stopped(remaining_jobs(scheduler))
+    else:  # jobs a signal stopped (Ctrl-C, SIGTERM to the group) saved and exited 128+sig
+        failed = getattr(scheduler, "failed", ())
+        stopped = aftermath.say_interrupted({job_name(j): list(j.log) for j in failed})
     aftermath.partial_report(commands, needed, PARTIAL["html"], stopped=bool(stopped))
+
+
+def job_name(job):
+    """'train (variant=text_ce, fold=0)': a job as Snakemake's error lines name it."""
+    wildcards = ", ".join(f"{k}={v}" for k, v in job.wildcards_dict.items())
+    return f"{job.rule.name} ({wildcards})" if wildcards else job.rule.name
+
+
+def remaining_jobs(scheduler):
+    """How many jobs Snakemake had still to run (None if it cannot say)."""
+    try:
+        return len(scheduler.remaining_jobs)
+    except Exception:  # Snakemake's internals: the message only loses its precision
+        return None

@@ -327,3 +327,27 @@ def test_arousal_ratings_follow_the_voice(tmp_path):
             levels.append(np.log(np.sqrt(np.mean(wave ** 2))))
             arousal.append(np.mean([float(row[9 + 3 * j]) for j in range(10) if row[9 + 3 * j]]))
     assert np.corrcoef(levels, arousal)[0, 1] > 0.2
+
+
+def test_a_users_file_copied_over_a_generated_one_is_never_overwritten(tmp_path):
+    """Ownership is by content: the name of a generated wav is not enough."""
+    from generate_lookalike import write_one
+
+    from kemdy.demo.owned import check_owned
+
+    root, truth = tmp_path / "root", tmp_path / "truth.csv"
+    settings = dict(n_sessions=1, segments_per_session=3, prior="demo",
+                    single_modality_share=0.4, wrong_prefix_sessions=[])
+    write_one("kemdy20", root, truth, 1, settings)
+    write_one("kemdy20", root, truth, 2, settings)  # as written: ours to replace
+    wav = sorted(root.glob("wav/*/*.wav"))[1]
+    recording = 0.1 * np.random.default_rng(3).standard_normal(16000)
+    sf.write(wav, recording, 16000, subtype="PCM_16")  # the user's, under our name
+    users = wav.read_bytes()
+    for cache in (None, tmp_path / "state.json", tmp_path / "state.json"):
+        with pytest.raises(InputError) as err:
+            check_owned(root, cache=cache)
+        assert wav.relative_to(root).as_posix() in str(err.value)
+    with pytest.raises(InputError, match=r"key 'dataset.root'.*content is not what it wrote"):
+        write_one("kemdy20", root, truth, 3, settings)  # synthetic.seed changed
+    assert wav.read_bytes() == users

@@ -20,6 +20,7 @@ from kemdy.classes import CLASS_INDEX, CLASSES
 from kemdy.errors import InputError
 from kemdy.release.kemdy20 import EVALUATORS, N_COLUMNS, clean_transcript
 from kemdy.release.segments import COLUMNS
+from kemdy.release.state import root_state
 from workflow_utils import tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -387,6 +388,8 @@ def row_of(root: Path, seg_id: str) -> int:
     ("truncated", "truncated wav: the data chunk declares"),
     ("undecodable_txt", "transcript is neither cp949 nor UTF-8 text"),
     ("empty_txt", "empty transcript"),
+    ("nul_txt", "transcript holds control byte 0x00 (at character 1): not text"),
+    ("markers_txt", "transcript holds only transcription markers ('c/ n/ (웃음) b/ *'), no word"),
 ])
 def test_bad_segment_file(one, tmp_path, breakage, problem):
     wav = wav_of(one, 4)
@@ -410,6 +413,10 @@ def test_bad_segment_file(one, tmp_path, breakage, problem):
         txt.write_bytes(b"\xff\xfe\xff\xfa\x80")
     elif breakage == "empty_txt":
         txt.write_bytes(b"  \r\n")
+    elif breakage == "nul_txt":  # decodes as UTF-8: it was the segment's text
+        txt.write_bytes(b"\x00" * 64)
+    elif breakage == "markers_txt":  # cleaned to nothing: it was an empty text
+        txt.write_bytes("c/ n/ (웃음) b/ *\r\n".encode("cp949"))
     message = fails(one, tmp_path / "out")
     rel = bad.relative_to(one).as_posix()
     assert message.startswith(f"{one / rel}: 1 segment file(s) missing or unusable: {rel}: {problem}")
@@ -447,6 +454,34 @@ def test_skip_missing(one, tmp_path):
     assert report["skipped_by_reason"] == {"empty": 1, "missing": 1, "truncated": 1}
     assert report["skipped_segments"] == 3 and report["segments"] == 9
     assert report["skipped_by_session"] == {"KEMDy20 Sess01": 3}
+
+
+def test_skip_missing_skips_transcripts_without_words(one, tmp_path):
+    wavs = sorted((one / "wav" / "Session01").glob("*.wav"))
+    wavs[0].with_suffix(".txt").write_bytes(b"\x00" * 64)
+    wavs[1].with_suffix(".txt").write_bytes("l/ (한숨)".encode("cp949"))
+    paths = run(one, tmp_path / "out", "--skip-missing", "--max-skipped-share", "0.3")
+    seg = pd.read_csv(paths["out"], keep_default_na=False, dtype=str)
+    skipped = pd.read_csv(paths["skipped"])
+    assert sorted(skipped["segment_id"]) == [wavs[0].stem, wavs[1].stem]
+    assert len(seg) == 10 and (seg["text"].str.strip() != "").all()
+    assert not seg["text"].str.contains("\x00").any()
+    assert json.loads(paths["report"].read_text())["skipped_by_reason"] == {"empty": 1,
+                                                                            "encoding": 1}
+
+
+def test_dangling_symlink_for_a_wav_is_a_missing_file(one, tmp_path):
+    intact = root_state(one)
+    wav = wav_of(one, 2)
+    wav.unlink()
+    wav.symlink_to(tmp_path / "gone.wav")
+    state = root_state(one, tmp_path / "cache.json")  # the DAG's dataset state: no traceback
+    assert state != intact and root_state(one, tmp_path / "cache.json") == state
+    message = fails(one, tmp_path / "out")
+    rel = wav.relative_to(one).as_posix()
+    assert f"{rel}: missing (a symlink to {tmp_path / 'gone.wav'}, which does not exist)" in message
+    paths = run(one, tmp_path / "out2", "--skip-missing", "--max-skipped-share", "0.3")
+    assert pd.read_csv(paths["skipped"])["segment_id"].tolist() == [wav.stem]
 
 
 @pytest.mark.parametrize("lose, share, message", [

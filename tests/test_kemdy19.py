@@ -23,7 +23,7 @@ from kemdy.demo import lookalike19 as gl19
 from kemdy.demo.lookalike import generate
 from kemdy.errors import InputError
 from kemdy.release import ingest as ingesting
-from kemdy.release import kemdy19, segments
+from kemdy.release import kemdy19, kinds, segments
 from kemdy.release.annotation import new_stats
 from workflow_utils import tree_digest
 
@@ -405,3 +405,22 @@ def test_kemdy19_and_kemdy20_look_alikes_end_to_end(tmp_path):
     html = (work / "reports/summary.html").read_text()
     assert 'id="breakdown-dataset"' in html and 'data-group="KEMDy19"' in html
     assert 'data-group="KEMDy20"' in html
+
+
+@pytest.mark.parametrize("kind, looks_like, shape", [
+    ("kemdy19", "KEMDy20", "SessNN_eval.csv"),
+    ("kemdy20", "KEMDy19", "SessionNN_F_res.csv, _M_res.csv"),
+])
+def test_a_root_of_the_other_release_names_dataset_kind(tiny_root, root19, kind, looks_like,
+                                                        shape):
+    root = tiny_root[0] if kind == "kemdy19" else root19[0]
+    with pytest.raises(InputError) as err:
+        ingesting.ingest([(kind, root)])
+    message = str(err.value)
+    assert f"this root looks like {looks_like} (annotation/ holds" in message
+    assert f"{shape} files" in message and f"but dataset.kind is {kind}" in message
+    assert f"Fix: set dataset.kind: {looks_like.lower()}" in message
+    assert "copy the release" not in message
+    # the workflow's pre-run check names the key of the dataset it checks
+    with pytest.raises(InputError, match=r"key 'datasets\[1\].kind'.*but datasets\[1\].kind"):
+        kinds.check_kind(kind, root, key="datasets[1].kind")

@@ -12,6 +12,9 @@ import soundfile as sf
 
 WAV_FORMATS = {1: "PCM", 3: "FLOAT", 6: "ALAW", 7: "ULAW"}  # RIFF format tags
 MIN_SECONDS = 0.05
+# Control characters no transcript holds (tab, newlines, VT and FF aside): NUL bytes decode
+# as UTF-8 and would otherwise become a segment's text.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def read_wav_header(path: Path) -> dict | None:
@@ -124,6 +127,11 @@ def read_transcript(path: Path) -> tuple[str | None, str | None, tuple[str, str]
         text, encoding = decode_transcript(data)
     except UnicodeDecodeError:
         return None, None, ("encoding", "transcript is neither cp949 nor UTF-8 text")
+    control = _CONTROL.search(text)
+    if control:
+        return None, None, ("encoding", f"transcript holds control byte "
+                                        f"0x{ord(control.group()):02x} (at character "
+                                        f"{control.start() + 1}): not text")
     raw = " ".join(line.strip() for line in text.splitlines() if line.strip())
     if not raw:
         return None, None, ("empty", "empty transcript")

@@ -2,16 +2,18 @@
 table of segments (kemdy.release.segments owns its files).
 
 Every annotated segment needs its wav (readable, the expected sample rate, mono, 16-bit
-PCM, not truncated) and a non-empty one-line transcript beside it. Missing or unreadable
+PCM, not truncated) and a one-line transcript beside it that is text (no NUL or other
+control bytes) and holds a word besides the transcription markers. Missing or unusable
 files are collected over every root and reported together; with skip_missing their
-segments are skipped instead and listed in skipped.csv (so are, always, the files a release
-is known to lack). Losing everything, a whole session, or more than max_skipped_share of
+segments are skipped instead and listed in skipped.csv (so are, always, the files a
+release is known to lack). Losing everything, a whole session, or more than max_skipped_share of
 the segments stops ingest all the same, naming the cause. Nothing is written under a root.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from kemdy.errors import InputError
 from kemdy.release import kemdy19, kemdy20
 from kemdy.release.annotation import MAX_LISTED, Row, new_stats
 from kemdy.release.files import check_wav, read_transcript
+from kemdy.release.kinds import check_kind
 from kemdy.release.report import lost_data_error, report
 from kemdy.release.segments import (MAX_SKIPPED_SHARE, NAMES, SKIPPED_COLUMNS, records, slot,
                                     table)
@@ -40,16 +43,26 @@ def check_files(root: Path, row: Row, sample_rate: int, clean) -> tuple[dict, li
     if problem:
         problems.append((wav.as_posix(), *problem))
     text_raw, encoding, problem = read_transcript(root / txt)
+    text = clean(text_raw) if not problem else ""
+    if not problem and not text:  # what the model reads would be empty
+        problem = ("empty", f"transcript holds only transcription markers ({text_raw!r}), "
+                            "no word")
     if problem:
         problems.append((txt.as_posix(), *problem))
     else:
-        found.update(text_raw=text_raw, text=clean(text_raw), encoding=encoding)
+        found.update(text_raw=text_raw, text=text, encoding=encoding)
     return found, problems
 
 
 def _problem(name: str, row: Row, file: str, kind: str, reason: str) -> dict:
     return {"dataset": name, "segment_id": row.segment_id, "file": file, "kind": kind,
             "reason": reason, "annotation": row.file, "row": row.line, "session": row.session}
+
+
+def _missing(path: Path) -> str:
+    if path.is_symlink():  # the readers list only what opens: a dangling link is missing
+        return f"missing (a symlink to {os.readlink(path)}, which does not exist)"
+    return "missing"
 
 
 def find_files(name: str, root: Path, release, sample_rate: int, clean,
@@ -61,7 +74,7 @@ def find_files(name: str, root: Path, release, sample_rate: int, clean,
         for f in missing:
             known = release.known_missing.get(f)
             problems.append(_problem(name, row, f, "known" if known else "missing",
-                                     f"missing ({known})" if known else "missing"))
+                                     f"missing ({known})" if known else _missing(root / f)))
         if not missing:
             present.append(row)
     # The rest are opened in a thread pool: threads overlap the file system's latency (large
@@ -116,6 +129,7 @@ def ingest(datasets, sample_rate: int = 16000, skip_missing: bool = False,
     for kind, root in datasets:
         name, root, reader = NAMES[kind], Path(root), READERS[kind]
         stats = new_stats()
+        check_kind(kind, root)
         release = reader.read(root, stats)
         _check_unique(root, release.rows)
         found, found_problems = find_files(name, root, release, sample_rate,

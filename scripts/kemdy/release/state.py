@@ -67,9 +67,16 @@ def file_hashes(root, cache=None) -> dict[str, str]:
     known = _load(cache) if cache else {}
     table, fresh = {}, {}
     for rel in used_files(root):
-        stat = os.stat(root / rel)
+        try:
+            stat = os.stat(root / rel)
+        except FileNotFoundError:  # a dangling symlink: missing, as ingest will report
+            continue
         key = f"{rel}\t{stat.st_size}\t{stat.st_mtime_ns}"
-        table[rel] = known.get(key) or file_digest(root / rel)
+        try:
+            table[rel] = known.get(key) or file_digest(root / rel)
+        except OSError as err:  # unreadable: ingest names it; its state is that it is
+            table[rel] = f"unreadable: {err.strerror}"
+            continue
         fresh[key] = table[rel]
     if cache and fresh != known:
         write_atomic(cache, json.dumps(fresh, sort_keys=True))

@@ -11,7 +11,9 @@ report aside keeps that: the next run finds no target and redoes what is missing
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -26,10 +28,9 @@ def say(message: str) -> None:
 def partial_report(commands: list[list[str]], needed: list[str], html: str,
                    log_path: str = "logs/partial_report.log", stopped: bool = False) -> None:
     """Run the summary and report commands (over the runs that exist) into their partial
-    outputs; nothing when the data steps did not finish. `stopped`: the run was stopped
-    (SIGTERM) before every job ran, and no job failed: say so, not that jobs failed."""
-    if stopped:
-        say("Stopped before every job had run; no job failed. Rerun to go on from here.")
+    outputs; nothing when the data steps did not finish. `stopped`: no job failed (the run
+    was stopped, or a signal interrupted every failed job; say_stopped / say_interrupted
+    said so): not a word that jobs failed."""
     if not all(os.path.exists(p) for p in needed):
         say("No partial report: the data steps did not finish.")
         return
@@ -73,3 +74,45 @@ def remove_superseded(report: str, partial: dict[str, str], stale: str) -> None:
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.remove(path)
+
+
+# train.py's last words when SIGTERM/SIGINT stopped it (kemdy.train.stopping): it saved where
+# it stood and exits 128 + the signal, which Snakemake reports as an error like any other.
+_STOPPED = re.compile(r"stopped by (SIGTERM|SIGINT): saved where training stood")
+
+
+def stopping_signal(logs) -> str | None:
+    """The signal that stopped a job, as its log says, or None (a real failure)."""
+    for path in logs:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                found = _STOPPED.findall(handle.read())
+        except OSError:
+            continue
+        if found:
+            return found[-1]
+    return None
+
+
+def say_interrupted(failed: dict[str, list[str]]) -> bool:
+    """Name the failed jobs (name -> log files) a signal stopped; True when all were."""
+    stopped = {job: sig for job, logs in failed.items() if (sig := stopping_signal(logs))}
+    for job, sig in stopped.items():
+        say(f"Interrupted, not failed: {job} was stopped by {sig} (exit "
+            f"{128 + signal.Signals[sig].value} = 128 + {sig}) and saved where it stood; "
+            "rerun the same command to resume it exactly.")
+    every = bool(stopped) and len(stopped) == len(failed)
+    if every:
+        say("The 'Error in rule' lines above and Snakemake's non-zero exit status are these "
+            "interruptions: no job failed.")
+    return every
+
+
+def say_stopped(remaining: int | None) -> None:
+    """Snakemake was stopped (SIGTERM) and let its running jobs finish; none failed."""
+    if remaining == 0:
+        say("Stopped by a signal after the running jobs finished: no job failed and none is "
+            "left to run. Snakemake exits 1 ('At least one job did not complete "
+            "successfully') because it was stopped, not because a job failed.")
+    else:
+        say("Stopped before every job had run; no job failed. Rerun to go on from here.")
