@@ -83,7 +83,10 @@ def run_once(args: list[str], config: str | None, reference: dict | None) -> dic
         with open(os.path.join(work, "results", "summary.csv"), "rb") as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
         intervals = pooled_intervals(work)
+        with open(os.path.join(work, "reports", "summary.html"), encoding="utf-8") as fh:
+            checks_failed = 'id="checks"' in fh.read()  # the report's own consistency checks
         figures = {"command": "snakemake " + " ".join(args), "summary_sha256": digest,
+                   "report_checks_failed": checks_failed,
                    **summarise(job_times(work), wall, cores), "f1_macro_pooled": intervals}
         if reference:
             figures["against_reference"] = compare(reference, intervals)
@@ -108,7 +111,8 @@ def report(result: dict) -> None:
     for r in result["runs"]:
         print(f"  {r['command']}: {r['wall_seconds']:.1f} s wall, {r['n_jobs']} jobs, "
               f"{r['job_seconds']:.1f} s of job time, parallel efficiency "
-              f"{r['parallel_efficiency']:.2f} (job time / (wall x {r['cores']} CPUs))")
+              f"{r['parallel_efficiency']:.2f} (job time / (wall x {r['cores']} CPUs)); "
+              f"report checks {'FAILED' if r['report_checks_failed'] else 'silent'}")
         print("    slowest rules (total s, jobs, slowest job s): " + "; ".join(
             f"{s['rule']} {s['seconds']:.1f} {s['jobs']} {s['slowest_job']:.1f}"
             for s in r["slowest_rules"]))
