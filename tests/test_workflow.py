@@ -142,19 +142,23 @@ def test_changing_the_aggregation_reruns_labels_and_what_follows_only(run):
                      "build_demo_audio_encoder"}
 
 
-def test_changing_raw_data_reruns_ingest_and_what_follows(run):
-    # Snakemake compares checksums of small inputs, so a bare `touch` changes nothing: the
-    # bytes must change. A trailing blank line is a real change the reader ignores.
+def test_a_changed_look_alike_file_is_refused_and_the_restored_one_runs(run):
+    """A file of the look-alike whose bytes are no longer what the generator wrote is the
+    user's: the workflow, which writes and deletes look-alike roots, refuses the root before
+    any job, naming the file (issue 26.5). A changed file of a real copy reruns ingest and
+    what follows instead (tests/test_safety.py)."""
     annotation = run["work"] / ROOT / "annotation/Sess01_eval.csv"
     original, stat = annotation.read_bytes(), annotation.stat()
-    annotation.write_bytes(original + b"\r\n")
+    annotation.write_bytes(original + b"\r\n")  # same name, other content
     try:
-        rules, _ = planned(run["work"])
+        proc = snakemake(run["work"], "-n", check=False)
     finally:
         annotation.write_bytes(original)
         os.utime(annotation, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert {"ingest", "aggregate_labels", "make_folds", "train", "render_report"} <= rules
-    assert "generate_lookalike" not in rules
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "dataset.root" in said and "annotation/Sess01_eval.csv" in said, said[-3000:]
+    assert planned(run["work"])[0] == set()  # restored: as generated, nothing to do
 
 
 def test_rerun_of_a_run_gives_identical_metrics(run):
