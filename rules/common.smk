@@ -11,7 +11,7 @@ from kemdy.demo.owned import check_owned, generated_state  # noqa: E402
 from kemdy.errors import InputError  # noqa: E402
 from kemdy.release.kinds import check_kind  # noqa: E402
 from kemdy.release.state import root_state  # noqa: E402
-from kemdy.spec import encoders, fingerprint, resolve  # noqa: E402
+from kemdy.spec import encoder_of, encoders, fingerprint, resolve  # noqa: E402
 
 
 def step(path):
@@ -162,10 +162,16 @@ def lookalike_args():
 
 
 def encoder_inputs(spec):
-    """Demo encoders are built by a rule; hub names or local folders are used as given."""
+    """Demo encoders are built by a rule; hub names or local folders (a variant's own
+    text_encoder/audio_encoder too) are used as given."""
     if not config["encoders"]["build_demo"]:
         return {}
-    return {f"{m}_encoder": config["encoders"][m] for m in encoders(spec)}
+    used = {m: encoder_of(config, spec, m) for m in encoders(spec)}
+    return {
+        f"{m}_encoder": name
+        for m, (name, key) in used.items()
+        if key == f"encoders.{m}"
+    }
 
 
 def demo_size(*keys):
@@ -176,10 +182,8 @@ def demo_size(*keys):
 def encoder_args(wildcards):
     """--text-encoder/--audio-encoder of the encoders a variant uses, quoted: another
     encoder's change reruns nothing."""
-    args = [
-        [f"--{m}-encoder", config["encoders"][m]]
-        for m in encoders(SPECS[wildcards.variant])
-    ]
+    spec = SPECS[wildcards.variant]
+    args = [[f"--{m}-encoder", encoder_of(config, spec, m)[0]] for m in encoders(spec)]
     return shlex.join(sum(args, []))
 
 

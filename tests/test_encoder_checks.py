@@ -72,3 +72,30 @@ def test_an_unsupported_family_is_one_message_naming_the_key(tmp_path, modality,
     assert err.value.key == f"encoders.{modality}"
     families = "HuBERT, WavLM" if modality == "audio" else "ELECTRA, XLM-RoBERTa, DeBERTa"
     assert all(f in err.value.fix for f in families.split(", "))
+
+
+def test_a_variants_own_encoders_are_checked_and_named_by_their_key(tmp_path):
+    """text_encoder / audio_encoder on a variant replace encoders.text / encoders.audio for
+    its jobs: checked like them (demo encoders or not), each message naming the variant's
+    key; the other variants keep the shared encoders."""
+    text = saved(tmp_path, "t", "roberta", max_position_embeddings=514, pad_token_id=1)
+    electra = saved(tmp_path, "e", "electra", max_position_embeddings=512)
+    audio = saved(tmp_path, "a", "wav2vec2")
+    shared = {"encoders": {"text": text, "audio": audio}}
+    fine = {"v": {**TEXT_SPEC, "modality": "text+audio"},
+            "w": {**TEXT_SPEC, "text_encoder": electra, "text_pooling": "first_token"}}
+    check_encoders(shared, fine)
+    with pytest.raises(InputError) as err:  # pooled on the variant's pooler-less encoder
+        check_encoders(shared, {**fine, "w": {**fine["w"], "text_pooling": "pooled"}})
+    assert err.value.key == "variants.w.text_pooling"
+    demo = {"encoders": {"text": "results/encoders/text", "audio": "results/encoders/audio",
+                         "build_demo": True}}
+    check_encoders(demo, {"v": {**TEXT_SPEC, "audio_encoder": audio, "modality": "audio"}})
+    for own, problem in ((str(tmp_path / "absent"), "no such folder"),
+                         (saved(tmp_path, "g", "gpt2"), "model_type 'gpt2'")):
+        with pytest.raises(InputError) as err:
+            check_encoders(demo, {"v": {**TEXT_SPEC, "modality": "audio", "audio_encoder": own}})
+        assert err.value.key == "variants.v.audio_encoder" and problem in err.value.problem
+    with pytest.raises(InputError) as err:  # max_len against the variant's own encoder
+        check_encoders(shared, {"w": {**TEXT_SPEC, "max_len": 600, "text_encoder": text}})
+    assert err.value.key == "variants.w.max_len" and "512 tokens" in err.value.problem

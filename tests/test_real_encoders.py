@@ -23,7 +23,7 @@ import predict
 import train
 from kemdy.classes import CLASSES
 from kemdy.config import check_encoders, encoder_config, max_text_positions
-from kemdy.demo import real_like
+from kemdy.demo import families, real_like
 from kemdy.demo.lookalike import generate
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError
@@ -327,11 +327,42 @@ def test_the_real_config_runs_end_to_end_on_real_like_encoders(tmp_path):
     for kind in config["resources"].values():
         kind["threads"] = 1
     assert config["variants"] == real["variants"] and config["dataset"]["kind"] == "kemdy20"
+    # Every other encoder family in the same run, through variants' own encoders (issue 22.7):
+    # audio trained or frozen, last or weighted layers; text pooled or first-token.
+    enc = tmp_path / "encoders"
+    family_variants = {
+        "fam_hubert_bert": (families.audio_like(enc / "hubert", "hubert-base-ls960"),
+                            families.text_like(enc / "bert", "kr-bert", texts),
+                            {"audio_layers": "weighted"}),
+        "fam_wavlm_electra": (families.audio_like(enc / "wavlm", "wavlm-base-plus"),
+                              families.text_like(enc / "electra", "koelectra", texts),
+                              {"freeze_audio": True, "text_pooling": "first_token"}),
+        "fam_data2vec_xlmr": (families.audio_like(enc / "data2vec", "data2vec-audio-base"),
+                              families.text_like(enc / "xlmr", "xlm-roberta", texts), {}),
+        "fam_unispeech_deberta": (
+            families.audio_like(enc / "unispeech", "unispeech-sat-base"),
+            families.text_like(enc / "deberta", "deberta-v3", texts),
+            {"freeze_audio": True, "audio_layers": "weighted", "text_pooling": "first_token"}),
+        "fam_whisper": (families.whisper_like(enc / "whisper", "whisper-small"), None,
+                        {"audio_layers": "weighted", "modality": "audio"}),
+    }
+    for name, (audio, text, extra) in family_variants.items():
+        config["variants"][name] = {"modality": "text+audio", "loss": "ce", "lr": 1e-3,
+                                    "audio_encoder": str(audio), **extra}
+        if text is not None:
+            config["variants"][name]["text_encoder"] = str(text)
     work = copy_workflow(tmp_path / "workflow", config)
     snakemake(work)
     html = (work / "reports" / "summary.html").read_text(encoding="utf-8")
     assert "DEMO" not in html and "demo-banner" not in html
-    assert "Emotion recognition on KEMDy20: 5 variants, 2-fold" in html and str(klue) in html
+    assert (f"Emotion recognition on KEMDy20: {len(config['variants'])} variants, 2-fold"
+            in html and str(klue) in html)
+    for name, (audio, text, _) in family_variants.items():
+        for fold in (0, 1):
+            card = json.loads((work / "results/models" / name / f"fold{fold}" / "model.json")
+                              .read_text())
+            named = {m: e["path"] for m, e in card["encoders"].items() if e}
+            assert named == {"audio": str(audio), **({"text": str(text)} if text else {})}
     for variant, spec in config["variants"].items():
         for fold in (0, 1):
             run = work / "results" / "runs" / variant / f"fold{fold}"

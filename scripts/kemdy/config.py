@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from kemdy.errors import InputError
-from kemdy.spec import ENCODERS, encoders
+from kemdy.spec import encoder_of, encoders
 
 RELEASES = {"kemdy20": "KEMDy20", "kemdy19": "KEMDy19"}  # release format -> dataset name
 
@@ -214,7 +214,7 @@ TEXT_FAMILIES = {"roberta": "RoBERTa", "bert": "BERT", "electra": "ELECTRA",
 NO_POOLER = ("electra", "deberta-v2")  # AutoModel gives no pooler_output
 
 
-def check_family(found: dict, names: dict) -> None:
+def check_family(found: dict, names: dict, keys: dict | None = None) -> None:
     """Each encoder's model_type is one of the supported families: one message before any
     job, rather than a traceback in every job."""
     for modality, families in (("audio", AUDIO_FAMILIES), ("text", TEXT_FAMILIES)):
@@ -225,7 +225,8 @@ def check_family(found: dict, names: dict) -> None:
             raise InputError(names[modality], f"its config.json says model_type {kind!r}, not a "
                              f"supported {modality} encoder family",
                              f"use an encoder of one of {', '.join(families.values())} "
-                             f"(model_type {', '.join(families)})", key=f"encoders.{modality}")
+                             f"(model_type {', '.join(families)})",
+                             key=(keys or {}).get(modality, f"encoders.{modality}"))
 
 
 def check_audio_window(audio_config: dict, name: str, specs: dict[str, dict]) -> None:
@@ -259,23 +260,28 @@ def check_text_pooling(text_config: dict, name: str, specs: dict[str, dict]) -> 
 
 
 def check_encoders(config: dict, specs: dict[str, dict]) -> None:
-    """The encoders the variants use exist where the jobs will load them, are of a
-    supported family, every text variant's max_len fits and its pooling exists. Reads
-    config.json only: no weights are loaded before the run."""
-    names = config["encoders"]
-    if names.get("build_demo"):
-        return  # built by a rule of this workflow
-    used = {m for s in specs.values() for m in encoders(s)}
-    found = {m: encoder_config(names[m], f"encoders.{m}", ()) for m in ENCODERS if m in used}
-    check_family(found, names)
-    if "audio" in found:
-        check_audio_window(found["audio"], names["audio"], specs)
-    if "text" not in found:
-        return
-    check_text_pooling(found["text"], names["text"], specs)
-    limit = max_text_positions(found["text"])
-    for name, spec in specs.items():
-        if "text" in encoders(spec) and int(spec["max_len"]) > limit:
-            raise InputError("config", f"max_len {spec['max_len']} is more than the "
-                             f"{limit} tokens {names['text']} takes",
-                             f"set max_len to {limit} or less", key=f"variants.{name}.max_len")
+    """The encoders the variants use (encoders.text/audio, or a variant's own
+    text_encoder/audio_encoder) exist where the jobs will load them, are of a supported
+    family, every text variant's max_len fits and its pooling exists. Reads config.json
+    only: no weights are loaded before the run. Demo encoders are built by a rule."""
+    demo = bool(config["encoders"].get("build_demo"))
+    groups: dict[tuple[str, str], tuple[str, dict]] = {}  # (modality, name) -> (key, specs)
+    for variant, spec in specs.items():
+        for m in encoders(spec):
+            name, key = encoder_of(config, spec, m, variant)
+            if not (demo and key == f"encoders.{m}"):
+                groups.setdefault((m, name), (key, {}))[1][variant] = spec
+    for (m, name), (key, group) in groups.items():
+        found = encoder_config(name, key, ())
+        check_family({m: found}, {m: name}, {m: key})
+        if m == "audio":
+            check_audio_window(found, name, group)
+            continue
+        check_text_pooling(found, name, group)
+        limit = max_text_positions(found)
+        for variant, spec in group.items():
+            if int(spec["max_len"]) > limit:
+                raise InputError("config", f"max_len {spec['max_len']} is more than the "
+                                 f"{limit} tokens {name} takes",
+                                 f"set max_len to {limit} or less",
+                                 key=f"variants.{variant}.max_len")

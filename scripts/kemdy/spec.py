@@ -57,12 +57,26 @@ DEFAULTS = {
     "va_weight": 0.0,  # > 0: also predict valence and arousal (a CCC loss of this weight)
 }
 REQUIRED = ("modality", "loss")
+# Keys without a default: absent, a variant's jobs load encoders.text / encoders.audio. Not in
+# DEFAULTS, so that a spec (a training job's parameter) changes only where they are set.
+OPTIONAL = ("text_encoder", "audio_encoder")
 
 
 def encoders(spec: dict) -> list[str]:
     """The encoders a spec's modality uses, text first: a job loads, waits for and is
     parameterised by these only."""
     return [m for m in ENCODERS if m in spec["modality"]]
+
+
+def encoder_of(config: dict, spec: dict, modality: str, variant: str | None = None
+               ) -> tuple[str, str]:
+    """(name, config key) of the `modality` encoder a variant's jobs load: its own
+    `text_encoder` / `audio_encoder`, else `encoders.text` / `encoders.audio`. One grid can
+    so compare encoder families (and the pre-run check names the key that chose each)."""
+    own = spec.get(f"{modality}_encoder")
+    if own:
+        return own, f"variants.{variant or spec.get('name', '?')}.{modality}_encoder"
+    return config["encoders"][modality], f"encoders.{modality}"
 
 
 def resolve(config: dict, name: str, source: str = "config") -> dict:
