@@ -382,7 +382,7 @@ def test_kemdy19_and_kemdy20_look_alikes_end_to_end(tmp_path):
 
     config = yaml.safe_load((REPO / "configs" / "demo-kemdy19-20.yaml").read_text())
     config["synthetic"].update(n_sessions=9, segments_per_session=6)
-    config["folds"]["n_folds"] = 3
+    config["folds"]["n_folds"] = 2
     config["train"].update(epochs=2, patience=2)
     config["encoders"]["demo_size"].update(hidden=32, layers=1, vocab=400,
                                            audio_pretrain_epochs=1)

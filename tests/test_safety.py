@@ -77,7 +77,7 @@ def test_odd_paths_run_end_to_end_and_nothing_in_a_config_is_executed(lookalike,
         "encoders.audio": "results/enc $(touch PWNED_AUDIO)/audio",
         "folds.n_folds": 2, "train.epochs": 1, "report.bootstrap": 100,
     })  # fmt: skip
-    config["variants"] = {k: config["variants"][k] for k in ("text_ce", "mm_two_stage")}
+    config["variants"] = {k: config["variants"][k] for k in ("text_ce", "mm_ce")}
     workflow = copy_workflow(tmp_path / "the workflow", None)
     (tmp_path / "odd config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     workdir = tmp_path / "a run dir; touch PWNED_DIR"
