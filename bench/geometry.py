@@ -16,7 +16,8 @@ from kemdy.demo.toy_corpus import make_toy_corpus
 from kemdy.release.audio import AudioStore, decode_all
 from kemdy.train.batches import Inputs
 from kemdy.train.data import load_split, make_task
-from kemdy.train.models import EmotionModel, apply_freezing, quiet_transformers
+from kemdy.train.encoders import quiet_transformers
+from kemdy.train.models import EmotionModel, apply_freezing
 
 # klue/roberta-base's config.json (110.6M parameters with the pooler).
 KLUE_BASE = dict(vocab_size=32000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,

@@ -35,7 +35,8 @@ from kemdy.train.data import load_split, make_task
 from kemdy.train.embedding_cache import audio_embeddings
 from kemdy.train.loop import Runtime, cosine_with_warmup, predict, run_epoch
 from kemdy.train.losses import Criterion
-from kemdy.train.models import EmotionModel, apply_freezing, load_audio_encoder, load_text_encoder
+from kemdy.train.encoders import load_audio_encoder, load_text_encoder
+from kemdy.train.models import EmotionModel, apply_freezing
 
 TEXT_PAD = 256  # the original padded every text to max_len 256 (196 in the multimodal model)
 MM_TEXT_PAD = 196

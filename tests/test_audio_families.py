@@ -91,7 +91,7 @@ def test_fine_tuned_checkpoints_load_as_their_encoder_and_train_weighted(tmp_pat
     import transformers
 
     from kemdy.demo.families import audio_extractor
-    from kemdy.train.models import load_audio_encoder
+    from kemdy.train.encoders import load_audio_encoder
 
     checkpoint_class = getattr(transformers, prefix + head)
     config = family_config(prefix, vocab_size=12, layerdrop=0.5,
@@ -147,7 +147,7 @@ def test_an_encoder_without_a_front_end_cannot_be_frozen_silently():
 def test_a_fine_tuned_checkpoint_loads_with_one_line_not_a_weight_table(tmp_path, capfd):
     """The CTC head's weights are counted in the load line, not printed as a table."""
     from kemdy.demo.families import audio_like
-    from kemdy.train.models import load_audio_encoder, load_line
+    from kemdy.train.encoders import load_audio_encoder, load_line
 
     folder = audio_like(tmp_path / "ctc", "hubert-large-ft", **SMALL)
     capfd.readouterr()
@@ -169,7 +169,7 @@ def test_wavlm_warns_no_deprecation_at_every_step():
 
     from transformers import WavLMModel
 
-    from kemdy.train.models import quiet_transformers
+    from kemdy.train.encoders import quiet_transformers
 
     quiet_transformers()
     audio = WavLMModel(family_config("WavLM")).eval()
@@ -200,7 +200,8 @@ def family_encoders(tmp_path_factory):
 def test_padding_sensitivity_is_as_measured(family_encoders, family):
     """padding_sensitive's rule agrees with what padding does to each family's vectors."""
     from kemdy.demo.families import padding_gap
-    from kemdy.train.models import load_audio_encoder, padding_sensitive
+    from kemdy.train.encoders import load_audio_encoder
+    from kemdy.train.models import padding_sensitive
 
     extractor, audio = load_audio_encoder(family_encoders[family])
     gap = padding_gap(audio, extractor)

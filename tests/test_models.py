@@ -4,8 +4,8 @@ import torch
 
 from kemdy.demo import encoders as bde
 from kemdy.train.batches import audio_batch, pad_tokens
-from kemdy.train.models import (EmotionModel, Head, apply_freezing, audio_vector, encoder_fingerprint,
-                    frame_mask, receptive_field, text_vector)
+from kemdy.train.encoders import encoder_fingerprint
+from kemdy.train.models import EmotionModel, Head, apply_freezing, audio_vector, frame_mask, receptive_field, text_vector
 
 TEXTS = ["오늘은 정말 기분이 좋아요!", "왜 그랬어? 진짜 화가 나네.", "회의 자료 내일까지 정리해 주세요."]
 

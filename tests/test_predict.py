@@ -20,7 +20,7 @@ import train
 from kemdy.classes import CLASSES
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError, run_cli
-from kemdy.train.models import encoder_fingerprint, load_audio_encoder, load_text_encoder
+from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_text_encoder
 from kemdy.train.two_stage import combine
 
 BASE = {"epochs": 2, "lr": 3e-3, "batch_size": 8, "max_len": 32, "patience": 5, "seed": 3,

@@ -30,8 +30,8 @@ from kemdy.errors import InputError
 from kemdy.release.audio import AudioStore
 from kemdy.train.batches import audio_batch
 from kemdy.train.embedding_cache import audio_embeddings, input_key, lookup, read_cache
-from kemdy.train.models import (audio_vector, encoder_fingerprint, load_audio_encoder,
-                                load_text_encoder, receptive_field)
+from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_text_encoder
+from kemdy.train.models import audio_vector, receptive_field
 from workflow_utils import REPO, copy_workflow, snakemake
 
 SECONDS = 1.5  # audio_seconds of the toy runs: clips (0.3-1.6 s) are padded past the 1 s floor
@@ -287,7 +287,7 @@ import sys
 sys.path.insert(0, "scripts")
 import torch
 from transformers import BertTokenizerLegacy
-from kemdy.train.models import encoder_fingerprint, load_text_encoder
+from kemdy.train.encoders import encoder_fingerprint, load_text_encoder
 torch.manual_seed(int(sys.argv[2]))  # another RNG state in each process
 _, model = load_text_encoder(sys.argv[1])
 slow = BertTokenizerLegacy.from_pretrained(sys.argv[1])

@@ -13,7 +13,7 @@ from kemdy.demo import families
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError
 from kemdy.train.batches import pad_tokens
-from kemdy.train.models import load_text_encoder
+from kemdy.train.encoders import load_text_encoder
 from workflow_utils import predict_gap
 
 CLASS_OF = {"koelectra": "ElectraModel", "kr-bert": "BertModel",

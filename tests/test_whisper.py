@@ -15,8 +15,8 @@ from kemdy.demo import families
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError
 from kemdy.train.batches import audio_batch
-from kemdy.train.models import (EmotionModel, apply_freezing, audio_vector, load_audio_encoder,
-                                load_line, padding_sensitive)
+from kemdy.train.encoders import load_audio_encoder, load_line
+from kemdy.train.models import EmotionModel, apply_freezing, audio_vector, padding_sensitive
 from workflow_utils import predict_gap
 
 RATE = 16000

@@ -17,7 +17,7 @@ from kemdy.errors import InputError
 from kemdy.release.audio import read_wave
 from kemdy.release.files import check_wav
 from kemdy.train.export import CARD, read_card, rerun_fix
-from kemdy.train.models import encoder_fingerprint, load_audio_encoder, load_text_encoder
+from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_text_encoder
 
 WAV_FIX = "give a 16-bit PCM mono wav at the encoder's sample rate (as the release's are)"
 STAGES = {"stage1": (1, STAGE1_CLASSES), "stage2": (2, EMOTIONS)}

@@ -23,7 +23,7 @@ from kemdy.atomic import atomic_dir
 from kemdy.demo.audio_pretext import pretrain
 from kemdy.errors import InputError
 from kemdy.release.audio import AudioStore
-from kemdy.train.models import quiet_transformers
+from kemdy.train.encoders import quiet_transformers
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0-4, as in RoBERTa
 MAX_POSITIONS = 512

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from kemdy.atomic import atomic_dir
-from kemdy.train.models import quiet_transformers
+from kemdy.train.encoders import quiet_transformers
 
 SAMPLE_RATE = 16000
 KLUE_SPECIAL = ["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"]  # ids 0-4, as in klue's vocab.txt

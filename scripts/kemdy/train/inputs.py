@@ -18,8 +18,7 @@ from kemdy.train.data import Task
 from kemdy.train.distributed import Dist, log
 from kemdy.train.embedding_cache import (audio_embeddings, cache_path, input_key, lookup,
                                          text_embeddings)
-from kemdy.train.models import (encoder_fingerprint, load_audio_encoder, load_line,
-                                load_text_encoder)
+from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_line, load_text_encoder
 
 
 def cached(path, keys, compute, dist: Dist, shape: tuple) -> torch.Tensor:
