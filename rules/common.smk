@@ -1,5 +1,6 @@
 # Config lists, input functions, wildcard constraints and the command lines shared by every
 # rules file. The checks that need the library live in scripts/kemdy/config.py.
+import functools
 import json
 import math
 import re
@@ -81,17 +82,15 @@ def check_config():
 
 
 check_config()
-ENCODERS_CHECKED = []
 
 
+@functools.cache
 def checked_encoders():
     """The encoders exist and fit (kemdy/config.py check_encoders), checked once, when the
     DAG is built, by the first job that loads one (training, predict): a target that only
     needs data steps (new_data.csv, folds.csv) runs without them, and nothing runs before
     the check either way."""
-    if not ENCODERS_CHECKED:
-        check_encoders(config, SPECS)
-        ENCODERS_CHECKED.append(True)
+    check_encoders(config, SPECS)
 
 
 def alternation(names):
