@@ -1,6 +1,6 @@
-"""Shared fixtures: a tiny KEMDy20 look-alike per test session and its ingested table, and a
+"""Shared fixtures: a tiny KEMDy20 look-alike per test session and its ingested table, a
 smaller one (no marker: to the workflow, a user's real copy) for the workflow's bad-input
-and safety tests.
+and safety tests, and the tiny config's end-to-end run (tiny_run).
 
 Both are read-only by convention: a test that needs to change files copies them first
 (e.g. shutil.copytree(root, tmp_path / "root")).
@@ -14,6 +14,7 @@ import pytest
 
 from kemdy.demo.lookalike import generate
 from ingest import main as ingest_main
+from workflow_utils import run_tiny
 
 TINY = dict(seed=7, n_sessions=4, segments_per_session=12, prior="demo",
             single_modality_share=0.4, wrong_prefix_sessions=[3])
@@ -48,3 +49,11 @@ def lookalike(tmp_path_factory) -> Path:
     generate(base / "KEMDy20_v1_1", base / "truth.csv", **SMALL)
     (base / "KEMDy20_v1_1" / ".kemdy-lookalike.json").unlink(missing_ok=True)
     return base / "KEMDy20_v1_1"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> dict:
+    """The tiny config run once per session (tests/workflow_utils.py run_tiny): checked by
+    test_workflow.py, and the local reference of test_slurm.py, which runs it beside its
+    SLURM run."""
+    return run_tiny(tmp_path_factory.mktemp("tiny"))

@@ -219,6 +219,15 @@ def test_unreadable_or_foreign_checkpoint_is_ignored(ws, tmp_path, capsys):
     again, _, _ = run(ws, tmp_path / "bad", spec)
     assert "unreadable" in capsys.readouterr().err
     assert figures(again) == figures(ref)
+    # a whole last.safetensors with a truncated best.safetensors: the pair cannot resume
+    shutil.copytree(tmp_path / "stopped" / "ckpt", ckpt)
+    data = (ckpt / "best.safetensors").read_bytes()
+    (ckpt / "best.safetensors").write_bytes(data[: len(data) // 2])
+    again, _, _ = run(ws, tmp_path / "bad", spec)
+    err = capsys.readouterr().err
+    assert "best.safetensors is unreadable" in err, err[-2000:]
+    assert "best.safetensors does not match" in err and "training from scratch" in err
+    assert "resuming" not in err and figures(again) == figures(ref)
     shutil.copytree(tmp_path / "stopped" / "ckpt", ckpt)
     other, _, _ = run(ws, tmp_path / "bad", {**spec, "lr": 1e-3})  # same folder, other spec
     assert "belongs to another spec" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """The real Snakefile on the tiny config, end to end.
 
-One module-scoped run builds everything once (dataset mounted read-only, two simulated GPUs);
-the tests then check its outputs and what a rerun would do, mostly with dry runs.
+One session-scoped run builds everything once (dataset mounted read-only, two simulated
+GPUs; tests/conftest.py tiny_run); the tests then check its outputs and what a rerun would
+do, mostly with dry runs.
 """
 
 from __future__ import annotations
@@ -17,41 +18,17 @@ import pandas as pd
 import pytest
 
 from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
-from workflow_utils import BIN, copy_workflow, env, replay_gpu_trace, snakemake, tiny_config, tree_digest
+from workflow_utils import BIN, env, replay_gpu_trace, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow
 
 ROOT = "results/lookalike/KEMDy20_v1_1"
 
 
-def read_only_prefix(root) -> list[str]:
-    """Run a command with `root` bind-mounted read-only in a private mount namespace.
-
-    As root, file modes do not stop writes, so a read-only mount is the real test; where
-    unshare is not allowed (not root), file modes are enough and are used instead.
-    """
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
-    if probe.returncode == 0:
-        return ["unshare", "-m", "sh", "-c", f'mount --bind -o ro "{root}" "{root}" && exec "$@"', "ro"]
-    subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
-    return []
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    work = copy_workflow(tmp_path_factory.mktemp("tiny"), tiny_config())
-    snakemake(work, "results/lookalike/truth.csv")  # generate the look-alike first ...
-    before = tree_digest(work / ROOT)
-    trace = work / "gpu_trace.txt"
-    cmd = read_only_prefix(work / ROOT) + [
-        str(BIN / "snakemake"), "--cores", "2", "--resources", "gpu=2",
-    ]  # fmt: skip
-    # ... then everything else with the dataset read-only and two simulated GPUs.
-    proc = subprocess.run(
-        cmd, cwd=work, env=env(KEMDY_GPU_COUNT=2, KEMDY_GPU_TRACE=trace), capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr[-6000:]
-    return {"work": work, "before": before, "trace": trace}
+def run(tiny_run):
+    """The session's tiny run (tests/conftest.py): test_slurm.py also compares with it."""
+    return tiny_run
 
 
 def test_report_and_every_run_exist(run):

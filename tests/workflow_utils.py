@@ -121,3 +121,49 @@ def predict_gap(data_csv, root, run_dir: Path) -> float:
     got = pd.read_csv(run_dir / "got.csv")
     probs = [f"prob_{c}" for c in CLASSES]
     return float(np.abs(got[probs].to_numpy() - want[probs].to_numpy()).max())
+
+
+def read_only_prefix(root) -> list[str]:
+    """Run a command with `root` bind-mounted read-only in a private mount namespace.
+
+    As root, file modes do not stop writes, so a read-only mount is the real test; where
+    unshare is not allowed (not root), file modes are enough and are used instead.
+    """
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode == 0:
+        return ["unshare", "-m", "sh", "-c", f'mount --bind -o ro "{root}" "{root}" && exec "$@"', "ro"]
+    subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
+    return []
+
+
+TINY_ROOT = "results/lookalike/KEMDy20_v1_1"
+
+
+def run_tiny(work: Path) -> dict:
+    """The tiny config end to end in a fresh copy at `work`: the look-alike generated first,
+    then everything else with the dataset read-only and two simulated GPUs. Returns the
+    copy, the dataset's digest before the run, the GPU trace and every run's results as
+    they were right after it (`run_results`; later tests change the copy)."""
+    work = copy_workflow(work, tiny_config())
+    snakemake(work, "results/lookalike/truth.csv")
+    before = tree_digest(work / TINY_ROOT)
+    trace = work / "gpu_trace.txt"
+    cmd = read_only_prefix(work / TINY_ROOT) + [str(BIN / "snakemake"), "--cores", "2", "--resources", "gpu=2"]
+    proc = subprocess.run(cmd, cwd=work, env=env(KEMDY_GPU_COUNT=2, KEMDY_GPU_TRACE=trace),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    return {"work": work, "before": before, "trace": trace, "results": run_results(work)}
+
+
+def run_results(work: Path) -> dict:
+    """(variant, fold) -> (metrics.json without its timing, predictions.csv text) of every
+    finished run under results/runs: what two runs of one config must share to the bit."""
+    import json
+
+    found = {}
+    for path in sorted((Path(work) / "results/runs").glob("*/fold*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        metrics.pop("train_seconds", None)
+        key = (path.parent.parent.name, int(path.parent.name.removeprefix("fold")))
+        found[key] = (metrics, (path.parent / "predictions.csv").read_text())
+    return found
