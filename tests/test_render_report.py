@@ -538,3 +538,38 @@ def test_a_failed_rerun_on_other_data_or_config_moves_the_report_aside(tmp_path,
     os.replace(stale, p["out"])
     set_stale_report_aside(str(p["out"]), str(stale), {**config, "folds": {}}, "00aa")
     assert stale.exists() and "another config" in capsys.readouterr().err
+
+
+def test_what_each_variant_is_sits_under_the_headline(rendered):
+    _, html, page = rendered
+    assert html.index('id="variants-explained"') < html.index('id="per-fold"')
+    rows = {a["data-variant"]: x for _, a, x in page.find("tr", data_variant=True)
+            if x.split()[0] in VARIANTS and "results/encoders/text" in x}
+    assert set(rows) == set(VARIANTS)
+    assert rows["text_ce"].startswith("text_ce text results/encoders/text – – ce no none")
+
+
+def test_variant_rows_say_what_the_spec_trains(tmp_path):
+    from kemdy.report.variants import variant_rows
+
+    config = make_config()
+    config["variants"]["mm"] = {"modality": "text+audio", "loss": "focal", "lr": 1e-4,
+                                "lr_encoders": 1e-5, "freeze_audio": True, "va_weight": 0.5,
+                                "audio_encoder": "facebook/wav2vec2-base"}
+    for k, trainable in ((0, 1_234_567), (1, 1_234_567)):
+        run = tmp_path / "mm" / f"fold{k}"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps(
+            {"parameters": {"trainable": trainable, "frozen": 94_000_000}}))
+    notes = []
+    rows = {r["variant"]: r for r in variant_rows(config, ["text_ce", "mm", "nope"], tmp_path,
+                                                  [0, 1], notes)}
+    assert set(rows) == {"text_ce", "mm"} and "unknown variant 'nope'" in notes[0]
+    mm = rows["mm"]
+    assert (mm["text_encoder"], mm["audio_encoder"]) == ("results/encoders/text",
+                                                         "facebook/wav2vec2-base")
+    assert mm["loss"] == "focal (γ 2) + 0.5 × ccc valence/arousal"
+    assert mm["lr"] == "0.0001 (encoders 1e-05)" and mm["frozen"] == "audio encoder"
+    assert mm["parameters"] == "1.23 M of 95.23 M"
+    assert rows["text_ce"]["parameters"] == "–"  # no run says: never guessed
+    assert rows["text_ce"]["frozen"] == "nothing" and rows["text_ce"]["fusion"] == "–"

@@ -21,6 +21,7 @@ from kemdy.report.dimensions import layer_section, va_section
 from kemdy.report.provenance import benchmarks, provenance
 from kemdy.report.results import results_sections
 from kemdy.report.summary import Runs, check_summary, collect_runs, parse_folds, parse_list
+from kemdy.report.variants import variant_rows
 from kemdy.spec import fingerprint, read_config
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -116,6 +117,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
     bench = benchmarks(args.benchmarks)
     prov = provenance(config, args.config_json, found, data, bench, args.reference,
                       args.bootstrap, args.seed)
+    explained = variant_rows(config, variants, args.runs_dir, folds, prov["notes"])
     images = make_plots(found, results, data, args.reference)
     missing = [{"run": f"{v}/fold{k}", "files": ", ".join(f)} for (v, k), f in
                found.missing.items()]
@@ -124,6 +126,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
     missing.sort(key=lambda m: (variants.index(m["run"].split("/")[0]), m["run"]))
     context = {
         "demo_banner": DEMO_BANNER, "prov": prov, "results": results, "data": data,
+        "explained": explained,
         "missing": missing, "variants": variants, "folds": folds, "n_folds": len(folds),
         "reference": args.reference, "headline_metrics": HEADLINE, "names": NAMES,
         "shown": SHOWN, "va_metrics": VA_METRICS,
