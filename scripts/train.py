@@ -47,6 +47,7 @@ from kemdy.train.loop import (cosine_with_warmup, predict, predictions_frame, ru
                               runtime_for, val_scores)
 from kemdy.train.losses import make_criterion
 from kemdy.train.models import apply_freezing, build_model
+from kemdy.train.optim import make_optimizer
 from kemdy.train.stopping import Stopped, stop_on_signals
 
 
@@ -150,7 +151,8 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     ckpt.seed_all(seed)
 
     # 2. the fold's split and this stage's targets
-    task = make_task(load_split(args.data, args.folds, args.fold), spec["stage"])
+    task = make_task(load_split(args.data, args.folds, args.fold), spec["stage"],
+                     spec["target_sharpening"])
     rows = task.rows("train"), task.rows("val"), task.rows("test")
     log(f"{spec['name']} fold {args.fold} stage {spec['stage']}: {len(rows[0])} train, "
         f"{len(rows[1])} validation, {len(rows[2])} test; device {device_name}", dist)
@@ -168,8 +170,7 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     ckpt.seed_all(seed)
     model, net = build_model(spec, task, encoders, shape, runtime.device, dist)
     criterion = make_criterion(spec, task.y[rows[0]], task.soft[rows[0]])
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                  lr=float(spec["lr"]), weight_decay=float(spec["weight_decay"]))
+    optimizer = make_optimizer(model, spec)
     cap = inputs.batch_cap(spec["max_batch_seconds"])
     epoch_batches = training_batches(inputs, rows[0], int(spec["batch_size"]), seed, cap, dist)
     steps = len(epoch_batches(1)) * int(spec["epochs"])

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -77,3 +78,139 @@ def test_ccc_loss_and_unrated_segments():
     assert torch.allclose(with_va, plain)  # a perfect valence/arousal output adds nothing
     batch["va"] = torch.tensor([[1.0, 2.0], [float("nan"), float("nan")], [5.0, 3.0], [2.0, 5.0]])
     assert torch.isfinite(Criterion("ce", va_weight=0.5)((logits, target + 0.5), batch))
+
+
+# ---------------------------------------------------------------- soft_focal, va_loss, PeakL
+
+
+def test_soft_focal_is_focal_on_one_hot_targets_and_soft_ce_at_gamma_zero():
+    torch.manual_seed(2)
+    logits, y = torch.randn(6, 7), torch.randint(0, 7, (6,))
+    one_hot = {"y": y, "soft": torch.nn.functional.one_hot(y, 7).float()}
+    for gamma in (0.0, 2.0):
+        assert float(Criterion("soft_focal", gamma=gamma)(logits, one_hot)) == pytest.approx(
+            float(Criterion("focal", gamma=gamma)(logits, one_hot)), rel=1e-6)
+    q = torch.softmax(torch.randn(6, 7), -1)
+    soft_ce = -(q * torch.log_softmax(logits, -1)).sum(-1)
+    batch = {"y": y, "soft": q}
+    assert float(Criterion("soft_focal", gamma=0.0)(logits, batch)) == pytest.approx(
+        float(soft_ce.mean()), rel=1e-6)
+    per_segment = ((1 - torch.exp(-soft_ce)) ** 2 * soft_ce).mean()
+    got = float(Criterion("soft_focal", gamma=2.0)(logits, batch))
+    assert got == pytest.approx(float(per_segment), rel=1e-6)
+    # each segment weighted by its own (1 - exp(-CE))^gamma, not by the batch's mean CE (TMN)
+    easy_hard = torch.tensor([[5.0, 0, 0, 0, 0, 0, 0], [0, 5.0, 0, 0, 0, 0, 0]])
+    q = torch.tensor([[0.9, 0.1, 0, 0, 0, 0, 0], [0, 0, 1.0, 0, 0, 0, 0]])
+    ce = -(q * torch.log_softmax(easy_hard, -1)).sum(-1)
+    got = float(Criterion("soft_focal", gamma=2.0)(easy_hard, {"soft": q, "y": None}))
+    assert got == pytest.approx(float(((1 - torch.exp(-ce)) ** 2 * ce).mean()), rel=1e-6)
+    assert got != pytest.approx(float((1 - torch.exp(-ce.mean())) ** 2 * ce.mean()), rel=1e-2)
+
+
+def test_soft_focal_is_smallest_where_the_prediction_is_the_target():
+    q = torch.softmax(torch.randn(4, 7, generator=torch.Generator().manual_seed(3)), -1)
+    logits = q.log().clone().requires_grad_(True)
+    Criterion("soft_focal", gamma=2.0)(logits, {"soft": q, "y": q.argmax(-1)}).backward()
+    assert logits.grad.abs().max() < 1e-6  # softmax(logits) = q: nothing to move
+    assert torch.allclose(probabilities("soft_focal", logits.detach()), q, atol=1e-6)
+
+
+def test_va_loss_mse_on_the_rating_scale_and_its_rated_segments():
+    logits = torch.zeros(4, 7)
+    target = torch.tensor([[1.0, 2.0], [float("nan"), float("nan")], [5.0, 3.0], [2.0, 5.0]])
+    pred = torch.tensor([[2.0, 2.0], [9.0, 9.0], [4.0, 3.5], [2.0, 4.0]])
+    batch = {"y": torch.zeros(4, dtype=torch.long), "soft": torch.full((4, 7), 1 / 7), "va": target}
+    plain = Criterion("ce")((logits, None), batch)
+    got = Criterion("ce", va_weight=0.5, va_loss="mse")((logits, pred), batch) - plain
+    # rated rows 0, 2, 3: squared errors 1, 0, 1, 0.25, 0, 1 -> mean 3.25 / 6
+    assert float(got) == pytest.approx(0.5 * 3.25 / 6, rel=1e-6)
+    ccc_part = Criterion("ce", va_weight=0.5)((logits, pred), batch) - plain
+    assert float(ccc_part) != pytest.approx(float(got), rel=1e-3)  # ccc stays the default
+    # one rated segment: MSE still trains on it, CCC (a batch statistic) cannot
+    one = {**batch, "va": torch.tensor([[1.0, 2.0]] + [[float("nan")] * 2] * 3)}
+    mse_one = Criterion("ce", va_weight=1.0, va_loss="mse")((logits, pred), one) - plain
+    assert float(mse_one) == pytest.approx(1.0 / 2, rel=1e-6)
+    assert torch.equal(Criterion("ce", va_weight=1.0)((logits, pred), one), plain)
+    crit = make_criterion({"loss": "ce", "va_weight": 0.3, "va_loss": "mse"}, [0], [[1.0]])
+    assert crit.va_loss == "mse" and crit.va_weight == 0.3
+    with pytest.raises(ValueError):
+        Criterion("ce", va_loss="mae")
+
+
+def peakl_as_tmn_describes_it(p: np.ndarray) -> np.ndarray:
+    """The steps as TMN describes them, one row at a time: undo label smoothing at rate
+    r = tanh(entropy), clip at 0, subtract the smallest value, renormalise."""
+    out = []
+    for row in p:
+        k = len(row)
+        r = np.tanh(-sum(x * np.log(x) for x in row if x > 0))
+        u = np.maximum((row - r / k) / (1 - r), 0)
+        u = u - u.min()
+        out.append(u / u.sum())
+    return np.array(out)
+
+
+def test_peakl_is_tmns_sharpening_in_closed_form():
+    from kemdy.train.data import peakl
+
+    rng = np.random.default_rng(0)
+    p = np.vstack([rng.dirichlet(np.full(7, a), size=50) for a in (0.2, 1.0, 5.0)])
+    p[:10, 3:] = 0.0  # votes that leave classes empty, as ten raters' votes do
+    p[:10] /= p[:10].sum(1, keepdims=True)
+    q = peakl(p)
+    assert np.allclose(q, peakl_as_tmn_describes_it(p), atol=1e-12)
+    assert np.allclose(q.sum(1), 1.0) and (q >= 0).all()
+    assert (q.argmax(1) == p.argmax(1)).all()  # the label never changes
+    assert (q[p.argmin(1) >= 0, p.argmin(1)] == 0).all()  # the least-voted class always goes
+    assert ((q == 0) >= (p == 0)).all() and (q.max(1) > p.max(1)).all()  # sharper
+    # six of ten raters happy, three neutral, one sad: the sad vote (under r / 7) vanishes
+    votes = np.array([[0.3, 0.6, 0.0, 0.0, 0.0, 0.1, 0.0]])
+    t = np.tanh(-(0.6 * np.log(0.6) + 0.3 * np.log(0.3) + 0.1 * np.log(0.1))) / 7
+    assert t > 0.1
+    assert np.allclose(peakl(votes), [[(0.3 - t) / (0.9 - 2 * t), (0.6 - t) / (0.9 - 2 * t),
+                                       0, 0, 0, 0, 0]])
+    one_hot, uniform = np.eye(7)[[2]], np.full((1, 7), 1 / 7)
+    assert np.array_equal(peakl(one_hot), one_hot) and np.allclose(peakl(uniform), uniform)
+    assert np.array_equal(peakl(np.array([[0.4, 0.6]])), [[0.0, 1.0]])  # two classes: one-hot
+
+
+def toy_split():
+    """Six segments: train, val and test, neutral and not; the seven scores are votes."""
+    from kemdy.classes import CLASSES
+
+    scores = np.array([[0.3, 0.6, 0, 0, 0, 0.1, 0], [0.5, 0.2, 0.2, 0, 0, 0, 0.1],
+                       [0.1, 0.1, 0.5, 0.3, 0, 0, 0], [0.2, 0.5, 0, 0, 0.3, 0, 0],
+                       [0.6, 0.4, 0, 0, 0, 0, 0], [0.1, 0, 0, 0.4, 0.5, 0, 0]])
+    frame = pd.DataFrame(scores, columns=CLASSES)
+    frame.insert(0, "segment_id", [f"s{i}" for i in range(6)])
+    frame["label"] = [CLASSES[i] for i in scores.argmax(1)]
+    frame["part"] = ["train", "train", "train", "val", "test", "val"]
+    frame["text"] = "x"
+    return frame, scores
+
+
+def test_sharpening_changes_training_targets_only_and_feeds_both_stages():
+    from kemdy.train.data import make_task, peakl
+
+    split, scores = toy_split()
+    train = (split["part"] == "train").to_numpy()
+    sharp = peakl(scores[train])
+    for stage in (None, 1, 2):
+        plain, sharpened = make_task(split, stage), make_task(split, stage, "peakl")
+        assert np.array_equal(plain.y, sharpened.y)  # labels are never sharpened
+        t = sharpened.rows("train")
+        other = np.setdiff1d(np.arange(len(plain.y)), t)
+        assert np.array_equal(plain.soft[other], sharpened.soft[other])  # val, test as rated
+        assert not np.allclose(plain.soft[t], sharpened.soft[t])
+        if stage is None:
+            assert np.allclose(sharpened.soft[t], sharp)
+    # stage 1 from the sharpened seven scores, not a sharpened pair (which is one-hot)
+    s1 = make_task(split, 1, "peakl").soft[:3]
+    assert np.allclose(s1, np.stack([sharp[:, 0], 1 - sharp[:, 0]], 1), atol=1e-6)
+    assert 0 < s1[0, 0] < 0.3
+    # stage 2 keeps the non-neutral training rows (0 and 2), renormalised over the emotions
+    s2 = make_task(split, 2, "peakl")
+    kept = sharp[[0, 2], 1:]
+    assert np.allclose(s2.soft[s2.rows("train")], kept / kept.sum(1, keepdims=True), atol=1e-6)
+    with pytest.raises(ValueError):
+        make_task(split, None, "label_smoothing")

@@ -21,6 +21,9 @@ def test_schema_enums_equal_the_library_lists():
     assert tuple(TRAINING["audio_crop"]["enum"]) == spec.AUDIO_CROPS
     assert tuple(TRAINING["audio_eval"]["enum"]) == spec.AUDIO_EVALS
     assert tuple(TRAINING["audio_layers"]["enum"]) == spec.AUDIO_LAYERS
+    assert tuple(TRAINING["target_sharpening"]["enum"]) == spec.SHARPENINGS
+    assert tuple(TRAINING["va_loss"]["enum"]) == spec.VA_LOSSES
+    assert set(spec.SOFT_LOSSES) < set(spec.LOSSES)
 
 
 def test_every_default_is_a_schema_key_and_every_schema_key_has_a_default():
@@ -61,3 +64,31 @@ def test_checkpoint_minutes_is_a_training_resource_only():
     validate("resources", {"threads": 2, "mem_mb": 100, "runtime": 5, "gpu": 0})
     with pytest.raises(jsonschema.ValidationError, match="checkpoint_minutes"):
         validate("resources", {"checkpoint_minutes": 10})
+
+
+@pytest.mark.parametrize("variant, key, words", [
+    ({"loss": "ce", "target_sharpening": "peakl"}, "target_sharpening", "loss ce"),
+    ({"loss": "focal", "target_sharpening": "peakl"}, "target_sharpening", "hard label"),
+    ({"loss": "ce", "va_loss": "mse"}, "va_loss", "va_weight 0"),
+    ({"loss": "ce", "lr_encoders": 1e-5, "freeze_text": True}, "lr_encoders", "freeze_text"),
+    ({"loss": "ce", "lr_encoders": 1e-5, "modality": "text+audio", "freeze_text": True,
+      "freeze_audio": True}, "lr_encoders", "freeze_text and freeze_audio"),
+])
+def test_optimiser_and_target_keys_are_refused_where_they_change_nothing(variant, key, words):
+    config = {"variants": {"v": {"modality": "text", **variant}}}
+    with pytest.raises(InputError, match=f"variants.v.{key}.*{words}"):
+        spec.resolve(config, "v")
+
+
+@pytest.mark.parametrize("variant", [
+    {"loss": "soft_bce", "target_sharpening": "peakl", "two_stage": True},
+    {"loss": "soft_focal", "target_sharpening": "peakl"},
+    {"loss": "ce", "va_loss": "mse", "va_weight": 0.4},
+    {"loss": "ce", "lr_encoders": 1e-5, "modality": "text+audio", "freeze_audio": True},
+])
+def test_optimiser_and_target_keys_where_they_act(variant):
+    resolved = spec.resolve({"variants": {"v": {"modality": "text", **variant}}}, "v")
+    assert all(resolved[k] == v for k, v in variant.items())
+    default = spec.resolve({"variants": {"v": {"modality": "text", "loss": "ce"}}}, "v")
+    assert (default["lr_encoders"], default["target_sharpening"], default["va_loss"]) == (
+        None, "none", "ccc")

@@ -19,10 +19,15 @@ from kemdy.tables import read_json
 
 MODALITIES = ("text", "audio", "text+audio")
 ENCODERS = ("text", "audio")
-LOSSES = ("ce", "soft_bce", "focal")
+LOSSES = ("ce", "soft_bce", "focal", "soft_focal")
 AUDIO_CROPS = ("start", "random", "centre")
 AUDIO_EVALS = ("crop", "windows")
 AUDIO_LAYERS = ("last", "weighted")
+# Optimiser groups and targets (TMN's recipe): the losses that train on the soft targets
+# (the only ones a sharpening can change), the sharpenings and the valence/arousal losses.
+SOFT_LOSSES = ("soft_bce", "soft_focal")
+SHARPENINGS = ("none", "peakl")
+VA_LOSSES = ("ccc", "mse")
 
 # The original project's settings (original-method.md section 3), plus the options it did
 # not have, off by default.
@@ -55,6 +60,10 @@ DEFAULTS = {
     "max_batch_seconds": None,  # cap on a batch's padded audio: long clips cannot run out of memory
     "audio_layers": "last",  # last | weighted: a learnt softmax-weighted sum of every layer
     "va_weight": 0.0,  # > 0: also predict valence and arousal (a CCC loss of this weight)
+    # Optimiser groups and targets (TMN's recipe; all off by default):
+    "lr_encoders": None,  # the trained encoders' rate (None: lr, one group as before)
+    "target_sharpening": "none",  # none | peakl: sharpen the soft training targets
+    "va_loss": "ccc",  # ccc | mse: the valence/arousal loss (va_weight > 0)
 }
 REQUIRED = ("modality", "loss")
 # Keys without a default: absent, a variant's jobs load encoders.text / encoders.audio. Not in
@@ -126,7 +135,34 @@ def check(spec: dict, source: str = "--spec", prefix: str = "") -> dict:
         raise InputError(source, f"accumulate {spec['accumulate']} is more than batch_size "
                          f"{spec['batch_size']}", "use at most one micro-batch per item",
                          key=f"{prefix}accumulate")
+    check_optim_targets(spec, source, prefix)
     return spec
+
+
+def check_optim_targets(spec: dict, source: str, prefix: str) -> None:
+    """lr_encoders, target_sharpening and va_loss are refused where they would change
+    nothing (a typo'd variant then fails before any job instead of repeating another)."""
+    frozen = all(spec[f"freeze_{m}"] for m in encoders(spec))
+    if spec["lr_encoders"] is not None and frozen:
+        keys = " and ".join(f"freeze_{m}" for m in encoders(spec))
+        raise InputError(source, f"lr_encoders {spec['lr_encoders']} with {keys} true: no "
+                         "encoder trains", "drop lr_encoders, or let an encoder train",
+                         key=f"{prefix}lr_encoders")
+    if spec["target_sharpening"] not in SHARPENINGS:
+        raise InputError(source, f"target_sharpening {spec['target_sharpening']!r}",
+                         f"use one of {SHARPENINGS}", key=f"{prefix}target_sharpening")
+    if spec["target_sharpening"] != "none" and spec["loss"] not in SOFT_LOSSES:
+        raise InputError(source, f"target_sharpening {spec['target_sharpening']} with loss "
+                         f"{spec['loss']}: that loss trains on the hard label, not the soft "
+                         "targets", f"use a loss of {SOFT_LOSSES}, or target_sharpening: none",
+                         key=f"{prefix}target_sharpening")
+    if spec["va_loss"] not in VA_LOSSES:
+        raise InputError(source, f"va_loss {spec['va_loss']!r}", f"use one of {VA_LOSSES}",
+                         key=f"{prefix}va_loss")
+    if spec["va_loss"] != "ccc" and not float(spec["va_weight"]):
+        raise InputError(source, f"va_loss {spec['va_loss']} with va_weight 0: the model "
+                         "predicts no valence or arousal", "set va_weight > 0, or drop va_loss",
+                         key=f"{prefix}va_loss")
 
 
 def for_stage(spec: dict, stage: int | None = None, max_epochs: int | None = None,

@@ -82,14 +82,52 @@ class Task:
         return np.flatnonzero(self.frame["part"].to_numpy() == part)
 
 
-def make_task(split: pd.DataFrame, stage: int | None = None) -> Task:
+def peakl(scores: np.ndarray) -> np.ndarray:
+    """PeakL (TMN, erc/utils.py apply_peakl): each row's class distribution p, sharpened.
+
+    TMN reads a vote distribution as a label-smoothed one-hot, p = (1 - r) q + r / K (K
+    classes), with a smoothing rate that grows with the votes' spread, r = tanh(H(p)), H the
+    entropy in nats; it inverts the smoothing, (p - r / K) / (1 - r), clips at zero, subtracts
+    the row's smallest value and renormalises to sum 1. The 1 / (1 - r) factor cancels in the
+    renormalisation, so the result is, with the threshold t = max(min_c p_c, r / K):
+
+        q_c = max(p_c - t, 0) / sum_k max(p_k - t, 0)
+
+    A class's share drops by t: classes under r / K vanish, the least-voted class always
+    does (so with K = 2 the result is one-hot), and the order of the classes, hence the
+    argmax, is kept. A one-hot row (H = 0) is unchanged; a uniform row, where every class
+    would vanish, is kept as it is. Rows are normalised to sum 1 first.
+    """
+    p = np.asarray(scores, dtype=np.float64)
+    total = p.sum(axis=1, keepdims=True)
+    p = np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[1]), where=total > 0)
+    logs = np.log(p, out=np.zeros_like(p), where=p > 0)  # 0 log 0 = 0
+    r = np.tanh(-(p * logs).sum(axis=1, keepdims=True))
+    t = np.maximum(p.min(axis=1, keepdims=True), r / p.shape[1])
+    kept = np.maximum(p - t, 0.0)
+    mass = kept.sum(axis=1, keepdims=True)
+    return np.divide(kept, mass, out=p.copy(), where=mass > 0)
+
+
+def make_task(split: pd.DataFrame, stage: int | None = None, sharpening: str = "none") -> Task:
     """Targets of a one-stage model (None) or of stage 1 / stage 2 of a two-stage model.
 
     Stage 1: neutral vs not-neutral, soft targets [s_neutral, 1 - s_neutral].
     Stage 2: the six emotions, soft targets renormalised over them; trained and validated
     on non-neutral segments only, but every test segment gets a prediction.
+
+    sharpening "peakl" sharpens the seven scores of the training rows (never the validation
+    or test rows, nor any label) before each stage's targets are derived from them: the
+    raters' distribution is what PeakL is meant for, and a two-class stage-1 distribution
+    sharpened on its own would always become one-hot.
     """
     scores = split[CLASSES].to_numpy(dtype=np.float64)
+    if sharpening == "peakl":
+        train = (split["part"] == "train").to_numpy()
+        scores = scores.copy()  # to_numpy may return a read-only view of the frame
+        scores[train] = peakl(scores[train])
+    elif sharpening != "none":
+        raise ValueError(f"sharpening must be none or peakl, not {sharpening!r}")
     label_idx = split["label"].map(CLASS_INDEX).to_numpy()
     if stage is None:
         return Task(list(CLASSES), split, label_idx.astype(np.int64), scores.astype(np.float32))
