@@ -553,7 +553,8 @@ def test_variant_rows_say_what_the_spec_trains(tmp_path):
     from kemdy.report.variants import variant_rows
 
     config = make_config()
-    config["variants"]["mm"] = {"modality": "text+audio", "loss": "focal", "lr": 1e-4,
+    config["variants"]["mm"] = {"modality": "text+audio", "loss": "soft_focal", "lr": 1e-4,
+                                "target_sharpening": "peakl",
                                 "lr_encoders": 1e-5, "freeze_audio": True, "va_weight": 0.5,
                                 "audio_encoder": "facebook/wav2vec2-base"}
     for k, trainable in ((0, 1_234_567), (1, 1_234_567)):
@@ -568,7 +569,7 @@ def test_variant_rows_say_what_the_spec_trains(tmp_path):
     mm = rows["mm"]
     assert (mm["text_encoder"], mm["audio_encoder"]) == ("results/encoders/text",
                                                          "facebook/wav2vec2-base")
-    assert mm["loss"] == "focal (γ 2) + 0.5 × ccc valence/arousal"
+    assert mm["loss"] == "soft_focal (γ 2), targets sharpened (peakl) + 0.5 × ccc valence/arousal"
     assert mm["lr"] == "0.0001 (encoders 1e-05)" and mm["frozen"] == "audio encoder"
     assert mm["parameters"] == "1.23 M of 95.23 M"
     assert rows["text_ce"]["parameters"] == "–"  # no run says: never guessed

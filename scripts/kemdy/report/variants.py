@@ -15,11 +15,11 @@ def loss_text(spec: dict) -> str:
     """The loss as trained: its name, focal's gamma, target sharpening and the valence/arousal
     term (and its kind)."""
     text = spec["loss"]
-    if spec["loss"] == "focal":
+    if spec["loss"] in ("focal", "soft_focal"):
         text += f" (γ {spec['focal_gamma']:g})"
-    sharpen = spec.get("peakl")
-    if sharpen:
-        text += f", targets sharpened (PeakL {sharpen:g})"
+    sharpen = spec.get("target_sharpening", "none")
+    if sharpen != "none":
+        text += f", targets sharpened ({sharpen})"
     if float(spec.get("va_weight", 0) or 0) > 0:
         text += f" + {spec['va_weight']:g} × {spec.get('va_loss', 'ccc')} valence/arousal"
     return text
