@@ -7,6 +7,7 @@
         --model-dir results/models/text_ce/fold0 \
         --checkpoint-dir results/checkpoints/text_ce/fold0 \
         --cache-dir results/cache/embeddings --threads 2 [--stage 1|2] [--max-epochs N]
+        [--segments results/data/segments.csv]   (context_turns > 0: the dialogues' transcripts)
 
 The workflow passes the variant's resolved spec as `--spec JSON` instead of `--config`.
 Writes the run folder (kemdy/runs.py) and the best model (kemdy/train/export.py); several

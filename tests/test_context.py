@@ -241,3 +241,16 @@ def test_the_frozen_cache_keys_the_context(ws, tmp_path):
     spec = {"modality": "text", "loss": "ce", "context_turns": 2, "freeze_text": True}
     emb = model_inputs(ws, spec, tmp_path / "cache")["text_emb"]
     assert len({tuple(np.round(v.numpy(), 6)) for v in emb}) == len(emb)  # no vector reused
+
+
+def test_stage_two_reads_the_same_context_as_one_stage(ws, tmp_path):
+    """Stage 2 trains on non-neutral segments only; their context still holds every turn."""
+    spec = {"modality": "text", "loss": "ce", "context_turns": 2, "max_len": 64}
+    one = model_inputs(ws, spec, tmp_path / "a")
+    two = model_inputs(ws, {**spec, "two_stage": True, "stage": 2}, tmp_path / "b")
+    assert len(two["ids"]) < len(one["ids"])
+    for row, sid in enumerate(two["ids"]):
+        at = one["ids"].index(sid)
+        n = int(two["attention_mask"][row].sum())
+        assert n == int(one["attention_mask"][at].sum())
+        assert torch.equal(two["input_ids"][row, :n], one["input_ids"][at, :n])
