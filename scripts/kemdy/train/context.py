@@ -20,6 +20,9 @@ own transcript.
   than max_len on its own is cut from its end, with no context, as without context_turns. A
   segment without context (the first turn of a dialogue, or K = 0) is encoded exactly as
   kemdy.train.batches.tokenize encodes it.
+- Token types are not passed (no job passes them: all type 0). klue/roberta-base and XLM-R
+  take type 0 only; a BERT or ELECTRA encoder would mark the utterance with type 1, here it
+  is marked by its place after the pair's separator.
 """
 
 from __future__ import annotations
@@ -93,19 +96,21 @@ def encode_pairs(tokenizer, contexts: list[list[str]], texts, max_len: int) -> l
     own = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
     joiner = tokenizer.sep_token or " "
     out = []
+    for turns, text, utt in zip(contexts, texts, own):
+        turns = [str(t) for t in turns if str(t).strip()]  # an empty transcript: no turn
+        if not turns or len(utt) + pair >= max_len:  # as tokenize(): cut from the end
+            ids = tokenizer(text, truncation=True, max_length=max_len)["input_ids"]
+        else:
+            ids = _pair(tokenizer, joiner.join(turns), text, max_len)
+        out.append(np.asarray(ids, dtype=np.int64))
+    return out
+
+
+def _pair(tokenizer, context: str, text: str, max_len: int) -> list[int]:
+    """The pair's ids, the context losing its oldest tokens (only_first, from the left)."""
     side = tokenizer.truncation_side
     try:
-        tokenizer.truncation_side = "left"  # only_first: the context loses its oldest tokens
-        for turns, text, utt in zip(contexts, texts, own):
-            turns = [str(t) for t in turns if str(t).strip()]  # an empty transcript: no turn
-            if not turns or len(utt) + pair >= max_len:
-                tokenizer.truncation_side = side  # as tokenize(): cut from the end
-                ids = tokenizer(text, truncation=True, max_length=max_len)["input_ids"]
-                tokenizer.truncation_side = "left"
-            else:
-                ids = tokenizer(joiner.join(turns), text, truncation="only_first",
-                                max_length=max_len)["input_ids"]
-            out.append(np.asarray(ids, dtype=np.int64))
+        tokenizer.truncation_side = "left"
+        return tokenizer(context, text, truncation="only_first", max_length=max_len)["input_ids"]
     finally:
         tokenizer.truncation_side = side
-    return out
