@@ -35,7 +35,8 @@ TOKENIZERS = {"roberta-bpe": lambda: train_tokenizer(TEXTS, 300),
 
 
 def dialogue_order(segments: pd.DataFrame) -> pd.DataFrame:
-    return segments.sort_values(["session", "turn"], kind="stable")  # Numb runs on through a session
+    # Numb runs on through a session, so this is every dialogue's order too
+    return segments.sort_values(["session", "turn"], kind="stable")
 
 
 # -- ingest: the release's turn numbers ----------------------------------------------------
@@ -52,7 +53,7 @@ def test_kemdy20_turns_follow_the_dialogue_also_with_wrong_prefixes(tiny_root, t
     sess3 = dialogue_order(seg[seg["session"] == 3])
     assert sess3["segment_id"].str.startswith("Sess03_").all()
     for _, dialogue in dialogue_order(seg).groupby(["session", "script"], sort=False):
-        if dialogue["speaker"].nunique() == 2:  # interleaved: not one speaker's block, then the other's
+        if dialogue["speaker"].nunique() == 2:  # interleaved, not one block per speaker
             changes = (dialogue["speaker"] != dialogue["speaker"].shift()).sum() - 1
             assert changes >= 1
 
@@ -92,9 +93,12 @@ def write_segments(path: Path, rows: list[tuple]) -> Path:
     return path
 
 
-HAND = [("KEMDy20", "b2", 1, "script02", 2, "b two"), ("KEMDy20", "a3", 1, "script01", 3, "a three"),
-        ("KEMDy20", "a1", 1, "script01", 1, "a one"), ("KEMDy20", "b1", 1, "script02", 1, "b one"),
-        ("KEMDy20", "a2", 1, "script01", 2, ""), ("KEMDy19", "c1", 1, "script01", 1, "c one")]
+HAND = [("KEMDy20", "b2", 1, "script02", 2, "b two"),
+        ("KEMDy20", "a3", 1, "script01", 3, "a three"),
+        ("KEMDy20", "a1", 1, "script01", 1, "a one"),
+        ("KEMDy20", "b1", 1, "script02", 1, "b one"),
+        ("KEMDy20", "a2", 1, "script01", 2, ""),
+        ("KEMDy19", "c1", 1, "script01", 1, "c one")]  # same session and script, other release
 
 
 def test_previous_turns_in_order_never_across_dialogues(tmp_path):

@@ -51,8 +51,8 @@ def records(name: str, release, found: dict[str, dict], slots: dict[str, int]) -
         if facts is None:
             continue
         record = {"dataset": name, "segment_id": row.segment_id, "session": row.session,
-                  **row.facts, "turn": row.turn, "wav_path": facts["wav_path"], "text": facts["text"],
-                  "text_raw": facts["text_raw"], **row.totals,
+                  **row.facts, "turn": row.turn, "wav_path": facts["wav_path"],
+                  "text": facts["text"], "text_raw": facts["text_raw"], **row.totals,
                   "sample_rate": facts["sample_rate"], "duration": facts["duration"]}
         for evaluator, (emotion, valence, arousal) in row.votes.items():
             prefix = slot(slots[evaluator])
