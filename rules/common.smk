@@ -196,7 +196,16 @@ def train_inputs(wildcards):
     }
     if "audio" in spec["modality"]:
         inputs["audio"] = "results/data/audio/audio_index.csv"
+    if spec["context_turns"]:  # dialogue context: the previous turns' transcripts
+        inputs["segments"] = "results/data/segments.csv"
     return inputs
+
+
+def context_args(wildcards):
+    """--segments for a variant with dialogue context; nothing for the others."""
+    if not SPECS[wildcards.variant]["context_turns"]:
+        return ""
+    return shlex.join(["--segments", train_inputs(wildcards)["segments"]])
 
 
 def gpus(variant):
@@ -232,6 +241,7 @@ def train_params(stage=None):
         spec=lambda w: json.dumps(SPECS[w.variant], sort_keys=True),
         stage=f"--stage {stage}" if stage else "",
         encoders=encoder_args,
+        context=context_args,
         out_dir=lambda w, output: os.path.dirname(output.metrics),
         # Outside the outputs, which Snakemake deletes when a job fails: a rerun resumes.
         checkpoint_dir=lambda w, output: os.path.dirname(output.metrics).replace(

@@ -7,6 +7,7 @@ TRAIN_SHELL = (
     "HF_HUB_OFFLINE=1 python {params.launcher:q} --gpus {resources.gpu}"
     " -- {params.script:q} --variant {wildcards.variant} --fold {wildcards.fold}"
     " {params.stage} --spec {params.spec:q} --data {input.data:q} --folds {input.folds:q}"
+    " {params.context}"
     " --audio results/data/audio {params.encoders} --out-dir {params.out_dir:q}"
     " --model-dir {output.model:q}"
     " --checkpoint-dir {params.checkpoint_dir:q} --cache-dir results/cache/embeddings"

@@ -14,6 +14,12 @@ encoders are loaded from where model.json records them, from any directory, and 
 ones the model was trained with (--text-encoder / --audio-encoder: found elsewhere). How:
 scripts/kemdy/predict.py. The rule `predict` runs it on predict/<name>.csv with every fold
 of a variant.
+
+Dialogue context (a variant trained with context_turns): `--context "..."`, repeated, oldest
+first, gives the turns before the one recording; a table's optional `context` column holds
+them as a JSON list of strings (`["first turn", "second turn"]`, oldest first; empty: none).
+A model trained with context and given none scores each item as a dialogue's first turn (a
+warning says so); context given to models trained without it is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -30,18 +37,43 @@ from kemdy.atomic import write_csv
 from kemdy.classes import CLASSES
 from kemdy.cpus import available_cpus
 from kemdy.errors import InputError, run_cli
-from kemdy.predict import load_models, predict_one
+from kemdy.predict import context_turns, load_models, predict_one
 from kemdy.tables import read_table
+
+
+def context_cell(cell: str) -> list[str]:
+    """A table's `context` cell: a JSON list of transcripts, oldest first (empty: none)."""
+    if not cell.strip():
+        return []
+    try:
+        turns = json.loads(cell)
+    except json.JSONDecodeError:
+        turns = None
+    if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
+        raise InputError("context", f"{cell[:60]!r} is not a JSON list of strings",
+                         'write the previous turns as ["first turn", "second turn"], oldest '
+                         "first, or leave the cell empty")
+    return turns
+
+
+def warn_without_context(models, given: bool) -> None:
+    turns = context_turns(models)
+    if turns and not given:
+        print(f"warning: these models read up to {turns} previous turns of dialogue context "
+              "and none was given (--context, or a context column): each item is scored as "
+              "the first turn of a dialogue", file=sys.stderr)
 
 
 def predict_table(models, table: Path, device) -> pd.DataFrame:
     frame = read_table(table, ["wav", "text"], "give a CSV with the columns wav and text",
                        dtype=str, keep_default_na=False)
+    warn_without_context(models, "context" in frame.columns)
     rows = []
     for line, item in enumerate(frame.itertuples(index=False), start=2):
         wav = Path(item.wav) if os.path.isabs(item.wav) else table.parent / item.wav
         try:
-            out = predict_one(models, item.text, wav, device)
+            context = context_cell(item.context) if "context" in frame.columns else None
+            out = predict_one(models, item.text, wav, device, context)
         except InputError as err:
             raise InputError(table, f"{err.path}: {err.problem}", err.fix, row=line) from None
         rows.append({**item._asdict(), "emotion": out["emotion"],
@@ -55,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", nargs="+", required=True, help="exported model folder(s)")
     ap.add_argument("--wav", type=Path, help="one recording (16 kHz mono 16-bit PCM)")
     ap.add_argument("--text", help="its transcript")
+    ap.add_argument("--context", action="append", help="a previous turn's transcript, for a "
+                    "model trained with context_turns; repeat it, oldest first")
     ap.add_argument("--csv", type=Path, help="a table of many: columns wav, text")
     ap.add_argument("--out", type=Path, help="--csv: write the predictions here (else stdout)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -64,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if (args.csv is None) == (args.text is None):
         ap.error("give --wav and --text for one recording, or --csv for a table")
+    if args.csv is not None and args.context:
+        ap.error("--context is for one recording; a table gives it in a context column")
     torch.set_num_threads(max(1, min(args.threads, available_cpus())))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     models = load_models(args.model, device,
@@ -72,7 +108,9 @@ def main(argv: list[str] | None = None) -> None:
         needs_audio = any(s.extractor is not None for parts in models for s in parts.values())
         if needs_audio and args.wav is None:
             raise InputError("--wav", "this model listens to the recording", "give --wav A.wav")
-        print(json.dumps(predict_one(models, args.text, args.wav, device), indent=2))
+        warn_without_context(models, bool(args.context))
+        print(json.dumps(predict_one(models, args.text, args.wav, device, args.context),
+                         indent=2))
         return
     table = predict_table(models, args.csv, device)
     if args.out:

@@ -7,6 +7,7 @@
         --model-dir results/models/text_ce/fold0 \
         --checkpoint-dir results/checkpoints/text_ce/fold0 \
         --cache-dir results/cache/embeddings --threads 2 [--stage 1|2] [--max-epochs N]
+        [--segments results/data/segments.csv]   (context_turns > 0: the dialogues' transcripts)
 
 The workflow passes the variant's resolved spec as `--spec JSON` instead of `--config`.
 Writes the run folder (kemdy/runs.py) and the best model (kemdy/train/export.py); several
@@ -177,8 +178,9 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     scheduler = cosine_with_warmup(optimizer, int(float(spec["warmup_ratio"]) * steps), steps)
 
     # 5. resume from a checkpoint of this very spec, data and fold
+    data = [args.data, args.folds] + ([args.segments] if spec["context_turns"] else [])
     fp = specs.fingerprint({"spec": spec, "fold": args.fold, "world": dist.world,
-                            "data": ckpt.file_hash(args.data, args.folds), "encoders": fps})
+                            "data": ckpt.file_hash(*data), "encoders": fps})
     parts = (model, optimizer, scheduler, runtime.scaler)
     state, best_state = ckpt.resume(*parts, args.checkpoint_dir, fp, dist)
 
@@ -210,6 +212,8 @@ def parse_args(argv=None):
     src.add_argument("--config", help="config.yaml; the variant is resolved from it (by hand)")
     p.add_argument("--data", default="results/data/new_data.csv")
     p.add_argument("--folds", default="results/data/folds.csv")
+    p.add_argument("--segments", help="segments.csv: the dialogues' transcripts, read for "
+                   "context_turns > 0 (its labels never are)")
     p.add_argument("--audio", default="results/data/audio", help="decode_audio's folder")
     p.add_argument("--text-encoder", default="results/encoders/text")
     p.add_argument("--audio-encoder", default="results/encoders/audio")

@@ -14,11 +14,12 @@ from kemdy.train.data import load_split
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_two_cpu_processes_with_gloo(tmp_path):
+@pytest.mark.parametrize("context_turns", [0, 2])
+def test_two_cpu_processes_with_gloo(tmp_path, context_turns):
     ws = toy_workspace(tmp_path / "ws", n_sessions=3, per_session=12)
     # Trainable text and audio encoders: gradients of both are all-reduced.
     spec = {"modality": "text+audio", "loss": "ce", "epochs": 2, "batch_size": 8, "max_len": 32,
-            "lr": 3e-3, "audio_seconds": 0.5, "patience": 5}
+            "lr": 3e-3, "audio_seconds": 0.5, "patience": 5, "context_turns": context_turns}
     argv = train_args(ws, tmp_path / "run", "mm_ddp", spec, threads=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
@@ -37,4 +38,6 @@ def test_two_cpu_processes_with_gloo(tmp_path):
     assert list(history["epoch"]) == [1, 2] and np.isfinite(history["train_loss"]).all()
     # only rank 0 logs epochs and writes: each line once, no stray temporary files
     assert proc.stderr.count("epoch 2: train loss") == 1
+    context = proc.stderr.count("dialogue context: up to 2 previous turns")
+    assert context == (1 if context_turns else 0)
     assert sorted(os.listdir(out)) == ["config.json", "history.csv", "metrics.json", "predictions.csv"]

@@ -308,3 +308,70 @@ def test_a_truncated_export_is_the_projects_error_in_the_rules_command(trained, 
     assert f"ERROR: {weights}: unreadable, truncated or damaged" in err
     assert "Fix: re-run the training job that exports it" in err
     assert not (tmp_path / "out.csv").exists()
+
+
+# -- dialogue context ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def with_context(ws, tmp_path_factory):
+    """A text+audio model trained with 3 turns of dialogue context (its card records it)."""
+    run = tmp_path_factory.mktemp("ctx")
+    home, paths = relative_encoders(ws)
+    spec = {**MM, "freeze_audio": True, "context_turns": 3}
+    train_in(home, train_args({**paths, "segments": os.path.abspath(ws["segments"])}, run,
+                              "ctx", spec))
+    return run
+
+
+def turns_before(ws, sid, k=3) -> list[str]:
+    seg = pd.read_csv(ws["segments"]).sort_values(["session", "script", "turn"])
+    dialogue = seg[(seg["session"] == seg.set_index("segment_id").loc[sid, "session"])]
+    at = dialogue["segment_id"].tolist().index(sid)
+    return dialogue["text"].tolist()[max(0, at - k): at]
+
+
+def test_a_context_model_scores_with_its_context_as_in_training(ws, with_context, capsys,
+                                                                tmp_path):
+    card = json.loads((with_context / "model" / "model.json").read_text())
+    assert card["spec"]["context_turns"] == 3
+    preds = pd.read_csv(with_context / "out" / "predictions.csv").set_index("segment_id")
+    probs = [f"prob_{c}" for c in CLASSES]
+    rows = []
+    for k in (1, 4, 7):
+        sid, wav, text = segment(ws, with_context, k)
+        context = turns_before(ws, sid)
+        assert context
+        older = ["지난 말"] if len(context) == 3 else []  # beyond the 3 turns: not read
+        extra = [a for turn in [*older, *context] for a in ("--context", turn)]
+        out = cli(capsys, "--model", with_context / "model", "--wav", wav, "--text", text, *extra)
+        got = np.array([out["probabilities"][c] for c in CLASSES])
+        assert got == pytest.approx(preds.loc[sid, probs].to_numpy(dtype=float), abs=1e-5)
+        rows.append({"wav": wav, "text": text, "context": json.dumps(context, ensure_ascii=False),
+                     "want": got})
+    assert max(len(json.loads(r["context"])) for r in rows) == 3  # an older turn was dropped
+    table = tmp_path / "dialogue.csv"
+    pd.DataFrame(rows).drop(columns="want").to_csv(table, index=False)
+    predict.main(["--model", str(with_context / "model"), "--csv", str(table), "--out",
+                  str(tmp_path / "out.csv")])
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert "context" in out.columns
+    assert np.abs(out[probs].to_numpy() - np.stack([r["want"] for r in rows])).max() < 1e-6
+
+
+def test_context_missing_warns_and_context_for_a_model_without_it_is_refused(
+        ws, trained, with_context, capsys, tmp_path):
+    sid, wav, text = segment(ws, with_context, 4)
+    alone = cli(capsys, "--model", with_context / "model", "--wav", wav, "--text", text)
+    predict.main(["--model", str(with_context / "model"), "--wav", wav, "--text", text])
+    assert "scored as the first turn of a dialogue" in capsys.readouterr().err
+    first = cli(capsys, "--model", with_context / "model", "--wav", wav, "--text", text,
+                "--context", " ")  # empty turns are no turns
+    assert first["probabilities"] == alone["probabilities"]
+    err = refused(capsys, "--model", trained["mm0"] / "model", "--wav", wav, "--text", text,
+                  "--context", "앞의 말")
+    assert "--context" in err and "without dialogue context" in err
+    table = tmp_path / "bad.csv"
+    pd.DataFrame({"wav": [wav], "text": [text], "context": ["앞의 말"]}).to_csv(table, index=False)
+    err = refused(capsys, "--model", with_context / "model", "--csv", table)
+    assert "not a JSON list of strings" in err and "row 2" in err

@@ -6,7 +6,10 @@ model.safetensors. Several folds' models of one variant are an ensemble: their c
 probabilities (and valence/arousal) are averaged; anything else is refused
 (kemdy/predict_checks.py). A two-stage model predicts through both stages: neutral when
 stage 1's P(neutral) reaches the threshold, else stage 2's emotion; the seven probabilities
-are P(neutral) and (1 - P(neutral)) x stage 2's.
+are P(neutral) and (1 - P(neutral)) x stage 2's. A model trained with dialogue context
+(spec context_turns K) reads the transcripts of the turns before the item (oldest first; the
+last K are used) as training did (kemdy.train.context); without them it scores the item as
+a dialogue's first turn, which training also saw.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from kemdy.errors import InputError
 from kemdy.predict_checks import (check_ensemble, check_text, load_encoder, model_parts,
                                   read_wav)
 from kemdy.train.batches import audio_batch, crop_offset, pad_tokens, window_offsets
+from kemdy.train.context import encode_pairs, last_turns
 from kemdy.train.export import read_weights, rerun_fix
 from kemdy.train.losses import probabilities
 from kemdy.train.models import EmotionModel
@@ -74,11 +78,24 @@ def load_models(folders, device="cpu", encoders: dict | None = None) -> list[dic
              for part, (path, card) in parts.items()} for parts in members]
 
 
-def batch_for(stage: Stage, text: str, wave: np.ndarray | None, device) -> list[dict]:
+def context_turns(models: list[dict[str, Stage]]) -> int:
+    """The most previous turns any of the models reads (0: none; older cards have no key)."""
+    return max(int(s.card["spec"].get("context_turns", 0)) for parts in models
+               for s in parts.values())
+
+
+def batch_for(stage: Stage, text: str, wave: np.ndarray | None, device,
+              context=None) -> list[dict]:
     """The model inputs of one item: one batch per scoring window of the clip."""
     spec, base = stage.card["spec"], {}
     if stage.tokenizer is not None:
-        ids = stage.tokenizer([text], truncation=True, max_length=int(spec["max_len"]))["input_ids"]
+        turns = int(spec.get("context_turns", 0))
+        if turns:
+            ids = encode_pairs(stage.tokenizer, [last_turns(context, turns)], [text],
+                               int(spec["max_len"]))
+        else:
+            ids = stage.tokenizer([text], truncation=True,
+                                  max_length=int(spec["max_len"]))["input_ids"]
         base["input_ids"], base["attention_mask"] = pad_tokens([np.asarray(ids[0])],
                                                                stage.tokenizer.pad_token_id)
     if stage.extractor is None:
@@ -95,10 +112,11 @@ def batch_for(stage: Stage, text: str, wave: np.ndarray | None, device) -> list[
 
 
 @torch.no_grad()
-def score(stage: Stage, text: str, wave, device) -> tuple[np.ndarray, np.ndarray | None]:
+def score(stage: Stage, text: str, wave, device, context=None
+          ) -> tuple[np.ndarray, np.ndarray | None]:
     """(class probabilities, valence/arousal or None) of one stage on one item."""
     probs, vas = [], []
-    for batch in batch_for(stage, text, wave, device):
+    for batch in batch_for(stage, text, wave, device, context):
         logits, va = stage.model(batch)
         probs.append(probabilities(stage.card["spec"]["loss"], logits)[0].cpu().numpy())
         if va is not None:
@@ -106,9 +124,22 @@ def score(stage: Stage, text: str, wave, device) -> tuple[np.ndarray, np.ndarray
     return np.mean(probs, 0), (np.mean(vas, 0) if vas else None)
 
 
-def predict_one(models: list[dict[str, Stage]], text: str, wav_path, device="cpu") -> dict:
-    """{"emotion", "probabilities" (the seven classes, summing to 1)[, "valence", "arousal"]}."""
+def check_context(models: list[dict[str, Stage]], context) -> list[str]:
+    """The previous turns' transcripts (oldest first), refused for models that read none."""
+    context = [check_text(t, "--context") for t in (context or []) if str(t).strip()]
+    if context and not context_turns(models):
+        raise InputError("--context", "these models were trained without dialogue context "
+                         "(context_turns 0): they would ignore it", "drop the context, or use "
+                         "a variant trained with context_turns")
+    return context
+
+
+def predict_one(models: list[dict[str, Stage]], text: str, wav_path, device="cpu",
+                context=None) -> dict:
+    """{"emotion", "probabilities" (the seven classes, summing to 1)[, "valence", "arousal"]}.
+    `context`: the transcripts of the turns before this one, oldest first."""
     text = check_text(text)
+    context = check_context(models, context)
     waves = {}
     probs, vas, neutral = [], [], []
     two_stage = "stage1" in models[0]  # every member alike (check_ensemble)
@@ -121,12 +152,12 @@ def predict_one(models: list[dict[str, Stage]], text: str, wav_path, device="cpu
                 waves[rate] = read_wav(wav_path, rate)
             wave = waves[rate]
         if two_stage:
-            p1, va = score(parts["stage1"], text, wave, device)
-            p2, _ = score(parts["stage2"], text, wave, device)
+            p1, va = score(parts["stage1"], text, wave, device, context)
+            p2, _ = score(parts["stage2"], text, wave, device, context)
             p = np.concatenate([[p1[0]], (1.0 - p1[0]) * p2])
             neutral.append(p1[0])
         else:
-            p, va = score(parts["single"], text, wave, device)
+            p, va = score(parts["single"], text, wave, device, context)
         probs.append(p)
         if va is not None:
             vas.append(va)

@@ -28,15 +28,15 @@ ENSEMBLE_FIX = ("pass the folds of one variant as the workflow exported them "
 # ---------------------------------------------------------------- inputs
 
 
-def check_text(text) -> str:
+def check_text(text, option: str = "--text") -> str:
     """A transcript the tokenizer can read: not empty, and text (argv bytes that were not
     UTF-8 arrive as surrogate escapes, which no tokenizer takes)."""
     if not str(text).strip():
-        raise InputError("--text", "empty transcript", "give the words spoken in the recording")
+        raise InputError(option, "empty transcript", "give the words spoken in the recording")
     try:
         str(text).encode("utf-8")
     except UnicodeEncodeError as err:
-        raise InputError("--text", f"not UTF-8 text (undecodable bytes from character "
+        raise InputError(option, f"not UTF-8 text (undecodable bytes from character "
                          f"{err.start})", "pass the transcript as UTF-8 (convert a cp949 "
                          "one first, e.g. iconv -f cp949 -t utf-8)") from None
     return str(text)

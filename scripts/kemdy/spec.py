@@ -64,6 +64,9 @@ DEFAULTS = {
     "lr_encoders": None,  # the trained encoders' rate (None: lr, one group as before)
     "target_sharpening": "none",  # none | peakl: sharpen the soft training targets
     "va_loss": "ccc",  # ccc | mse: the valence/arousal loss (va_weight > 0)
+    # Dialogue context (kemdy/train/context.py): the text encoder also reads the transcripts
+    # of this many previous turns of the segment's dialogue (0: the segment's own only).
+    "context_turns": 0,
 }
 REQUIRED = ("modality", "loss")
 # Keys without a default: absent, a variant's jobs load encoders.text / encoders.audio. Not in
@@ -131,6 +134,15 @@ def check(spec: dict, source: str = "--spec", prefix: str = "") -> dict:
         raise InputError(source, f"audio_layers {spec['audio_layers']} for a "
                          f"{spec['modality']} model", "use it with an audio modality",
                          key=f"{prefix}audio_layers")
+    turns = int(spec["context_turns"])
+    if turns < 0:
+        raise InputError(source, f"context_turns {turns}", "use 0 (no context) or more",
+                         key=f"{prefix}context_turns")
+    if turns and "text" not in spec["modality"]:
+        raise InputError(source, f"context_turns {turns} for a {spec['modality']} model: "
+                         "context is the previous turns' transcripts, read by the text encoder",
+                         "set context_turns: 0, or use modality text or text+audio",
+                         key=f"{prefix}context_turns")
     if int(spec["accumulate"]) > int(spec["batch_size"]):
         raise InputError(source, f"accumulate {spec['accumulate']} is more than batch_size "
                          f"{spec['batch_size']}", "use at most one micro-batch per item",

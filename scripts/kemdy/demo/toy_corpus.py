@@ -82,7 +82,7 @@ def make_toy_corpus(out_dir, n_sessions: int = 4, per_session: int = 15, seed: i
             scores = (1 - (top := rng.uniform(0.5, 0.9))) * others
             scores[CLASSES.index(label)] += top
             rows.append({"dataset": "KEMDy20", "segment_id": sid, "session": s,
-                         "speaker": sid.split("_")[2],
+                         "script": "script01", "turn": k + 1, "speaker": sid.split("_")[2],
                          "text": text, "wav_path": rel, "label": label,
                          **dict(zip(CLASSES, scores)), "max_score": scores.max(),
                          "total_emotion": label, "n_votes": 10,
@@ -94,9 +94,9 @@ def make_toy_corpus(out_dir, n_sessions: int = 4, per_session: int = 15, seed: i
     paths = {"root": root, "segments": os.path.join(out_dir, "segments.csv"),
              "data": os.path.join(out_dir, "new_data.csv"),
              "folds": os.path.join(out_dir, "folds.csv")}
-    data[["dataset", "segment_id", "session", "speaker", "wav_path", "text", "total_emotion"]].to_csv(
-        paths["segments"], index=False)
-    data.to_csv(paths["data"], index=False)
+    data[["dataset", "segment_id", "session", "script", "turn", "speaker", "wav_path", "text",
+          "total_emotion"]].to_csv(paths["segments"], index=False)
+    data.drop(columns=["script", "turn"]).to_csv(paths["data"], index=False)
     folds.to_csv(paths["folds"], index=False)
     return paths
 
@@ -134,4 +134,6 @@ def train_args(paths: dict, run_dir, variant: str, spec: dict | None = None, fol
             "--threads", str(threads), "--checkpoint-minutes", "0"]  # every epoch
     if stage is not None:
         argv += ["--stage", str(stage)]
+    if resolved["context_turns"]:
+        argv += ["--segments", paths["segments"]]
     return argv

@@ -29,6 +29,7 @@ class Row:
     totals: dict = field(default_factory=dict)  # total_emotion, total_valence, total_arousal
     votes: dict = field(default_factory=dict)  # evaluator header name -> (emotion, valence, arousal)
     facts: dict = field(default_factory=dict)  # script, speaker, gender: from the Segment ID
+    turn: int | None = None  # the release's Numb: the segment's place in its session's dialogues
 
 
 @dataclass
@@ -82,6 +83,17 @@ def _number(cell: str, path, line: int, what: str) -> float | None:
         raise InputError(path, f"{what} '{cell}' is not a number", "write a number from 1 to 5",
                          row=line)
     return value
+
+
+def parse_numb(cell: str) -> int | None:
+    """The release's own running number of a row (column Numb, `12` or `12.0`); None where
+    it is not a whole number: only dialogue context needs it, and refuses a dialogue without
+    it (kemdy.train.context)."""
+    try:
+        value = float(cell.strip())
+    except ValueError:
+        return None
+    return int(value) if math.isfinite(value) and value == int(value) else None
 
 
 def parse_vote_scale(cell: str, path, line: int, what: str) -> int | None:

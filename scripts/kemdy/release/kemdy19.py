@@ -19,7 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 from kemdy.errors import InputError
-from kemdy.release.annotation import MAX_LISTED, Release, Row, parse_totals, parse_votes, read_rows
+from kemdy.release.annotation import (MAX_LISTED, Release, Row, parse_numb, parse_totals,
+                                      parse_votes, read_rows)
 
 log = logging.getLogger("ingest")
 
@@ -164,7 +165,8 @@ def read_annotation(path: Path, session: int, letter: str, root: Path,
                  "gender": letter}
         own.append(Row(seg_id, session, rel, line, segment_path(seg_id),
                        parse_totals(cells, TOTAL_AT, path, line, stats),
-                       parse_votes(cells, VOTES_AT, names, path, line, stats), facts))
+                       parse_votes(cells, VOTES_AT, names, path, line, stats), facts,
+                       parse_numb(cells[0])))
     if len(rows) == 2:
         raise InputError(path, "the annotation file has header rows but no segments",
                          "restore it from the release")

@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 from kemdy.errors import InputError
-from kemdy.release.annotation import MAX_LISTED, Release, Row, parse_totals, parse_votes, read_rows
+from kemdy.release.annotation import (MAX_LISTED, Release, Row, parse_numb, parse_totals,
+                                      parse_votes, read_rows)
 
 log = logging.getLogger("ingest")
 
@@ -111,7 +112,8 @@ def read_annotation(path: Path, session: int, root: Path, stats: dict) -> list[R
                  "gender": match.group(4)}
         out.append(Row(seg_id, session, rel, line, f"wav/Session{session:02d}/{seg_id}.wav",
                        parse_totals(cells, 4, path, line, stats),
-                       parse_votes(cells, 7, EVALUATORS, path, line, stats), facts))
+                       parse_votes(cells, 7, EVALUATORS, path, line, stats), facts,
+                       parse_numb(cells[0])))
     if not out:
         raise InputError(path, "the annotation file has header rows but no segments",
                          "restore it from the release")

@@ -1,12 +1,15 @@
 """segments.csv, ingest.json and skipped.csv: their columns, writing and reading (this
 module owns all three; kemdy.release.ingest fills them).
 
-segments.csv: `dataset, segment_id, session, script, speaker, gender, wav_path, text,
+segments.csv: `dataset, segment_id, session, script, turn, speaker, gender, wav_path, text,
 text_raw, total_emotion, total_valence, total_arousal`, then per evaluator slot
 `e01_emotion, e01_valence, e01_arousal, ...`, then `sample_rate, duration`. Slots number the
 evaluators of all datasets in order of first appearance (ingest.json's `evaluators` names
 them); wav_path is relative to the segment's dataset root; text is text_raw without the
-transcription markers; an evaluator's missing vote stays empty.
+transcription markers; an evaluator's missing vote stays empty. `turn` is the release's
+own running number of the segment in its session (the annotation files' Numb; both speakers
+of a dialogue interleaved, the same number in KEMDy19's F and M files), empty where the
+release gives none: (dataset, session, script) is a dialogue, `turn` its order.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from kemdy.release import kemdy20
 from kemdy.tables import read_json, read_table
 
 NAMES = {"kemdy20": "KEMDy20", "kemdy19": "KEMDy19"}
-HEAD = ["dataset", "segment_id", "session", "script", "speaker", "gender", "wav_path", "text",
-        "text_raw", "total_emotion", "total_valence", "total_arousal"]
+HEAD = ["dataset", "segment_id", "session", "script", "turn", "speaker", "gender", "wav_path",
+        "text", "text_raw", "total_emotion", "total_valence", "total_arousal"]
 TAIL = ["sample_rate", "duration"]
 SKIPPED_COLUMNS = ["dataset", "segment_id", "file", "reason"]
 MAX_SKIPPED_SHARE = 0.05
@@ -48,8 +51,8 @@ def records(name: str, release, found: dict[str, dict], slots: dict[str, int]) -
         if facts is None:
             continue
         record = {"dataset": name, "segment_id": row.segment_id, "session": row.session,
-                  **row.facts, "wav_path": facts["wav_path"], "text": facts["text"],
-                  "text_raw": facts["text_raw"], **row.totals,
+                  **row.facts, "turn": row.turn, "wav_path": facts["wav_path"],
+                  "text": facts["text"], "text_raw": facts["text_raw"], **row.totals,
                   "sample_rate": facts["sample_rate"], "duration": facts["duration"]}
         for evaluator, (emotion, valence, arousal) in row.votes.items():
             prefix = slot(slots[evaluator])
@@ -66,6 +69,7 @@ def table(rows: list[dict], n_slots: int) -> pd.DataFrame:
         if not column.endswith("emotion"):
             dtype = "Float64" if column.startswith("total") else "Int64"
             segments[column] = pd.array(segments[column].tolist(), dtype=dtype)
+    segments["turn"] = pd.array(segments["turn"].tolist(), dtype="Int64")
     return segments
 
 

@@ -14,6 +14,7 @@ from kemdy.errors import InputError
 from kemdy.release.audio import AudioStore
 from kemdy.train.batches import Inputs, crop_offset, tokenize, window_offsets
 from kemdy.train.checkpoints import file_hash
+from kemdy.train.context import encode_pairs, previous_turns, read_dialogues
 from kemdy.train.data import Task
 from kemdy.train.distributed import Dist, log
 from kemdy.train.embedding_cache import (audio_embeddings, cache_path, input_key, lookup,
@@ -34,6 +35,26 @@ def cached(path, keys, compute, dist: Dist, shape: tuple) -> torch.Tensor:
     return emb
 
 
+def text_tokens(spec: dict, task: Task, tokenizer, paths, dist: Dist) -> list[np.ndarray]:
+    """Every row's token ids: its transcript, or with context_turns its dialogue's previous
+    turns and its transcript as a pair (kemdy.train.context; transcripts of segments.csv
+    only). A frozen encoder's cache keys these ids, so a vector is never reused for another
+    context."""
+    turns, max_len = int(spec["context_turns"]), int(spec["max_len"])
+    if not turns:
+        return tokenize(tokenizer, task.frame["text"], max_len)
+    segments = getattr(paths, "segments", None)
+    if not segments:
+        raise InputError("--segments", f"context_turns {turns} reads the previous turns' "
+                         "transcripts from segments.csv", "pass --segments "
+                         "results/data/segments.csv (the workflow does)", key="context_turns")
+    contexts = previous_turns(read_dialogues(segments), task.frame["segment_id"], turns,
+                              segments)
+    log(f"dialogue context: up to {turns} previous turns; "
+        f"{sum(1 for c in contexts if c)} of {len(contexts)} rows have some", dist)
+    return encode_pairs(tokenizer, contexts, task.frame["text"], max_len)
+
+
 def text_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
     """(Inputs keywords, trainable encoder or None, fingerprint, width) of the text side."""
     tokenizer, encoder = load_text_encoder(paths.text_encoder)
@@ -48,7 +69,7 @@ def text_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
                          f"({type(encoder).__name__}) has no pooler",
                          "set text_pooling: first_token", key="text_pooling")
     fp = encoder_fingerprint(paths.text_encoder, encoder, tokenizer)
-    token_ids = tokenize(tokenizer, task.frame["text"], int(spec["max_len"]))
+    token_ids = text_tokens(spec, task, tokenizer, paths, dist)
     kw = {"pad_id": tokenizer.pad_token_id}
     if not spec["freeze_text"]:
         return {**kw, "token_ids": token_ids}, encoder, fp, encoder.config.hidden_size
