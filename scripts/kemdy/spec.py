@@ -15,6 +15,8 @@ import json
 
 from kemdy.atomic import write_json
 from kemdy.errors import InputError
+from kemdy.train.fusion_spec import FUSIONS, needs_sequences, size_problem
+from kemdy.train.fusion_spec import options as fusion_options
 from kemdy.tables import read_json
 
 MODALITIES = ("text", "audio", "text+audio")
@@ -55,6 +57,16 @@ DEFAULTS = {
     "max_batch_seconds": None,  # cap on a batch's padded audio: long clips cannot run out of memory
     "audio_layers": "last",  # last | weighted: a learnt softmax-weighted sum of every layer
     "va_weight": 0.0,  # > 0: also predict valence and arousal (a CCC loss of this weight)
+    # Fusion of text+audio (kemdy/train/fusion.py): concat (the original) | tensor_mixer |
+    # cross_attention | gated, and the sizes of tensor_mixer and cross_attention.
+    "fusion": "concat",
+    "mixer_projection": 256,  # tensor_mixer: each pooled vector projected to this size
+    "mixer_patch": 16,  # tensor_mixer: patch side on the projection x projection map
+    "mixer_depth": 12,  # tensor_mixer: MLP-Mixer blocks
+    "mixer_width": 512,  # tensor_mixer: MLP-Mixer channels per patch
+    "attention_dim": 256,  # cross_attention: width both sequences are projected to
+    "attention_heads": 4,  # cross_attention: heads (attention_dim must be a multiple)
+    "attention_layers": 2,  # cross_attention: blocks in each direction
 }
 REQUIRED = ("modality", "loss")
 # Keys without a default: absent, a variant's jobs load encoders.text / encoders.audio. Not in
@@ -113,7 +125,9 @@ def check(spec: dict, source: str = "--spec", prefix: str = "") -> dict:
         raise InputError(source, f"text_warmup_epochs {warmup} leaves no fused epoch of "
                          f"{spec['epochs']}", "make it smaller than epochs",
                          key=f"{prefix}text_warmup_epochs")
-    if spec["freeze_audio"] and spec["audio_crop"] == "random" and "audio" in spec["modality"]:
+    check_fusion(spec, source, prefix)
+    if spec["freeze_audio"] and spec["audio_crop"] == "random" and "audio" in spec["modality"] \
+            and not needs_sequences(spec):  # a sequence fusion runs a frozen encoder live
         raise InputError(source, "audio_crop random with freeze_audio: a frozen encoder's "
                          "vectors are computed once, but a random cut changes every epoch",
                          "use audio_crop start or centre, or let the audio encoder train",
@@ -127,6 +141,21 @@ def check(spec: dict, source: str = "--spec", prefix: str = "") -> dict:
                          f"{spec['batch_size']}", "use at most one micro-batch per item",
                          key=f"{prefix}accumulate")
     return spec
+
+
+def check_fusion(spec: dict, source: str, prefix: str) -> None:
+    """A fusion other than concat needs both modalities, and sizes that fit together."""
+    opts = fusion_options(spec)
+    if opts["fusion"] not in FUSIONS:
+        raise InputError(source, f"fusion {opts['fusion']!r}", f"use one of {FUSIONS}",
+                         key=f"{prefix}fusion")
+    if opts["fusion"] != "concat" and spec["modality"] != "text+audio":
+        raise InputError(source, f"fusion {opts['fusion']} for a {spec['modality']} model: "
+                         "there is nothing to fuse", "use fusion: concat, or modality "
+                         "text+audio", key=f"{prefix}fusion")
+    problem = size_problem(opts)
+    if problem:
+        raise InputError(source, problem[1], problem[2], key=f"{prefix}{problem[0]}")
 
 
 def for_stage(spec: dict, stage: int | None = None, max_epochs: int | None = None,
