@@ -16,9 +16,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_two_cpu_processes_with_gloo(tmp_path):
     ws = toy_workspace(tmp_path / "ws", n_sessions=3, per_session=12)
-    # Trainable text and audio encoders: gradients of both are all-reduced.
+    # Trainable text and audio encoders: gradients of both are all-reduced. A non-concat
+    # fusion under text-only warm-up: the cross-attention blocks and the muted audio side
+    # (times 0.0, still in the graph) are all-reduced too.
     spec = {"modality": "text+audio", "loss": "ce", "epochs": 2, "batch_size": 8, "max_len": 32,
-            "lr": 3e-3, "audio_seconds": 0.5, "patience": 5}
+            "lr": 3e-3, "audio_seconds": 0.5, "patience": 5, "fusion": "cross_attention",
+            "attention_dim": 16, "attention_heads": 2, "attention_layers": 1,
+            "text_warmup_epochs": 1}
     argv = train_args(ws, tmp_path / "run", "mm_ddp", spec, threads=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
