@@ -129,8 +129,9 @@ def measure(model, inputs: Inputs, runtime: Runtime, batch_size: int, steps: int
 def cached(inputs: Inputs, parts: dict) -> Inputs:
     """The same rows with frozen encoders' vectors, as the embedding cache gives them."""
     n, g = len(inputs.task.frame), torch.Generator().manual_seed(0)
-    return Inputs(inputs.task, text_emb=torch.randn(n, parts["text"].config.hidden_size, generator=g),
-                  audio_emb=torch.randn(n, parts["audio"].config.hidden_size, generator=g))
+    width = {m: parts[m].config.hidden_size for m in ("text", "audio")}
+    return Inputs(inputs.task, text_emb=torch.randn(n, width["text"], generator=g),
+                  audio_emb=torch.randn(n, width["audio"], generator=g))
 
 
 def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | None = None,
@@ -154,7 +155,8 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
                                      parts["text"].config.vocab_size, audio_seconds=s)
             for frozen in (False, True):
                 for fusion in FUSIONS:
-                    feed = live if (not frozen or fusion == "cross_attention") else cached(live, parts)
+                    runs_live = not frozen or fusion == "cross_attention"
+                    feed = live if runs_live else cached(live, parts)
                     got = measure(build(fusion, parts, frozen, sizes), feed, runtime,
                                   batch_size, steps)
                     run_ = {"fusion": fusion, "audio_seconds": s,
@@ -162,7 +164,8 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
                     base = next((r for r in result["runs"] if r["fusion"] == "concat" and
                                  r["audio_seconds"] == s and r["encoders"] == run_["encoders"]),
                                 run_)
-                    run_["speed_vs_concat"] = got["train_samples_per_s"] / base["train_samples_per_s"]
+                    run_["speed_vs_concat"] = (got["train_samples_per_s"]
+                                               / base["train_samples_per_s"])
                     # concat on cached vectors may grow the resident set by nothing at all
                     run_["memory_vs_concat"] = (got["peak_gib"] / base["peak_gib"]
                                                 if base["peak_gib"] * 2**30 >= 2**20 else None)
