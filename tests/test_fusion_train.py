@@ -66,3 +66,16 @@ def test_tensor_mixer_stopped_mid_epoch_resumes_exactly(ws, tmp_path, capsys):
     frozen = n_params(load_text_encoder(ws["text"])[1]) + n_params(load_audio_encoder(ws["audio_encoder"])[1])
     assert resumed["parameters"]["frozen"] == frozen
     assert 0 < resumed["parameters"]["trainable"] < frozen
+
+
+def test_cross_attention_micro_batches_give_the_batch_they_replace(ws, tmp_path):
+    # Frozen encoders run live in eval mode and no dropout: two micro-batches of 4 (each
+    # padded to its own longest text and clip) make the step one batch of 8 makes.
+    spec = {**BASE, **SMALL, "fusion": "cross_attention", "dropout": 0.0, "freeze_text": True,
+            "freeze_audio": True}
+    train.main(train_args(ws, tmp_path / "one", "x", spec))
+    train.main(train_args(ws, tmp_path / "two", "x", {**spec, "accumulate": 2}))
+    whole, parts = (pd.read_csv(tmp_path / d / "out" / "predictions.csv") for d in ("one", "two"))
+    probs = [f"prob_{c}" for c in CLASSES]
+    assert np.allclose(whole[probs], parts[probs], atol=1e-5)
+    assert not np.allclose(whole[probs], 1 / len(CLASSES), atol=1e-3)  # it learnt something
