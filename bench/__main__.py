@@ -9,6 +9,9 @@ and writing results/bench/<part>.json.
     gpu           the real shapes (klue/roberta-base, wav2vec2-base) on this machine's GPU:
                   training and eval samples/s, peak memory, float32 vs mixed precision
     checkpoints   checkpoint bytes per epoch and left after the real grid, before and after
+    fusion        each fusion's training samples/s and peak memory against concat (real
+                  shapes on a GPU, tiny encoders on the CPU); a frozen encoder's sequence
+                  cache size at KEMDy20's geometry
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ PARTS = {  # part -> (module, positional arguments of its run())
     "workflow": ("bench.workflow", ()),
     "gpu": ("bench.gpu", ()),
     "checkpoints": ("bench.checkpoints", ()),
+    "fusion": ("bench.fusion", ()),
 }
 
 
@@ -39,9 +43,11 @@ def main(argv: list[str] | None = None) -> None:
                         "results the new ones are checked against")
     parser.add_argument("--threads", type=int, help="train-*: torch CPU threads")
     parser.add_argument("--small", action="store_true",
-                        help="gpu, checkpoints: tiny shapes (a smoke test that runs anywhere)")
-    parser.add_argument("--batch-size", type=int, help="gpu: batch size (default 64; 8 --small)")
-    parser.add_argument("--steps", type=int, help="gpu: timed training steps (default 20)")
+                        help="gpu, checkpoints, fusion: tiny shapes (a smoke test that runs anywhere)")
+    parser.add_argument("--batch-size", type=int, help="gpu, fusion: batch size (default 64 "
+                        "on a GPU; 8 on the CPU or --small)")
+    parser.add_argument("--steps", type=int, help="gpu: timed training steps (default 20); "
+                        "fusion: batches per pass (10 on a GPU, else 3)")
     parser.add_argument("--accumulate", type=int, default=1,
                         help="gpu: micro-batches per batch, for a GPU the batch does not fit")
     args = parser.parse_args(argv)
@@ -56,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
                       "accumulate": args.accumulate}
         elif part == "checkpoints":
             kwargs = {"small": args.small}
+        elif part == "fusion":
+            kwargs = {"small": args.small, "batch_size": args.batch_size, "steps": args.steps}
         elif part.startswith("train") and args.threads:
             import torch
 

@@ -54,6 +54,9 @@ def main(argv=None):
                                       + float(met2.get("train_seconds", 0.0)), 3),
                "device": met1.get("device", met2.get("device")),
                "neutral_threshold": args.threshold}
+    if "parameters" in met1 and "parameters" in met2:  # two models: each counts its own
+        metrics["parameters"] = {k: met1["parameters"][k] + met2["parameters"][k]
+                                 for k in ("trainable", "frozen")}
     history = pd.concat([hist1.assign(stage=1), hist2.assign(stage=2)], ignore_index=True)
     history = history[["stage", *[c for c in history.columns if c != "stage"]]]
     write_run(args.out_dir, metrics, predictions, history)

@@ -113,6 +113,15 @@ def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
     return state, best_state
 
 
+def parameter_counts(model, inputs) -> dict:
+    """{trainable, frozen} of the model as trained; frozen includes the encoders whose
+    vectors came from the embedding cache (not in the model, but part of what it is)."""
+    counts = {"trainable": 0, "frozen": int(getattr(inputs, "cached_parameters", 0))}
+    for p in model.parameters():
+        counts["trainable" if p.requires_grad else "frozen"] += p.numel()
+    return counts
+
+
 def finish(job: dict, state: dict, best_state: dict, args) -> dict:
     """7. Test once with the best epoch's weights; write the run and export its model."""
     spec, model, task, dist = job["spec"], job["model"], job["task"], job["dist"]
@@ -136,6 +145,7 @@ def finish(job: dict, state: dict, best_state: dict, args) -> dict:
         metrics["stage"] = task.stage
     if model.layer_weights is not None:
         metrics["layer_weights"] = model.learnt_layer_weights()
+    metrics["parameters"] = parameter_counts(model, job["inputs"])
     if dist.main:
         write_export(args.model_dir, best_state,
                      card(metrics, spec, task, args, job["shape"], job["fps"]))

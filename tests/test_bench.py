@@ -116,3 +116,21 @@ def test_quality_check_uses_pooled_macro_f1_and_session_intervals(tmp_path):
     assert ref["v"]["lo"] < ref["v"]["value"] < ref["v"]["hi"]
     assert compare(ref, pooled_intervals(tmp_path / "same", n_boot=500))["v"]["inside"]
     assert not compare(ref, pooled_intervals(tmp_path / "worse", n_boot=500))["v"]["inside"]
+
+
+def test_fusion_benchmark_measures_every_fusion_against_concat(tmp_path):
+    from bench.fusion import run as run_fusion
+    from kemdy.train.fusion_spec import FUSIONS
+
+    result = run_fusion(tmp_path, small=True, batch_size=2, steps=1, seconds=(0.5,))
+    runs = {(r["fusion"], r["encoders"]): r for r in result["runs"]}
+    assert set(runs) == {(f, e) for f in FUSIONS for e in ("trained", "frozen")}
+    assert all(r["train_samples_per_s"] > 0 and r["peak_gib"] >= 0 for r in runs.values())
+    assert runs[("concat", "trained")]["speed_vs_concat"] == 1.0
+    # frozen: concat trains only its head; cross_attention's frozen encoders run live, untrained
+    assert runs[("concat", "frozen")]["trainable"] < runs[("gated", "frozen")]["trainable"]
+    assert runs[("cross_attention", "frozen")]["trainable"] < runs[("cross_attention", "trained")]["trainable"]
+    cache = {r["what"]: r for r in result["sequence_cache"]}
+    # 7 s of 16-kHz audio is 349 wav2vec2 frames: 13,462 x 349 x 768 x 2 bytes
+    assert cache["wav2vec2-base 7 s (349 frames)"]["fp16_gb"] == pytest.approx(13462 * 349 * 768 * 2 / 1e9)
+    assert (tmp_path / "fusion.json").exists()

@@ -29,7 +29,8 @@ def stage_dirs(tmp_path):
         pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.9],
                       "val_f1_macro": [0.2, 0.3], "val_accuracy": [0.5, 0.6], "seconds": [1.0, 1.0]}
                      ).to_csv(d / "history.csv", index=False)
-        (d / "metrics.json").write_text(json.dumps({"best_epoch": epoch, "train_seconds": 2.0, "device": "cpu"}))
+        (d / "metrics.json").write_text(json.dumps({"best_epoch": epoch, "train_seconds": 2.0, "device": "cpu",
+                                                    "parameters": {"trainable": 10 * k, "frozen": 100}}))
         dirs.append(d)
     return dirs
 
@@ -55,6 +56,7 @@ def test_hand_built_example(tmp_path):
     assert metrics["f1_macro"] == pytest.approx(f1_score(preds["label"], preds["pred"], average="macro"))
     assert metrics["variant"] == "two" and metrics["fold"] == 3 and metrics["n_test"] == 4
     assert metrics["best_epoch"] == {"stage1": 3, "stage2": 5} and metrics["train_seconds"] == 4.0
+    assert metrics["parameters"] == {"trainable": 30, "frozen": 200}  # two models, each its own
     history = pd.read_csv(out / "history.csv")
     assert list(history["stage"]) == [1, 1, 2, 2] and history.columns[0] == "stage"
 

@@ -14,12 +14,22 @@ from kemdy.train.data import load_split
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("context_turns", [0, 2])
-def test_two_cpu_processes_with_gloo(tmp_path, context_turns):
+CASES = {  # one gloo run each: dialogue context through concat; cross-attention under warm-up
+    "context": {"context_turns": 2},
+    "cross_attention": {"fusion": "cross_attention", "attention_dim": 16, "attention_heads": 2,
+                        "attention_layers": 1, "text_warmup_epochs": 1},
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_two_cpu_processes_with_gloo(tmp_path, name):
+    case = CASES[name]
     ws = toy_workspace(tmp_path / "ws", n_sessions=3, per_session=12)
-    # Trainable text and audio encoders: gradients of both are all-reduced.
+    # Trainable text and audio encoders: gradients of both are all-reduced. A non-concat
+    # fusion under text-only warm-up: the cross-attention blocks and the muted audio side
+    # (times 0.0, still in the graph) are all-reduced too.
     spec = {"modality": "text+audio", "loss": "ce", "epochs": 2, "batch_size": 8, "max_len": 32,
-            "lr": 3e-3, "audio_seconds": 0.5, "patience": 5, "context_turns": context_turns}
+            "lr": 3e-3, "audio_seconds": 0.5, "patience": 5, **case}
     argv = train_args(ws, tmp_path / "run", "mm_ddp", spec, threads=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
@@ -39,5 +49,5 @@ def test_two_cpu_processes_with_gloo(tmp_path, context_turns):
     # only rank 0 logs epochs and writes: each line once, no stray temporary files
     assert proc.stderr.count("epoch 2: train loss") == 1
     context = proc.stderr.count("dialogue context: up to 2 previous turns")
-    assert context == (1 if context_turns else 0)
+    assert context == (1 if case.get("context_turns") else 0)
     assert sorted(os.listdir(out)) == ["config.json", "history.csv", "metrics.json", "predictions.csv"]

@@ -54,7 +54,8 @@ def load_stage(folder, card: dict, device="cpu", encoders: dict | None = None,
     model = EmotionModel(len(card["classes"]), shape["text_dim"], shape["audio_dim"], text, audio,
                          spec["text_pooling"], shape.get("pass_audio_mask", True), 0.0,
                          spec["audio_layers"], shape["n_audio_layers"],
-                         regress=float(spec["va_weight"]) > 0 and card["stage"] != 2)
+                         regress=float(spec["va_weight"]) > 0 and card["stage"] != 2,
+                         fusion=spec)
     weights = read_weights(folder)
     unknown = set(weights) - set(model.state_dict())
     try:

@@ -15,6 +15,8 @@ import json
 
 from kemdy.atomic import write_json
 from kemdy.errors import InputError
+from kemdy.train.fusion_spec import FUSIONS, needs_sequences, size_problem
+from kemdy.train.fusion_spec import options as fusion_options
 from kemdy.tables import read_json
 
 MODALITIES = ("text", "audio", "text+audio")
@@ -67,6 +69,16 @@ DEFAULTS = {
     # Dialogue context (kemdy/train/context.py): the text encoder also reads the transcripts
     # of this many previous turns of the segment's dialogue (0: the segment's own only).
     "context_turns": 0,
+    # Fusion of text+audio (kemdy/train/fusion.py): concat (the original) | tensor_mixer |
+    # cross_attention | gated, and the sizes of tensor_mixer and cross_attention.
+    "fusion": "concat",
+    "mixer_projection": 256,  # tensor_mixer: each pooled vector projected to this size
+    "mixer_patch": 16,  # tensor_mixer: patch side on the projection x projection map
+    "mixer_depth": 12,  # tensor_mixer: MLP-Mixer blocks
+    "mixer_width": 512,  # tensor_mixer: MLP-Mixer channels per patch
+    "attention_dim": 256,  # cross_attention: width both sequences are projected to
+    "attention_heads": 4,  # cross_attention: heads (attention_dim must be a multiple)
+    "attention_layers": 2,  # cross_attention: blocks in each direction
 }
 REQUIRED = ("modality", "loss")
 # Keys without a default: absent, a variant's jobs load encoders.text / encoders.audio. Not in
@@ -125,7 +137,9 @@ def check(spec: dict, source: str = "--spec", prefix: str = "") -> dict:
         raise InputError(source, f"text_warmup_epochs {warmup} leaves no fused epoch of "
                          f"{spec['epochs']}", "make it smaller than epochs",
                          key=f"{prefix}text_warmup_epochs")
-    if spec["freeze_audio"] and spec["audio_crop"] == "random" and "audio" in spec["modality"]:
+    check_fusion(spec, source, prefix)
+    if spec["freeze_audio"] and spec["audio_crop"] == "random" and "audio" in spec["modality"] \
+            and not needs_sequences(spec):  # a sequence fusion runs a frozen encoder live
         raise InputError(source, "audio_crop random with freeze_audio: a frozen encoder's "
                          "vectors are computed once, but a random cut changes every epoch",
                          "use audio_crop start or centre, or let the audio encoder train",
@@ -175,6 +189,21 @@ def check_optim_targets(spec: dict, source: str, prefix: str) -> None:
         raise InputError(source, f"va_loss {spec['va_loss']} with va_weight 0: the model "
                          "predicts no valence or arousal", "set va_weight > 0, or drop va_loss",
                          key=f"{prefix}va_loss")
+
+
+def check_fusion(spec: dict, source: str, prefix: str) -> None:
+    """A fusion other than concat needs both modalities, and sizes that fit together."""
+    opts = fusion_options(spec)
+    if opts["fusion"] not in FUSIONS:
+        raise InputError(source, f"fusion {opts['fusion']!r}", f"use one of {FUSIONS}",
+                         key=f"{prefix}fusion")
+    if opts["fusion"] != "concat" and spec["modality"] != "text+audio":
+        raise InputError(source, f"fusion {opts['fusion']} for a {spec['modality']} model: "
+                         "there is nothing to fuse", "use fusion: concat, or modality "
+                         "text+audio", key=f"{prefix}fusion")
+    problem = size_problem(opts)
+    if problem:
+        raise InputError(source, problem[1], problem[2], key=f"{prefix}{problem[0]}")
 
 
 def for_stage(spec: dict, stage: int | None = None, max_epochs: int | None = None,

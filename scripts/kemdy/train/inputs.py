@@ -20,6 +20,7 @@ from kemdy.train.distributed import Dist, log
 from kemdy.train.embedding_cache import (audio_embeddings, cache_path, input_key, lookup,
                                          text_embeddings)
 from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_line, load_text_encoder
+from kemdy.train.fusion_spec import needs_sequences
 
 
 def cached(path, keys, compute, dist: Dist, shape: tuple) -> torch.Tensor:
@@ -64,14 +65,15 @@ def text_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
         raise InputError("--spec", f"max_len {spec['max_len']} is more than the {limit} tokens "
                          f"{paths.text_encoder} takes", f"set max_len to {limit} or less",
                          key="max_len")
-    if spec["text_pooling"] == "pooled" and getattr(encoder, "pooler", None) is None:
+    if spec["text_pooling"] == "pooled" and getattr(encoder, "pooler", None) is None \
+            and not needs_sequences(spec):
         raise InputError("--spec", f"text_pooling is pooled, but {paths.text_encoder} "
                          f"({type(encoder).__name__}) has no pooler",
                          "set text_pooling: first_token", key="text_pooling")
     fp = encoder_fingerprint(paths.text_encoder, encoder, tokenizer)
     token_ids = text_tokens(spec, task, tokenizer, paths, dist)
     kw = {"pad_id": tokenizer.pad_token_id}
-    if not spec["freeze_text"]:
+    if not spec["freeze_text"] or needs_sequences(spec):  # a sequence fusion: run it live
         return {**kw, "token_ids": token_ids}, encoder, fp, encoder.config.hidden_size
     path = cache_path(paths.cache_dir, "text", fp, {
         "max_len": int(spec["max_len"]), "pooling": spec["text_pooling"], "amp": str(amp)})
@@ -79,6 +81,7 @@ def text_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
     kw["text_emb"] = cached(path, [input_key(t) for t in token_ids], lambda pos: text_embeddings(
         encoder, token_ids, kw["pad_id"], spec["text_pooling"], pos, device, amp), dist,
         (encoder.config.hidden_size,))
+    kw["cached_parameters"] = sum(p.numel() for p in encoder.parameters())
     return kw, None, fp, encoder.config.hidden_size
 
 
@@ -130,11 +133,12 @@ def audio_inputs(spec: dict, task: Task, paths, device, amp, dist: Dist):
           "seed": int(spec["seed"])}
     n_layers = encoder.config.num_hidden_layers + 1
     width = encoder.config.hidden_size
-    if not spec["freeze_audio"]:
+    if not spec["freeze_audio"] or needs_sequences(spec):  # a sequence fusion: run it live
         return kw, encoder, settings, width, n_layers
     encoder.to(device)
     kw.update(frozen_audio(spec, task, store, encoder, extractor, settings, paths, device, amp,
                            dist))
+    kw["cached_parameters"] = sum(p.numel() for p in encoder.parameters())
     return kw, None, settings, width, n_layers
 
 
@@ -147,14 +151,19 @@ def prepare_inputs(spec: dict, task: Task, paths, device, dist: Dist, amp=None):
     """
     kw, encoders, fps = {}, {}, {}
     shape = {"text_dim": 0, "audio_dim": 0, "n_audio_layers": 0}
+    cached = 0  # parameters of the encoders read from the embedding cache (metrics.json)
     if "text" in spec["modality"]:
         text_kw, encoders["text"], fps["text"], shape["text_dim"] = text_inputs(
             spec, task, paths, device, amp, dist)
+        cached += text_kw.pop("cached_parameters", 0)
         kw.update(text_kw)
     if "audio" in spec["modality"]:
         audio_kw, encoders["audio"], settings, shape["audio_dim"], shape["n_audio_layers"] = \
             audio_inputs(spec, task, paths, device, amp, dist)
+        cached += audio_kw.pop("cached_parameters", 0)
         kw.update(audio_kw)
         fps["audio"], fps["audio_index"] = settings["fp"], file_hash(kw["audio"].path)
         shape["pass_audio_mask"] = settings["pass_mask"]
-    return Inputs(task, **kw), {k: v for k, v in encoders.items() if v is not None}, fps, shape
+    inputs = Inputs(task, **kw)
+    inputs.cached_parameters = cached
+    return inputs, {k: v for k, v in encoders.items() if v is not None}, fps, shape

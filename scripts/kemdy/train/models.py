@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from kemdy.train.encoders import is_whisper
+from kemdy.train.fusion import make_fusion
+from kemdy.train.fusion_spec import needs_sequences, options
 
 TEXT_POOLINGS = ("pooled", "first_token")
 VA_CENTRE = 3.0  # valence and arousal are rated 1-5: the output starts at the middle
@@ -50,6 +52,23 @@ def audio_vector(encoder: nn.Module, input_values, sample_mask, pass_mask: bool 
     hidden = out.last_hidden_state.float()  # pool in float32 under bf16 autocast
     mask = frame_mask(encoder, hidden.shape[1], sample_mask).to(hidden.dtype).unsqueeze(-1)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def text_states(encoder: nn.Module, input_ids, attention_mask):
+    """(last hidden state, token mask) for a fusion that reads the token sequence."""
+    out = encoder(input_ids=input_ids, attention_mask=attention_mask)
+    return out.last_hidden_state.float(), attention_mask.bool()
+
+
+def audio_states(encoder: nn.Module, input_values, sample_mask, pass_mask: bool = True,
+                 layers: str = "last"):
+    """(frame states, frame mask) for a fusion that reads the frames: the last hidden state
+    (batch, frames, d), or with layers="weighted" every layer's (batch, L + 1, frames, d)."""
+    out = encoder(input_values, attention_mask=sample_mask if pass_mask else None,
+                  output_hidden_states=layers == "weighted")
+    hidden = (torch.stack(out.hidden_states, dim=1) if layers == "weighted"
+              else out.last_hidden_state).float()
+    return hidden, frame_mask(encoder, hidden.shape[-2], sample_mask)
 
 
 def padding_sensitive(config, pass_mask: bool) -> bool:
@@ -97,8 +116,10 @@ class Head(nn.Module):
 
 
 class EmotionModel(nn.Module):
-    """Text and/or audio vector -> concatenation -> dropout -> head -> class logits, and
-    with `regress` a valence/arousal output from the head's last hidden layer.
+    """Text and/or audio vector -> fusion (kemdy/train/fusion.py; concatenation by default)
+    -> dropout -> head -> class logits, and with `regress` a valence/arousal output from the
+    head's last hidden layer. A sequence fusion (cross_attention) reads the encoders' states
+    instead of pooled vectors; a frozen encoder then runs here, without grad, in eval mode.
 
     An encoder is part of the model only while it trains; a frozen encoder's vectors come
     in the batch (`text_emb`, `audio_emb`) from the embedding cache instead. With
@@ -110,7 +131,7 @@ class EmotionModel(nn.Module):
                  text_encoder: nn.Module | None = None, audio_encoder: nn.Module | None = None,
                  text_pooling: str = "pooled", pass_audio_mask: bool = True,
                  dropout: float = 0.1, audio_layers: str = "last", n_audio_layers: int = 0,
-                 regress: bool = False):
+                 regress: bool = False, fusion: dict | None = None):
         super().__init__()
         if text_dim + audio_dim == 0:
             raise ValueError("the model needs at least one modality")
@@ -120,12 +141,14 @@ class EmotionModel(nn.Module):
         self.text_dim, self.audio_dim = text_dim, audio_dim
         self.text_pooling, self.pass_audio_mask = text_pooling, pass_audio_mask
         self.audio_layers = audio_layers if audio_dim else "last"
+        # concat has no parameters: its model draws the same initial weights as before fusion
+        self.fusion = make_fusion(options(fusion or {}), text_dim, audio_dim)
         self.dropout = nn.Dropout(dropout)
-        self.head = Head(text_dim + audio_dim, n_classes, dropout)
+        self.head = Head(self.fusion.out_dim, n_classes, dropout)
         # Made after the head, so a model without them starts from the same head weights.
         self.layer_weights = (nn.Parameter(torch.zeros(n_audio_layers))
                               if self.audio_layers == "weighted" else None)
-        self.va = nn.Linear(text_dim + audio_dim, 2) if regress else None
+        self.va = nn.Linear(self.fusion.out_dim, 2) if regress else None
         self.mute_audio = False  # text-only warm-up epochs (train.py)
 
     def audio_part(self, batch: dict) -> torch.Tensor:
@@ -138,8 +161,39 @@ class EmotionModel(nn.Module):
             vec = (torch.softmax(self.layer_weights, 0)[None, :, None] * vec.float()).sum(1)
         return vec
 
-    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(class logits, valence/arousal on the 1-5 scale or None)."""
+    def train(self, mode: bool = True):
+        """A frozen encoder inside the model (sequence fusions) stays in eval mode: no
+        dropout, as when its vectors come from the embedding cache."""
+        super().train(mode)
+        for encoder in (self.text_encoder, self.audio_encoder):
+            if encoder is not None and not any(p.requires_grad for p in encoder.parameters()):
+                encoder.eval()
+        return self
+
+    def sequences(self, batch: dict):
+        """(text states, audio states, text mask, audio mask) for a sequence fusion."""
+        text, audio = self.text_encoder, self.audio_encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and
+                                    any(p.requires_grad for p in text.parameters())):
+            t, t_mask = text_states(text, batch["input_ids"], batch["attention_mask"])
+        with torch.set_grad_enabled(torch.is_grad_enabled() and
+                                    any(p.requires_grad for p in audio.parameters())):
+            a, a_mask = audio_states(audio, batch["input_values"], batch["audio_mask"],
+                                     self.pass_audio_mask, self.audio_layers)
+        if self.layer_weights is not None:  # outside no_grad: the weights train either way
+            a = (torch.softmax(self.layer_weights, 0)[None, :, None, None] * a).sum(1)
+        return t, a, t_mask, a_mask
+
+    def fused(self, batch: dict) -> torch.Tensor:
+        """The fusion's features: what the head (and the valence/arousal output) reads.
+        Muting (text-only warm-up) multiplies the audio vector or states by 0.0: no signal,
+        but every parameter stays in the graph, as DDP needs."""
+        dtype = self.head.net[0].weight.dtype
+        if self.fusion.sequences:
+            t, a, t_mask, a_mask = self.sequences(batch)
+            if self.mute_audio:
+                a = a * 0.0
+            return self.fusion(t.to(dtype), a.to(dtype), t_mask, a_mask)
         parts = []
         if self.text_dim:
             if "text_emb" in batch:
@@ -151,8 +205,11 @@ class EmotionModel(nn.Module):
             parts.append(self.audio_part(batch))
         if self.mute_audio and self.text_dim and self.audio_dim:
             parts[1] = parts[1] * 0.0  # not zeros_like: DDP wants a trainable encoder in the graph
-        x = torch.cat([p.to(self.head.net[0].weight.dtype) for p in parts], dim=-1)
-        features = self.head.net[:-1](self.dropout(x))
+        return self.fusion(*[p.to(dtype) for p in parts])
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(class logits, valence/arousal on the 1-5 scale or None)."""
+        features = self.head.net[:-1](self.dropout(self.fused(batch)))
         logits = self.head.net[-1](features)
         return logits, None if self.va is None else self.va(features) + VA_CENTRE
 
@@ -169,8 +226,8 @@ def apply_freezing(text_encoder, audio_encoder, spec: dict, dist=None) -> None:
     audio_layers: weighted turns LayerDrop off (keep_every_layer)."""
     if text_encoder is not None:
         text_encoder.requires_grad_(not spec.get("freeze_text", False))
-        if spec.get("text_pooling", "pooled") == "first_token" and hasattr(text_encoder, "pooler") \
-                and text_encoder.pooler is not None:
+        unpooled = spec.get("text_pooling", "pooled") == "first_token" or needs_sequences(spec)
+        if unpooled and hasattr(text_encoder, "pooler") and text_encoder.pooler is not None:
             text_encoder.pooler.requires_grad_(False)  # unused: keep it out of the optimiser
     if audio_encoder is not None:
         audio_encoder.requires_grad_(not spec.get("freeze_audio", False))
@@ -247,7 +304,8 @@ def build_model(spec: dict, task, encoders: dict, shape: dict, device, dist):
                          encoders.get("text"), encoders.get("audio"), spec["text_pooling"],
                          shape.get("pass_audio_mask", True), float(spec["dropout"]),
                          spec["audio_layers"], shape["n_audio_layers"],
-                         regress=float(spec["va_weight"]) > 0 and task.stage != 2).to(device)
+                         regress=float(spec["va_weight"]) > 0 and task.stage != 2,
+                         fusion=spec).to(device)
     if dist.world == 1:
         return model, model
     # LayerDrop skips whole layers in some steps: DDP must look for them.

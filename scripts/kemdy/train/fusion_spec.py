@@ -1,0 +1,37 @@
+"""The fusion keys of a spec, without torch: kemdy.spec checks them when the workflow
+builds its DAG (kemdy/train/fusion.py builds the modules)."""
+
+from __future__ import annotations
+
+FUSIONS = ("concat", "tensor_mixer", "cross_attention", "gated")
+SEQUENCE_FUSIONS = ("cross_attention",)
+# The sizes (spec keys), as in kemdy.spec.DEFAULTS (tests/test_fusion.py): the fallback of
+# a spec written before fusion existed (an older model.json).
+DEFAULT_SIZES = {"mixer_projection": 256, "mixer_patch": 16, "mixer_depth": 12,
+                 "mixer_width": 512, "attention_dim": 256, "attention_heads": 4,
+                 "attention_layers": 2}
+
+
+def options(spec: dict) -> dict:
+    """The fusion and its sizes of a spec; a spec written before fusion existed is concat."""
+    return {"fusion": spec.get("fusion", "concat"),
+            **{k: int(spec.get(k, v)) for k, v in DEFAULT_SIZES.items()}}
+
+
+def needs_sequences(spec: dict) -> bool:
+    """Whether the model reads the encoders' hidden-state sequences, not pooled vectors: then
+    a frozen encoder runs in the model (no grad, eval mode), not from the embedding cache."""
+    return options(spec)["fusion"] in SEQUENCE_FUSIONS and spec.get("modality") == "text+audio"
+
+
+def size_problem(opts: dict) -> tuple[str, str, str] | None:
+    """(key, problem, fix) of a size combination that cannot be built, or None."""
+    if opts["fusion"] == "tensor_mixer" and opts["mixer_projection"] % opts["mixer_patch"]:
+        return ("mixer_patch", f"mixer_projection {opts['mixer_projection']} is not a multiple "
+                f"of mixer_patch {opts['mixer_patch']}", "make mixer_projection a multiple of "
+                "mixer_patch (the outer-product map is cut into whole patches)")
+    if opts["fusion"] == "cross_attention" and opts["attention_dim"] % opts["attention_heads"]:
+        return ("attention_heads", f"attention_dim {opts['attention_dim']} is not a multiple "
+                f"of attention_heads {opts['attention_heads']}", "make attention_dim a "
+                "multiple of attention_heads (each head takes an equal share)")
+    return None
