@@ -119,3 +119,20 @@ def test_claimed_cores_never_add_up_to_more_cpus_than_the_machine_has(tmp_path):
         used = int((re.search(r"\bcpus=(\d+)", resources) or [None, 1])[1])  # torch threads
         # a job holding `threads` of `cores` leaves room for jobs using at most cpus in all
         assert int(threads) * cpus >= used * cores, (rule, threads, resources)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")) + [REPO / "config.yaml"],
+                         ids=lambda p: p.name)
+def test_every_shipped_config_is_valid_and_every_variant_resolves(path):
+    """The configs a user copies: no duplicate key, the schema holds, every variant's spec
+    passes the cross-key checks (a real config's roots need a real copy for a dry run)."""
+    from snakemake.utils import validate
+
+    from kemdy.config import check_duplicate_keys
+    from kemdy.spec import resolve
+
+    check_duplicate_keys(path)
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(REPO / "schemas/config.schema.yaml"))
+    specs = {name: resolve(config, name, str(path)) for name in config["variants"]}
+    assert config["report"]["reference"] in specs
