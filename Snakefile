@@ -36,6 +36,7 @@ include: "rules/demo.smk"
 include: "rules/data.smk"
 include: "rules/labels.smk"
 include: "rules/train.smk"
+include: "rules/sweep.smk"
 include: "rules/report.smk"
 include: "rules/predict.smk"
 
@@ -47,6 +48,10 @@ localrules:
     aggregate_labels,
     make_folds,
     combine_stages,
+    combine_stages_seed,
+    select_candidate,
+    select_candidate_seed,
+    gather_selection,
     snapshot_config,
     summarize,
     render_report,

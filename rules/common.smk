@@ -12,7 +12,8 @@ from kemdy.demo.owned import check_owned, generated_state  # noqa: E402
 from kemdy.errors import InputError  # noqa: E402
 from kemdy.release.kinds import check_kind  # noqa: E402
 from kemdy.release.state import root_state  # noqa: E402
-from kemdy.spec import encoder_of, encoders, fingerprint, resolve  # noqa: E402
+from kemdy.protocol import plan, schema_check  # noqa: E402
+from kemdy.spec import encoder_of, encoders, fingerprint  # noqa: E402
 
 
 def step(path):
@@ -27,9 +28,27 @@ LOOKALIKES = [d for d in DATASETS if d["synthetic"]]
 OPTIONS = config["dataset"]
 VARIANTS = list(config["variants"])
 FOLDS = list(range(config["folds"]["n_folds"]))
-SPECS = {name: resolve(config, name, source="config.yaml") for name in VARIANTS}
-TWO_STAGE = [v for v in VARIANTS if SPECS[v]["two_stage"]]
-ONE_STAGE = [v for v in VARIANTS if not SPECS[v]["two_stage"]]
+# Each variant's fan-out over seeds and sweep candidates (kemdy/protocol.py), checked here.
+PLANS = {
+    name: plan(
+        config,
+        name,
+        "config.yaml",
+        schema_check(os.path.join(workflow.basedir, "schemas/config.schema.yaml")),
+    )
+    for name in VARIANTS
+}
+SPECS = {name: PLANS[name].spec for name in VARIANTS}
+# Which rules train a variant: plain (one seed, no sweep) keeps today's layout and jobs.
+TWO_STAGE = [v for v in VARIANTS if SPECS[v]["two_stage"] and PLANS[v].plain]
+ONE_STAGE = [v for v in VARIANTS if not SPECS[v]["two_stage"] and PLANS[v].plain]
+SEEDED_TWO = [v for v in VARIANTS if SPECS[v]["two_stage"] and PLANS[v].multi_seed]
+SWEPT = [v for v in VARIANTS if PLANS[v].swept]
+SEEDED_ONE = [
+    v
+    for v in VARIANTS
+    if not SPECS[v]["two_stage"] and PLANS[v].multi_seed and v not in SWEPT
+]
 RES = config["resources"]
 CPUS = available_cpus()
 PARTIAL = {
@@ -101,6 +120,8 @@ def alternation(names):
 wildcard_constraints:
     fold=r"\d+",
     stage="1|2",
+    seed=r"\d+",
+    candidate=r"c[0-9a-f]+",
 
 
 def claimed(threads):
@@ -218,19 +239,81 @@ def train_threads(variant):
     return RES["train"]["threads"] * SPECS[variant]["gpus"]
 
 
+def model_dirs(variant):
+    """The exported (chosen) model of every fold x seed of a variant: predict's ensemble."""
+    p = PLANS[variant]
+    return [p.model_dir(k, s) for k in FOLDS for s in p.seeds]
+
+
 def exported_models(variant):
-    """The exported model folders of every fold of a variant (each stage's, if two)."""
+    """The exported model folders of every fold x seed of a variant (each stage's, if two)."""
     checked_encoders()  # predict loads the encoders these models name
-    folds = [f"results/models/{variant}/fold{k}" for k in FOLDS]
+    folders = model_dirs(variant)
     if not SPECS[variant]["two_stage"]:
-        return folds
-    return [os.path.join(f, stage) for f in folds for stage in ("stage1", "stage2")]
+        return folders
+    return [os.path.join(f, stage) for f in folders for stage in ("stage1", "stage2")]
 
 
 def run_files(name):
-    return expand(
-        f"results/runs/{{variant}}/fold{{fold}}/{name}", variant=VARIANTS, fold=FOLDS
-    )
+    """A file of every (chosen) run: variant x fold, x seed where there are several."""
+    p = PLANS
+    return [
+        f"{p[v].run_dir(k, s)}/{name}" for v in VARIANTS for k in FOLDS for s in p[v].seeds
+    ]
+
+
+def selections():
+    """results/sweeps/{variant}/selection.csv of every swept variant."""
+    return [f"results/sweeps/{v}/selection.csv" for v in SWEPT]
+
+
+def selection_parts(variant):
+    """select_candidate's selection rows of every fold (x seed, where there are several)."""
+    p = PLANS[variant]
+    if not p.multi_seed:
+        return [f"results/sweeps/{variant}/fold{k}/selection.csv" for k in FOLDS]
+    return [
+        f"results/sweeps/{variant}/fold{k}/seed{s}/selection.csv"
+        for k in FOLDS
+        for s in p.seeds
+    ]
+
+
+def job_spec(wildcards):
+    """The spec of one training job: the variant's, with its seed and sweep candidate."""
+    p = PLANS[wildcards.variant]
+    seed = int(wildcards.get("seed", p.seeds[0]))
+    return p.job_spec(seed, wildcards.get("candidate"))
+
+
+def candidate_files(wildcards):
+    """Every candidate run of one variant, fold and seed: the selection's inputs."""
+    p = PLANS[wildcards.variant]
+    seed = wildcards.get("seed", p.seeds[0])
+    dirs = [p.candidate_dir(wildcards.fold, seed, c.id) for c in p.candidates]
+    return {
+        "histories": [f"{d}/history.csv" for d in dirs],
+        "metrics": [f"{d}/metrics.json" for d in dirs],
+        "models": [f"{d}/model" for d in dirs],
+    }
+
+
+def checkpoint_dir(out_dir):
+    """Resume state outside the outputs: results/checkpoints/{the run's path}."""
+    if out_dir.startswith("results/sweeps/"):
+        return out_dir.replace("results/", "results/checkpoints/", 1)
+    return out_dir.replace("results/runs", "results/checkpoints", 1)
+
+
+def protocol_args(selection=True):
+    """--seeds of every multi-seed variant (and --selection of every swept one)."""
+    args = []
+    for v in VARIANTS:
+        if PLANS[v].multi_seed:
+            args += ["--seeds", f"{v}=" + ",".join(map(str, PLANS[v].seeds))]
+    for v, path in zip(SWEPT, selections() if selection else []):
+        args += ["--selection", f"{v}={path}"]
+    return args
 
 
 def train_params(stage=None):
@@ -238,15 +321,16 @@ def train_params(stage=None):
     return dict(
         launcher=step("scripts/gpu_slot.py"),
         script=step("scripts/train.py"),
-        spec=lambda w: json.dumps(SPECS[w.variant], sort_keys=True),
-        stage=f"--stage {stage}" if stage else "",
+        spec=lambda w: json.dumps(job_spec(w), sort_keys=True),
+        # "wildcard": the stage is the job's {stage} (the seeded two-stage rule)
+        stage=(lambda w: f"--stage {w.stage}")
+        if stage == "wildcard"
+        else (f"--stage {stage}" if stage else ""),
         encoders=encoder_args,
         context=context_args,
         out_dir=lambda w, output: os.path.dirname(output.metrics),
         # Outside the outputs, which Snakemake deletes when a job fails: a rerun resumes.
-        checkpoint_dir=lambda w, output: os.path.dirname(output.metrics).replace(
-            "results/runs", "results/checkpoints", 1
-        ),
+        checkpoint_dir=lambda w, output: checkpoint_dir(os.path.dirname(output.metrics)),
     )
 
 
@@ -254,6 +338,7 @@ def summarize_args(out, allow_missing=False):
     """summarize's arguments: the rule's and the partial report's."""
     args = ["--runs-dir", "results/runs", "--variants", ",".join(VARIANTS)]
     args += ["--folds", ",".join(map(str, FOLDS)), "--out", out]
+    args += protocol_args(selection=False)
     return args + (["--allow-missing"] if allow_missing else [])
 
 
@@ -266,6 +351,7 @@ def render_args(summary, html, plots, allow_missing=False):
     args += ["--benchmarks", "benchmarks", "--reference", settings["reference"]]
     args += ["--bootstrap", str(settings["bootstrap"]), "--seed", str(settings["seed"])]
     args += ["--out", html, "--plots-dir", plots, "--inputs-digest", INPUTS_DIGEST]
+    args += protocol_args()
     return args + (["--allow-missing"] if allow_missing else [])
 
 

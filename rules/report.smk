@@ -51,6 +51,7 @@ rule render_report:
         summary="results/summary.csv",
         config="results/config.json",
         runs=run_files("history.csv"),
+        selections=selections(),
         data=expand(
             "results/data/{name}",
             name=[

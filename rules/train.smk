@@ -109,3 +109,50 @@ rule combine_stages:
         " --stage2 {params.stage2:q} --threshold {params.threshold}"
         " --variant {wildcards.variant} --fold {wildcards.fold}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+# Several seeds (kemdy/protocol.py): one job per variant x fold x seed, under seed{seed}/.
+use rule train as train_seed with:
+    output:
+        metrics="results/runs/{variant}/fold{fold}/seed{seed}/metrics.json",
+        predictions="results/runs/{variant}/fold{fold}/seed{seed}/predictions.csv",
+        history="results/runs/{variant}/fold{fold}/seed{seed}/history.csv",
+        model=directory("results/models/{variant}/fold{fold}/seed{seed}"),
+    log:
+        "logs/train/{variant}/fold{fold}.seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{variant}/fold{fold}.seed{seed}.tsv"
+    wildcard_constraints:
+        variant=alternation(SEEDED_ONE),
+
+
+use rule train as train_seed_stage with:
+    output:
+        metrics="results/runs/{variant}/fold{fold}/seed{seed}/stage{stage}/metrics.json",
+        predictions="results/runs/{variant}/fold{fold}/seed{seed}/stage{stage}/predictions.csv",
+        history="results/runs/{variant}/fold{fold}/seed{seed}/stage{stage}/history.csv",
+        model=directory("results/models/{variant}/fold{fold}/seed{seed}/stage{stage}"),
+    log:
+        "logs/train/{variant}/fold{fold}.seed{seed}.stage{stage}.log",
+    benchmark:
+        "benchmarks/train/{variant}/fold{fold}.seed{seed}.stage{stage}.tsv"
+    wildcard_constraints:
+        variant=alternation(SEEDED_TWO),
+    params:
+        **train_params(stage="wildcard"),
+
+
+use rule combine_stages as combine_stages_seed with:
+    input:
+        stage1="results/runs/{variant}/fold{fold}/seed{seed}/stage1/predictions.csv",
+        stage2="results/runs/{variant}/fold{fold}/seed{seed}/stage2/predictions.csv",
+    output:
+        metrics="results/runs/{variant}/fold{fold}/seed{seed}/metrics.json",
+        predictions="results/runs/{variant}/fold{fold}/seed{seed}/predictions.csv",
+        history="results/runs/{variant}/fold{fold}/seed{seed}/history.csv",
+    log:
+        "logs/combine_stages/{variant}/fold{fold}.seed{seed}.log",
+    benchmark:
+        "benchmarks/combine_stages/{variant}/fold{fold}.seed{seed}.tsv"
+    wildcard_constraints:
+        variant=alternation(SEEDED_TWO),

@@ -84,6 +84,9 @@ REQUIRED = ("modality", "loss")
 # Keys without a default: absent, a variant's jobs load encoders.text / encoders.audio. Not in
 # DEFAULTS, so that a spec (a training job's parameter) changes only where they are set.
 OPTIONAL = ("text_encoder", "audio_encoder")
+# Research protocol (seeds, sweeps; kemdy/protocol.py): how a variant fans out into jobs, not
+# what one job trains, so never part of a job's spec (a plain variant's jobs keep their bytes).
+PROTOCOL_KEYS = ("seeds", "sweep")
 
 
 def encoders(spec: dict) -> list[str]:
@@ -111,6 +114,7 @@ def resolve(config: dict, name: str, source: str = "config") -> dict:
             source, f"unknown variant '{name}'", f"use one of {sorted(variants)}", key="variants"
         )
     spec = {**DEFAULTS, **config.get("train", {}), **variants[name], "name": name}
+    spec = {k: v for k, v in spec.items() if k not in PROTOCOL_KEYS}
     return check(spec, source, prefix=f"variants.{name}.")
 
 

@@ -1,0 +1,260 @@
+"""The research protocol: repeats over seeds and hyper-parameter sweeps chosen on validation.
+
+A variant fans out into training jobs: one per fold x seed x candidate.
+
+- `seeds: [s1, s2, ...]` (in `train:` or on a variant): each seed is a job whose spec sets
+  `seed`. One seed (the default: the spec's own `seed`) keeps today's layout and bytes.
+- `sweep: {key: [values], ...}` (on a variant): the grid of every combination, in grid order
+  (the keys as written, the last key varying fastest), each candidate with a stable id (a
+  hash of its values: adding a value leaves the other candidates' jobs alone). For every
+  fold and seed, every candidate trains; `select` keeps the one with the best validation
+  macro-F1 (ties: the first in grid order), read from its history.csv, never from test rows.
+
+`plan` resolves a variant into its Plan once, when the workflow builds the DAG; the rules
+only ask it for paths and specs. Layout (docs/contracts.md):
+
+    results/runs/{variant}/fold{k}/                   one seed: the run (chosen, if swept)
+    results/runs/{variant}/fold{k}/seed{s}/           several seeds: one run per seed
+    results/sweeps/{variant}/fold{k}/seed{s}/{cand}/  a sweep's candidate runs (+ model/)
+    results/sweeps/{variant}/selection.csv            fold, seed, candidate, params, ...
+
+Seed aggregation (`seed_average`): a fold's figure is the mean over its seeds of each
+seed's figure; the spread across seeds is the sample std over a fold's seeds, averaged over
+folds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kemdy.errors import InputError
+from kemdy.spec import DEFAULTS, PROTOCOL_KEYS, check, fingerprint, resolve
+
+# Not hyper-parameters: what a variant is (modality, stages, encoders), the protocol itself,
+# and how a job runs (gpus: a resource, the same for every candidate).
+STRUCTURAL = ("modality", "two_stage", "name", "seed", "gpus", "text_encoder", "audio_encoder",
+              *PROTOCOL_KEYS)
+SWEEPABLE = tuple(k for k in ("loss", *DEFAULTS) if k not in STRUCTURAL)
+SELECTION_COLUMNS = ["fold", "seed", "candidate", "params", "val_f1_macro", "selected"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    params: dict
+
+    @property
+    def params_json(self) -> str:
+        return json.dumps(self.params, sort_keys=True)
+
+
+@dataclass
+class Plan:
+    """How one variant fans out: its base spec, seeds and sweep candidates."""
+
+    name: str
+    spec: dict
+    seeds: list[int]
+    candidates: list[Candidate] = field(default_factory=list)
+
+    @property
+    def multi_seed(self) -> bool:
+        return len(self.seeds) > 1
+
+    @property
+    def swept(self) -> bool:
+        return bool(self.candidates)
+
+    @property
+    def plain(self) -> bool:
+        return not self.multi_seed and not self.swept
+
+    @property
+    def sweep_keys(self) -> list[str]:
+        return list(self.candidates[0].params) if self.candidates else []
+
+    def job_spec(self, seed: int, candidate: str | None = None) -> dict:
+        """The spec one training job gets: the base spec, the seed, the candidate's values."""
+        spec = {**self.spec, "seed": int(seed)}
+        if candidate is not None:
+            spec.update(self.candidate(candidate).params)
+        return spec
+
+    def candidate(self, cid: str) -> Candidate:
+        for c in self.candidates:
+            if c.id == cid:
+                return c
+        raise KeyError(f"{self.name} has no sweep candidate {cid}")
+
+    def run_dir(self, fold: int, seed: int) -> str:
+        """Where the (chosen) run of one fold and seed lives: the plain layout for one seed."""
+        base = f"results/runs/{self.name}/fold{fold}"
+        return f"{base}/seed{seed}" if self.multi_seed else base
+
+    def model_dir(self, fold: int, seed: int) -> str:
+        base = f"results/models/{self.name}/fold{fold}"
+        return f"{base}/seed{seed}" if self.multi_seed else base
+
+    def candidate_dir(self, fold: int, seed: int, cid: str) -> str:
+        return f"results/sweeps/{self.name}/fold{fold}/seed{seed}/{cid}"
+
+
+def seeds_of(config: dict, name: str, spec: dict) -> list[int]:
+    """The variant's seeds: its own `seeds`, else train's `seeds`, else [its `seed`]."""
+    variant, train = config["variants"][name], config.get("train", {})
+    if "seeds" in variant and "seed" in variant:
+        raise InputError("config", f"variant {name} sets both seed and seeds",
+                         f"keep one: variants.{name}.seeds: [{variant['seed']}, ...]",
+                         key=f"variants.{name}.seeds")
+    if "seeds" not in variant and "seed" in variant and "seeds" in train:
+        raise InputError("config", f"variant {name} sets seed {variant['seed']} but "
+                         f"train.seeds fans every variant out over {train['seeds']}",
+                         f"use variants.{name}.seeds: [{variant['seed']}] instead",
+                         key=f"variants.{name}.seed")
+    seeds = variant.get("seeds", train.get("seeds"))
+    if seeds is None:
+        return [int(spec["seed"])]
+    where = "variants.%s.seeds" % name if "seeds" in variant else "train.seeds"
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InputError("config", f"{where} {seeds}", "list one or more distinct seeds",
+                         key=where)
+    return [int(s) for s in seeds]
+
+
+def grid(sweep: dict) -> list[dict]:
+    """Every combination of the sweep's values, in grid order (keys as written, the last
+    varying fastest)."""
+    keys = list(sweep)
+    return [dict(zip(keys, values)) for values in itertools.product(*(sweep[k] for k in keys))]
+
+
+def candidate_id(params: dict) -> str:
+    return "c" + fingerprint(params)[:10]
+
+
+def check_sweep(name: str, spec: dict, sweep: dict, validate=None) -> list[Candidate]:
+    """The sweep's candidates, every one checked before any job: keys that may be swept,
+    values the schema accepts (`validate(key, value)` raises on a bad one) and every
+    candidate's spec through spec.check."""
+    where = f"variants.{name}.sweep"
+    if not isinstance(sweep, dict) or not sweep:
+        raise InputError("config", f"{where} is empty", "give at least one key: [values]",
+                         key=where)
+    if spec["two_stage"]:
+        raise InputError("config", f"variant {name} has two_stage and sweep: a two-stage run "
+                         "is scored only after both stages are combined, and neither stage's "
+                         "validation score is the combined one",
+                         f"drop variants.{name}.sweep or variants.{name}.two_stage",
+                         key=f"{where}")
+    for key, values in sweep.items():
+        if key not in SWEEPABLE:
+            why = "not a training key" if key not in STRUCTURAL else "structural, not a " \
+                "hyper-parameter (make it a variant of its own)"
+            raise InputError("config", f"{where}.{key}: {why}",
+                             f"sweep only training keys: {', '.join(SWEEPABLE)}",
+                             key=f"{where}.{key}")
+        if not isinstance(values, list) or not values:
+            raise InputError("config", f"{where}.{key} is {values!r}",
+                             "give a list of one or more values", key=f"{where}.{key}")
+        if len({json.dumps(v) for v in values}) != len(values):
+            raise InputError("config", f"{where}.{key} lists a value twice", "list each once",
+                             key=f"{where}.{key}")
+        for value in values:
+            if validate is not None:
+                validate(f"{where}.{key}", key, value)
+    candidates = [Candidate(candidate_id(p), p) for p in grid(sweep)]
+    for c in candidates:
+        check({**spec, **c.params}, f"config (sweep candidate {c.params_json})",
+              prefix=f"{where}.")
+    return candidates
+
+
+def schema_check(schema_path):
+    """validate(where, key, value) for check_sweep: a swept value must pass the schema of
+    its training key, as a value set directly would."""
+    import jsonschema
+    import yaml
+
+    with open(schema_path, encoding="utf-8") as handle:
+        schema = yaml.safe_load(handle)
+    training = schema["$defs"]["training"]["properties"]
+
+    def validate(where: str, key: str, value) -> None:
+        sub = {"$defs": schema["$defs"], **training[key]}
+        try:
+            jsonschema.validate(value, sub)
+        except jsonschema.ValidationError as err:
+            raise InputError("config", f"{where}: {value!r} ({err.message})",
+                             f"use values {key} accepts", key=where) from None
+
+    return validate
+
+
+def plan(config: dict, name: str, source: str = "config", validate=None) -> Plan:
+    """Resolve variant `name` into its Plan (spec, seeds, candidates); everything is checked
+    here, before any job."""
+    spec = resolve(config, name, source)
+    if "sweep" in config.get("train", {}):
+        raise InputError(source, "train.sweep: a sweep belongs to a variant",
+                         "move it under variants.<name>.sweep", key="train.sweep")
+    seeds = seeds_of(config, name, spec)
+    spec = {**spec, "seed": seeds[0]}
+    sweep = config["variants"][name].get("sweep")
+    candidates = check_sweep(name, spec, sweep, validate) if sweep is not None else []
+    return Plan(name, spec, seeds, candidates)
+
+
+# ---------------------------------------------------------------- selection
+
+
+def validation_score(history) -> float:
+    """The validation macro-F1 a training job chose its best epoch by: the best over the
+    epochs that could be chosen (`candidate`; text-only warm-up epochs cannot). NaN where
+    the job had no validation rows."""
+    rows = history[history["candidate"].astype(bool)] if "candidate" in history else history
+    if rows.empty:
+        rows = history
+    scores = rows["val_f1_macro"].to_numpy(dtype=float)
+    return float(np.nanmax(scores)) if np.isfinite(scores).any() else math.nan
+
+
+def select(scores: list[float]) -> int:
+    """Index of the best validation score; ties go to the first in grid order."""
+    if not scores:
+        raise ValueError("no candidates to select from")
+    if any(not math.isfinite(s) for s in scores):
+        raise InputError("sweep", "a candidate has no validation macro-F1 (no validation "
+                         "split?)", "keep folds.val_sessions at 1 or more for a sweep")
+    return int(np.argmax(np.asarray(scores, dtype=float)))  # argmax: first of equal maxima
+
+
+def selection_rows(fold: int, seed: int, candidates: list[Candidate],
+                   scores: list[float]) -> list[dict]:
+    """One row per candidate of one fold and seed, the chosen one marked."""
+    chosen = select(scores)
+    return [{"fold": fold, "seed": seed, "candidate": c.id, "params": c.params_json,
+             "val_f1_macro": s, "selected": i == chosen}
+            for i, (c, s) in enumerate(zip(candidates, scores))]
+
+
+# ---------------------------------------------------------------- seed aggregation
+
+
+def seed_average(by_seed: dict[int, float]) -> tuple[float, float]:
+    """A fold's figure over its seeds: (mean, sample std; NaN for one seed)."""
+    values = [float(v) for v in by_seed.values()]
+    if not values:
+        return math.nan, math.nan
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    return float(np.mean(values)), std
+
+
+def seed_spread(per_fold: dict[int, dict[int, float]]) -> float:
+    """The spread across seeds: the mean over folds of each fold's std over its seeds."""
+    stds = [seed_average(s)[1] for s in per_fold.values() if len(s) > 1]
+    return float(np.mean(stds)) if stds else math.nan
