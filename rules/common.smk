@@ -258,7 +258,10 @@ def run_files(name):
     """A file of every (chosen) run: variant x fold, x seed where there are several."""
     p = PLANS
     return [
-        f"{p[v].run_dir(k, s)}/{name}" for v in VARIANTS for k in FOLDS for s in p[v].seeds
+        f"{p[v].run_dir(k, s)}/{name}"
+        for v in VARIANTS
+        for k in FOLDS
+        for s in p[v].seeds
     ]
 
 
@@ -323,14 +326,18 @@ def train_params(stage=None):
         script=step("scripts/train.py"),
         spec=lambda w: json.dumps(job_spec(w), sort_keys=True),
         # "wildcard": the stage is the job's {stage} (the seeded two-stage rule)
-        stage=(lambda w: f"--stage {w.stage}")
-        if stage == "wildcard"
-        else (f"--stage {stage}" if stage else ""),
+        stage=(
+            (lambda w: f"--stage {w.stage}")
+            if stage == "wildcard"
+            else (f"--stage {stage}" if stage else "")
+        ),
         encoders=encoder_args,
         context=context_args,
         out_dir=lambda w, output: os.path.dirname(output.metrics),
         # Outside the outputs, which Snakemake deletes when a job fails: a rerun resumes.
-        checkpoint_dir=lambda w, output: checkpoint_dir(os.path.dirname(output.metrics)),
+        checkpoint_dir=lambda w, output: checkpoint_dir(
+            os.path.dirname(output.metrics)
+        ),
     )
 
 

@@ -9,7 +9,9 @@ use rule train as train_candidate with:
         metrics="results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/metrics.json",
         predictions="results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/predictions.csv",
         history="results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/history.csv",
-        model=directory("results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/model"),
+        model=directory(
+            "results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/model"
+        ),
     log:
         "logs/train/{variant}/fold{fold}.seed{seed}.{candidate}.log",
     benchmark:

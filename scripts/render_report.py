@@ -4,7 +4,8 @@
         --summary results/summary.csv --config-json results/config.json \
         --benchmarks benchmarks --variants text_ce,text_soft_bce,text_two_stage,mm_ce,mm_two_stage \
         --folds 0,1,2,3,4 --reference text_ce --bootstrap 1000 --seed 0 \
-        --out reports/summary.html [--plots-dir results/report] [--allow-missing]
+        --out reports/summary.html [--plots-dir results/report] [--allow-missing] \
+        [--seeds VARIANT=S1,S2 ...] [--selection VARIANT=results/sweeps/VARIANT/selection.csv ...]
 
 Every figure is recomputed from the runs' predictions.csv and checked against metrics.json
 and summary.csv (a stale or disagreeing file is an error). The sections and the template:
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
                         "a failed rerun on other inputs moves the report aside")
     parser.add_argument("--allow-missing", action="store_true",
                         help="report the runs present, with a banner naming the missing ones")
+    parser.add_argument("--seeds", action="append", metavar="VARIANT=S1,S2",
+                        help="a variant trained over several seeds (runs under fold{k}/seed{s})")
+    parser.add_argument("--selection", action="append", metavar="VARIANT=CSV",
+                        help="a swept variant's selection.csv (the report's sweep section)")
     args = parser.parse_args(argv)
     if args.bootstrap < 1:
         raise InputError("--bootstrap", f"{args.bootstrap} resamples", "pass at least 1")

@@ -27,7 +27,8 @@ def test_schema_enums_equal_the_library_lists():
 
 
 def test_every_default_is_a_schema_key_and_every_schema_key_has_a_default():
-    assert set(TRAINING) == set(spec.DEFAULTS) | set(spec.REQUIRED) | set(spec.OPTIONAL)
+    assert set(TRAINING) == (set(spec.DEFAULTS) | set(spec.REQUIRED) | set(spec.OPTIONAL)
+                             | set(spec.PROTOCOL_KEYS))
 
 
 def test_every_loss_builds_and_metric_names_cover_the_headline():

@@ -1,6 +1,7 @@
 """Session bootstrap: the paired difference between two variants on the same segments
 (paired_bootstrap) and one variant's interval (bootstrap_interval), resampling whole
-sessions (segments of a session share speakers and a recording)."""
+sessions (segments of a session share speakers and a recording), and the seeds of a variant
+trained over several."""
 
 from __future__ import annotations
 
@@ -19,6 +20,30 @@ def group_confusions(y: np.ndarray, pred: np.ndarray, g: np.ndarray, n_groups: i
     return np.bincount(g * k * k + y * k + pred, minlength=n_groups * k * k).reshape(n_groups, k * k)
 
 
+def seed_matrix(pred) -> np.ndarray:
+    """(n, n_seeds) class indices: one column per seed (a 1-D list: one seed)."""
+    pred = np.asarray(pred, dtype=object)
+    pred = pred[:, None] if pred.ndim == 1 else pred
+    return np.stack([encode(pred[:, s].tolist()) for s in range(pred.shape[1])], axis=1)
+
+
+def seed_weights(rng, n_seeds: int, size: int) -> np.ndarray | None:
+    """(size, n_seeds) resampled seed counts; None for one seed (nothing to draw, so a
+    one-seed bootstrap's draws are exactly the sessions')."""
+    if n_seeds == 1:
+        return None
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=size)
+
+
+def resampled(draws: np.ndarray, cm: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Confusions of a chunk of resamples: session counts x seed counts x (G, S, k*k)."""
+    n_groups, n_seeds, kk = cm.shape
+    if weights is None:
+        return draws @ cm[:, 0, :]
+    per_seed = (draws @ cm.reshape(n_groups, n_seeds * kk)).reshape(-1, n_seeds, kk)
+    return np.einsum("bs,bsk->bk", weights, per_seed)
+
+
 def paired_bootstrap(label, pred_a, pred_b, n_boot: int, seed: int, groups=None,
                      chunk: int = 200) -> dict:
     """Difference b - a of macro-F1 and balanced accuracy on the same segments, with a
@@ -28,31 +53,44 @@ def paired_bootstrap(label, pred_a, pred_b, n_boot: int, seed: int, groups=None,
     with `groups` (the session of each segment) whole sessions are resampled, which gives
     an honest, wider interval. A resample is a multinomial draw of session counts, so its
     confusion matrix is counts @ per-session confusions: no Python loop over resamples.
+
+    A variant trained over several seeds gives its predictions as an (n, n_seeds) array:
+    each resample then also draws that variant's seeds with replacement (independently for
+    a and b: seed s of one variant has nothing to do with seed s of another), so the
+    interval carries the initialisation luck too. Its figure is that of the confusion
+    summed over the drawn seeds.
     """
-    y, a, b = encode(label), encode(pred_a), encode(pred_b)
+    y, a, b = encode(label), seed_matrix(pred_a), seed_matrix(pred_b)
     n, k = len(y), len(CLASSES)
     _, g = np.unique(np.asarray(groups if groups is not None else np.arange(n)), return_inverse=True)
     n_groups = int(g.max()) + 1
 
-    cm_a, cm_b = group_confusions(y, a, g, n_groups, k), group_confusions(y, b, g, n_groups, k)
+    cm_a, cm_b = (np.stack([group_confusions(y, p[:, s], g, n_groups, k)
+                            for s in range(p.shape[1])], axis=1) for p in (a, b))
     stats = {"f1_macro": macro_f1_of, "balanced_accuracy": balanced_accuracy_of}
-    point = {m: float(f(cm_b.sum(0).reshape(k, k)) - f(cm_a.sum(0).reshape(k, k)))
+    point = {m: float(f(cm_b.sum((0, 1)).reshape(k, k)) - f(cm_a.sum((0, 1)).reshape(k, k)))
              for m, f in stats.items()}
     rng = np.random.default_rng(seed)
+    seed_rng = np.random.default_rng([seed, 1])  # apart: the session draws stay the same
     deltas = {m: [] for m in stats}
     for start in range(0, n_boot, chunk):
-        draws = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=min(chunk, n_boot - start))
-        boot_a = (draws @ cm_a).reshape(-1, k, k)
-        boot_b = (draws @ cm_b).reshape(-1, k, k)
+        size = min(chunk, n_boot - start)
+        draws = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=size)
+        boot_a = resampled(draws, cm_a, seed_weights(seed_rng, a.shape[1], size)).reshape(-1, k, k)
+        boot_b = resampled(draws, cm_b, seed_weights(seed_rng, b.shape[1], size)).reshape(-1, k, k)
         for m, f in stats.items():
             deltas[m].append(f(boot_b) - f(boot_a))
+    unit = "session" if groups is not None else "segment"
+    if a.shape[1] > 1 or b.shape[1] > 1:
+        unit += " and seed"
     out = {}
     for m in stats:
         d = np.concatenate(deltas[m])
         lo, hi = np.percentile(d, [2.5, 97.5])
         out[m] = {"delta": point[m], "lo": float(lo), "hi": float(hi),
                   "p_better": float(np.mean(d > 0)), "n_boot": int(n_boot), "n": n,
-                  "n_groups": n_groups, "unit": "session" if groups is not None else "segment"}
+                  "n_groups": n_groups, "unit": unit,
+                  "n_seeds": [int(a.shape[1]), int(b.shape[1])]}
     return out
 
 

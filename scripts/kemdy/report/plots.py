@@ -47,6 +47,29 @@ def per_fold(values: dict[str, dict[int, float]], folds: list[int], metric: str)
     return fig
 
 
+def fold_seeds(values: dict[str, dict[int, dict[int, float]]], folds: list[int], metric: str):
+    """Per variant of several seeds: one dot per seed at each fold, a bar at the fold's seed
+    mean (what the headline averages over folds)."""
+    variants = list(values)
+    fig, axes = plt.subplots(1, max(len(variants), 1), squeeze=False,
+                             figsize=(max(4.0, 0.9 * len(folds) + 1.5) * max(len(variants), 1), 3.2))
+    for ax, variant in zip(axes[0], variants):
+        for i, k in enumerate(folds):
+            seeds = values[variant].get(k, {})
+            if not seeds:
+                continue
+            ys = list(seeds.values())
+            jitter = np.linspace(-0.15, 0.15, len(ys)) if len(ys) > 1 else [0.0]
+            ax.scatter(i + np.asarray(jitter), ys, color=colour(i), s=20, zorder=3)
+            ax.hlines(np.mean(ys), i - 0.3, i + 0.3, color=colour(i), lw=2)
+        ax.set_xticks(range(len(folds)), [f"fold{k}" for k in folds])
+        ax.set_ylabel(metric)
+        ax.set_title(f"{variant}: each seed per test fold (bar: seed mean)")
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def grouped_bars(series: dict[str, list[float]], classes: list[str], height: float):
     """(fig, ax) with one group of bars per class, one bar per series, classes as ticks."""
     width = 0.8 / max(len(series), 1)
@@ -113,6 +136,7 @@ def learning_curves(curves: dict[str, list[dict]]):
             col = colour(c["fold"])
             ls = styles[stages.index(str(c["stage"])) % len(styles)]
             tag = f"fold{c['fold']}" + (f" stage {c['stage']}" if c["stage"] is not None else "")
+            tag += f" seed {c['seed']}" if c.get("seed") is not None else ""
             row[0].plot(c["epoch"], c["val_f1_macro"], ls, color=col, label=tag)
             best = np.asarray(c["epoch"]) == c["best_epoch"]
             row[0].plot(np.asarray(c["epoch"])[best], np.asarray(c["val_f1_macro"])[best], "*",

@@ -20,7 +20,9 @@ from kemdy.report.data import data_section
 from kemdy.report.dimensions import layer_section, va_section
 from kemdy.report.provenance import benchmarks, provenance
 from kemdy.report.results import results_sections
-from kemdy.report.summary import Runs, check_summary, collect_runs, parse_folds, parse_list
+from kemdy.report.seeds import parse_selections, seeds_section, sweeps_section
+from kemdy.report.summary import (Runs, check_summary, collect_runs, parse_folds, parse_list,
+                                  parse_seeds)
 from kemdy.report.variants import variant_rows
 from kemdy.spec import fingerprint, read_config
 
@@ -39,6 +41,7 @@ PLOT_FILES = {  # plot key -> file name under --plots-dir
     "classes": "class_distribution.png",
     "va": "valence_arousal.png",
     "layers": "audio_layer_weights.png",
+    "seeds": "per_fold_seeds.png",
 }
 
 
@@ -68,6 +71,9 @@ def make_plots(found: Runs, results: dict, data: dict, reference: str) -> dict[s
     figs["classes"] = plots.class_distribution(data["distribution"], CLASSES)
     if results["va"]:
         figs["va"] = plots.va_scatter({name[s["variant"]]: s["points"] for s in results["va"]})
+    if results["seeds"]:
+        figs["seeds"] = plots.fold_seeds({name[s["variant"]]: s["per_fold"]
+                                          for s in results["seeds"]}, found.folds, "F1-macro")
     if results["layers"]:
         figs["layers"] = plots.layer_weights({name[s["variant"]]: s["mean"]
                                               for s in results["layers"]})
@@ -105,7 +111,8 @@ def build(args) -> tuple[str, dict[str, bytes]]:
     if args.reference not in variants:
         raise InputError("--reference", f"'{args.reference}' is not among --variants {variants}",
                          "pick the reference from the variants being reported")
-    found = collect_runs(args.runs_dir, variants, folds, args.allow_missing, history=True)
+    found = collect_runs(args.runs_dir, variants, folds, args.allow_missing, history=True,
+                         seeds=parse_seeds(getattr(args, "seeds", None)))
     check_summary(args.summary, found)
     config = read_config(args.config_json)
     data = data_section(args.data_dir, found)
@@ -113,7 +120,9 @@ def build(args) -> tuple[str, dict[str, bytes]]:
     results = results_sections(found, args.reference, args.bootstrap, args.seed,
                                groups=meta["session"])
     results.update(breakdowns=breakdowns(found, meta), va=va_section(found),
-                   layers=layer_section(found))
+                   layers=layer_section(found), seeds=seeds_section(found),
+                   sweeps=sweeps_section(parse_selections(getattr(args, "selection", None)),
+                                         found))
     bench = benchmarks(args.benchmarks)
     prov = provenance(config, args.config_json, found, data, bench, args.reference,
                       args.bootstrap, args.seed)
@@ -129,6 +138,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
         "explained": explained,
         "missing": missing, "variants": variants, "folds": folds, "n_folds": len(folds),
         "reference": args.reference, "headline_metrics": HEADLINE, "names": NAMES,
+        "n_seeds": {v: len(found.seeds.get(v, [None])) for v in variants},
         "shown": SHOWN, "va_metrics": VA_METRICS,
         "classes": CLASSES, "seed": args.seed, "n_boot": args.bootstrap,
         "images": {k: base64.b64encode(v).decode("ascii") for k, v in images.items()},

@@ -68,6 +68,19 @@ def verdict(rows: list[dict], reference: str, boot: dict | None, n_folds: int) -
     return text + caveat + "."
 
 
+def by_segment(pooled: pd.DataFrame) -> pd.DataFrame:
+    """segment_id, label and `pred`: the array of its predictions, one per seed (in seed
+    order; one element for a variant of one seed)."""
+    if "seed" not in pooled:
+        return pooled[["segment_id", "label"]].assign(
+            pred=[np.array([p], dtype=object) for p in pooled["pred"]])
+    ordered = pooled.sort_values(["segment_id", "seed"], kind="stable")
+    wide = ordered.groupby("segment_id", sort=False).agg(
+        label=("label", "first"), pred=("pred", list)).reset_index()
+    wide["pred"] = [np.array(p, dtype=object) for p in wide["pred"]]
+    return wide
+
+
 def comparisons(found: Runs, reference: str, n_boot: int, seed: int,
                 groups: pd.Series | None = None) -> list[dict]:
     """Per-fold differences to the reference and the paired bootstrap, per variant; the
@@ -85,9 +98,8 @@ def comparisons(found: Runs, reference: str, n_boot: int, seed: int,
             if r.fold in ref_by_fold:
                 per_fold[r.fold] = {m: r.scores[m] - ref_by_fold[r.fold][m]
                                     for m in ("f1_macro", "balanced_accuracy")}
-        pair = ref_pooled[["segment_id", "label", "pred"]].merge(
-            found.pooled(variant)[["segment_id", "label", "pred"]], on="segment_id",
-            suffixes=("_ref", "_var"))
+        pair = by_segment(ref_pooled).merge(by_segment(found.pooled(variant)),
+                                            on="segment_id", suffixes=("_ref", "_var"))
         if (pair["label_ref"] != pair["label_var"]).any():
             seg = pair.loc[pair["label_ref"] != pair["label_var"], "segment_id"].iloc[0]
             raise InputError(found.of(variant)[0].path.parent,
@@ -97,8 +109,8 @@ def comparisons(found: Runs, reference: str, n_boot: int, seed: int,
         if len(pair):
             sessions = (pair["segment_id"].map(groups).fillna("?") if groups is not None
                         else pair["segment_id"].str.slice(4, 6))  # SessNN_...: its session
-            boot = paired_bootstrap(pair["label_ref"].tolist(), pair["pred_ref"].tolist(),
-                                    pair["pred_var"].tolist(), n_boot, seed, groups=sessions)
+            boot = paired_bootstrap(pair["label_ref"].tolist(), np.stack(pair["pred_ref"]),
+                                    np.stack(pair["pred_var"]), n_boot, seed, groups=sessions)
         d = [v["f1_macro"] for v in per_fold.values()]
         out.append({
             "variant": variant, "per_fold": per_fold, "boot": boot, "n_segments": len(pair),
@@ -159,16 +171,17 @@ def results_sections(found: Runs, reference: str, n_boot: int, seed: int,
             continue
         pooled[variant] = {**score_predictions(found.pooled(variant)), "n_folds": len(runs)}
         curves[variant] = []
-        for r in runs:
+        for r in (m for run in runs for m in (run.members or [run])):
             if r.history is None:
                 continue
             for c in best_epochs(r.history):
-                curves[variant].append({**c, "fold": r.fold})
+                curves[variant].append({**c, "fold": r.fold, "seed": r.seed})
                 stored = r.metrics.get("best_epoch")
                 if isinstance(stored, dict):  # two-stage: {"stage1": e1, "stage2": e2}
                     stored = stored.get(f"stage{c['stage']}", stored.get(str(c["stage"])))
                 if isinstance(stored, (int, float)) and stored != c["best_epoch"]:
                     where = "" if c["stage"] is None else f" stage {c['stage']}"
+                    where += "" if r.seed is None else f" seed {r.seed}"
                     notes.append(f"{variant}/fold{r.fold}{where}: metrics.json says best epoch "
                                  f"{stored}, history.csv's best validation macro-F1 is at "
                                  f"epoch {c['best_epoch']}.")

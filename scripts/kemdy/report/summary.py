@@ -2,7 +2,10 @@
 Owns results/summary.csv.
 
 summary.csv has one row per variant x metric: `variant, metric, mean, std, n_folds, missing,
-fold0, fold1, ...`. std is the sample standard deviation over folds (ddof=1). Each figure is
+n_seeds, fold0, fold1, ...`. std is the sample standard deviation over folds (ddof=1). A
+variant trained over several seeds (kemdy/protocol.py) has one run per fold x seed, under
+fold{k}/seed{s}/; its fold figure is the mean over its seeds (a fold counts as present only
+with every seed). Each figure is
 recomputed from predictions.csv with kemdy.metrics and must agree with the run's
 metrics.json (a disagreement is an error naming the file). A missing run is an error unless
 allowed; then its fold cell stays empty, `n_folds` counts the folds present and `missing`
@@ -21,6 +24,7 @@ import pandas as pd
 from kemdy.atomic import write_csv
 from kemdy.errors import InputError
 from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
+from kemdy.protocol import seed_average
 from kemdy.runs import read_history, read_json, read_predictions
 
 RUN_FILES = ("predictions.csv", "metrics.json")
@@ -40,6 +44,8 @@ class Run:
     metrics: dict  # as stored in metrics.json
     scores: dict  # recomputed from predictions.csv
     history: pd.DataFrame | None = None
+    seed: int | None = None
+    members: list["Run"] = field(default_factory=list)  # several seeds: one run per seed
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Runs:
     runs: dict[tuple[str, int], Run] = field(default_factory=dict)
     missing: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # -> absent files
     no_history: list[tuple[str, int]] = field(default_factory=list)  # present, no history.csv
+    seeds: dict[str, list[int]] = field(default_factory=dict)  # variants with several seeds
 
     def of(self, variant: str) -> list[Run]:
         return [self.runs[(variant, k)] for k in self.folds if (variant, k) in self.runs]
@@ -64,7 +71,8 @@ class Runs:
         if not frames:
             return pd.DataFrame(columns=["segment_id", "label", "pred", "fold"])
         pooled = pd.concat(frames, ignore_index=True)
-        dup = pooled["segment_id"].duplicated(keep=False)
+        # several seeds: each segment once per seed
+        dup = pooled[[c for c in ("segment_id", "seed") if c in pooled]].duplicated(keep=False)
         if dup.any():
             seg = pooled.loc[dup, "segment_id"].iloc[0]
             folds = sorted(pooled.loc[pooled["segment_id"] == seg, "fold"].tolist())
@@ -78,6 +86,19 @@ class Runs:
 
 def parse_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_seeds(items: list[str] | None) -> dict[str, list[int]]:
+    """--seeds VARIANT=S1,S2 (repeated): the variants trained over several seeds."""
+    out = {}
+    for item in items or []:
+        variant, _, seeds = item.partition("=")
+        try:
+            out[variant] = [int(s) for s in parse_list(seeds)]
+        except ValueError:
+            raise InputError("--seeds", f"'{item}' is not VARIANT=S1,S2,...",
+                             "pass e.g. --seeds text_ce=1,2,3") from None
+    return out
 
 
 def parse_folds(text: str) -> list[int]:
@@ -127,22 +148,62 @@ def load_run(run_dir: Path, variant: str, fold: int, with_history: bool = False)
     return Run(variant, fold, run_dir, predictions, stored, scores, history)
 
 
+def seed_run(members: list[Run], variant: str, fold: int, path: Path) -> Run:
+    """One fold of a several-seed variant: its seeds' predictions stacked (a `seed` column),
+    every figure the mean over the seeds (kemdy.protocol.seed_average)."""
+    predictions = pd.concat([m.predictions.assign(seed=m.seed) for m in members],
+                            ignore_index=True)
+    scores = {k: seed_average({m.seed: m.scores[k] for m in members})[0]
+              for k, v in members[0].scores.items() if isinstance(v, (int, float))}
+    metrics = {"variant": variant, "fold": fold,
+               "best_epoch": {f"seed{m.seed}": m.metrics.get("best_epoch") for m in members},
+               "train_seconds": sum(float(m.metrics.get("train_seconds") or 0) for m in members),
+               "device": members[0].metrics.get("device")}
+    weights = [m.metrics["layer_weights"] for m in members
+               if isinstance(m.metrics.get("layer_weights"), list)]
+    if len(weights) == len(members):
+        metrics["layer_weights"] = np.mean(np.asarray(weights, dtype=float), axis=0).tolist()
+    return Run(variant, fold, path, predictions, metrics, scores, None, None, members)
+
+
+def load_fold(run_dir: Path, variant: str, fold: int, seeds: list[int] | None,
+              history: bool) -> tuple[Run | None, list[str], bool]:
+    """(run, absent files, whether a history.csv is missing) of one fold: one run, or with
+    several `seeds` one run per seed (absent unless every seed is there)."""
+    if not seeds:
+        absent = [f for f in RUN_FILES if not (run_dir / f).is_file()]
+        if absent:
+            return None, absent, False
+        run = load_run(run_dir, variant, fold, history)
+        return run, [], history and run.history is None
+    absent = [f"seed{s}/{f}" for s in seeds for f in RUN_FILES
+              if not (run_dir / f"seed{s}" / f).is_file()]
+    if absent:
+        return None, absent, False
+    members = []
+    for s in seeds:
+        members.append(load_run(run_dir / f"seed{s}", variant, fold, history))
+        members[-1].seed = s
+    no_history = history and any(m.history is None for m in members)
+    return seed_run(members, variant, fold, run_dir), [], no_history
+
+
 def collect_runs(runs_dir, variants: list[str], folds: list[int], allow_missing: bool = False,
-                 history: bool = False) -> Runs:
-    """Load runs_dir/{variant}/fold{k}. A run without predictions.csv or metrics.json is
-    missing; with `history`, a present run without history.csv is listed as missing that file
-    (its predictions still count)."""
+                 history: bool = False, seeds: dict[str, list[int]] | None = None) -> Runs:
+    """Load runs_dir/{variant}/fold{k} (fold{k}/seed{s} for a variant of several `seeds`). A
+    run without predictions.csv or metrics.json is missing; with `history`, a present run
+    without history.csv is listed as missing that file (its predictions still count)."""
     runs_dir = Path(runs_dir)
-    found = Runs(list(variants), list(folds))
+    found = Runs(list(variants), list(folds), seeds=dict(seeds or {}))
     for variant in variants:
         for fold in folds:
-            run_dir = runs_dir / variant / f"fold{fold}"
-            absent = [f for f in RUN_FILES if not (run_dir / f).is_file()]
+            run, absent, no_history = load_fold(runs_dir / variant / f"fold{fold}", variant,
+                                                fold, found.seeds.get(variant), history)
             if absent:
                 found.missing[(variant, fold)] = absent
                 continue
-            found.runs[(variant, fold)] = load_run(run_dir, variant, fold, history)
-            if history and found.runs[(variant, fold)].history is None:
+            found.runs[(variant, fold)] = run
+            if no_history:
                 found.no_history.append((variant, fold))
     problems = [f"{v}/fold{k} ({', '.join(a)})" for (v, k), a in found.missing.items()]
     problems += [f"{v}/fold{k} (history.csv)" for v, k in found.no_history]
@@ -171,7 +232,8 @@ def summary_table(found: Runs) -> pd.DataFrame:
             values = [r.scores[metric] for r in runs]
             mean, std = fold_stats(values)
             row = {"variant": variant, "metric": metric, "mean": mean, "std": std,
-                   "n_folds": len(runs), "missing": " ".join(f"fold{k}" for k in missing)}
+                   "n_folds": len(runs), "missing": " ".join(f"fold{k}" for k in missing),
+                   "n_seeds": len(found.seeds.get(variant, [None]))}
             by_fold = {r.fold: r.scores[metric] for r in runs}
             row.update({f"fold{k}": by_fold.get(k, math.nan) for k in found.folds})
             rows.append(row)

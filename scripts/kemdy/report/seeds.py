@@ -1,0 +1,97 @@
+"""The report's research-protocol sections: each several-seed variant's figures per fold and
+seed, and each swept variant's selection (every candidate's validation score, the choice of
+every fold and seed), checked against the runs the rest of the report reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kemdy.errors import InputError
+from kemdy.metrics import HEADLINE
+from kemdy.protocol import seed_average, seed_spread, select
+from kemdy.report.summary import Runs, fold_stats
+from kemdy.selection import read_selection
+from kemdy.tables import read_json
+
+
+def seeds_section(found: Runs) -> list[dict]:
+    """Per variant of several seeds: every fold's per-seed macro-F1, its seed mean and std,
+    the mean ± std over folds of the seed means and the spread across seeds."""
+    out = []
+    for variant, seeds in found.seeds.items():
+        runs = found.of(variant)
+        if variant not in found.variants or not runs:
+            continue
+        per_fold = {r.fold: {m.seed: m.scores["f1_macro"] for m in r.members} for r in runs}
+        rows = [{"fold": k, "by_seed": s, "mean": seed_average(s)[0], "std": seed_average(s)[1]}
+                for k, s in per_fold.items()]
+        summary = {}
+        for metric in HEADLINE:
+            by = {r.fold: {m.seed: m.scores[metric] for m in r.members} for r in runs}
+            mean, std = fold_stats([seed_average(s)[0] for s in by.values()])
+            summary[metric] = {"mean": mean, "std": std, "seed_spread": seed_spread(by)}
+        out.append({"variant": variant, "seeds": seeds, "rows": rows, "summary": summary,
+                    "per_fold": per_fold})
+    return out
+
+
+def parse_selections(items: list[str] | None) -> dict[str, Path]:
+    """--selection VARIANT=CSV (repeated)."""
+    out = {}
+    for item in items or []:
+        variant, _, path = item.partition("=")
+        if not variant or not path:
+            raise InputError("--selection", f"'{item}' is not VARIANT=CSV",
+                             "pass e.g. --selection text_lr=results/sweeps/text_lr/selection.csv")
+        out[variant] = Path(path)
+    return out
+
+
+def check_choice(path: Path, table, found: Runs, variant: str) -> None:
+    """Every fold and seed of the variant chose exactly one candidate, the validation argmax
+    (first of equal scores, in the file's grid order), and the run the report reads is
+    that candidate (its config.json has the candidate's values)."""
+    for (fold, seed), rows in table.groupby(["fold", "seed"], sort=False):
+        chosen = rows.index[rows["selected"]].tolist()
+        best = rows.index[select(rows["val_f1_macro"].astype(float).tolist())]
+        if chosen != [best]:
+            raise InputError(path, f"fold {fold} seed {seed}: the selected candidate is not the "
+                             "best validation macro-F1", "re-run the sweep's select_candidate step")
+        run = found.runs.get((variant, int(fold)))
+        if run is None:
+            continue
+        member = next((m for m in run.members if m.seed == int(seed)), None) if run.members \
+            else run
+        if member is None or not (member.path / "config.json").is_file():
+            continue
+        spec = read_json(member.path / "config.json")
+        params = json.loads(rows.loc[best, "params"])
+        differs = [k for k, v in params.items() if spec.get(k) != v]
+        if differs or int(spec.get("seed", seed)) != int(seed):
+            raise InputError(member.path / "config.json", f"is not the selected candidate "
+                             f"{rows.loc[best, 'candidate']} of {path} ({differs or 'seed'})",
+                             "re-run the sweep's select_candidate step (the run is stale)")
+
+
+def sweeps_section(selections: dict[str, Path], found: Runs) -> list[dict]:
+    """Per swept variant: every candidate's validation score per fold and seed, the choice
+    marked; refused where selection.csv and the runs disagree."""
+    out = []
+    for variant, path in selections.items():
+        if variant not in found.variants:
+            continue
+        table = read_selection(path)
+        check_choice(path, table, found, variant)
+        params = dict(zip(table["candidate"], table["params"]))
+        candidates = list(dict.fromkeys(table["candidate"]))
+        groups = []
+        for (fold, seed), rows in table.groupby(["fold", "seed"], sort=False):
+            scores = dict(zip(rows["candidate"], rows["val_f1_macro"].astype(float)))
+            chosen = rows.loc[rows["selected"], "candidate"].iloc[0]
+            groups.append({"fold": int(fold), "seed": int(seed), "scores": scores,
+                           "chosen": chosen, "chosen_params": params[chosen]})
+        wins = {c: sum(g["chosen"] == c for g in groups) for c in candidates}
+        out.append({"variant": variant, "candidates": candidates, "params": params,
+                    "groups": groups, "wins": wins, "path": str(path)})
+    return out
