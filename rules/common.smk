@@ -245,6 +245,13 @@ def model_dirs(variant):
     return [p.model_dir(k, s) for k in FOLDS for s in p.seeds]
 
 
+def predict_vary(variant):
+    """predict's --vary: the spec keys a variant's models differ in (none when plain)."""
+    p = PLANS[variant]
+    keys = (["seed"] if p.multi_seed else []) + p.sweep_keys
+    return " --vary " + " ".join(keys) if keys else ""
+
+
 def exported_models(variant):
     """The exported model folders of every fold x seed of a variant (each stage's, if two)."""
     checked_encoders()  # predict loads the encoders these models name

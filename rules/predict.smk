@@ -1,5 +1,6 @@
 # Predictions for new recordings with every fold's model of a variant (an ensemble):
 #   snakemake results/predict/mm_ce/new.csv   reads predict/new.csv (columns wav, text).
+# Several seeds or a sweep: every fold x seed's (chosen) model, averaged alike.
 
 
 rule predict:
@@ -23,9 +24,8 @@ rule predict:
         runtime=RES["data"]["runtime"],
     params:
         script=step("scripts/predict.py"),
-        models=lambda w: shlex.join(
-            f"results/models/{w.variant}/fold{k}" for k in FOLDS
-        ),
+        models=lambda w: shlex.join(model_dirs(w.variant)),
+        vary=lambda w: predict_vary(w.variant),
     shell:
-        "HF_HUB_OFFLINE=1 python {params.script:q} --model {params.models}"
+        "HF_HUB_OFFLINE=1 python {params.script:q} --model {params.models}{params.vary}"
         " --csv {input.table:q} --out {output:q} --threads {resources.cpus} > {log:q} 2>&1"

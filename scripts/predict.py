@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--csv", type=Path, help="a table of many: columns wav, text")
     ap.add_argument("--out", type=Path, help="--csv: write the predictions here (else stdout)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--vary", nargs="*", default=[], metavar="KEY",
+                    help="spec keys the models may differ in: seed (a variant's seeds) and "
+                    "a sweep's keys (each fold and seed keeps its own choice)")
     for m in ("text", "audio"):
         ap.add_argument(f"--{m}-encoder", help=f"the {m} encoder the model was trained with, "
                         "if no longer where its model.json says (its fingerprint is checked)")
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(max(1, min(args.threads, available_cpus())))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     models = load_models(args.model, device,
-                         {"text": args.text_encoder, "audio": args.audio_encoder})
+                         {"text": args.text_encoder, "audio": args.audio_encoder}, args.vary)
     if args.csv is None:
         needs_audio = any(s.extractor is not None for parts in models for s in parts.values())
         if needs_audio and args.wav is None:

@@ -68,12 +68,14 @@ def load_stage(folder, card: dict, device="cpu", encoders: dict | None = None,
     return Stage(card, model.to(device).eval(), tokenizer, extractor)
 
 
-def load_models(folders, device="cpu", encoders: dict | None = None) -> list[dict[str, Stage]]:
+def load_models(folders, device="cpu", encoders: dict | None = None,
+                vary=()) -> list[dict[str, Stage]]:
     """Each --model folder as {"single": Stage} or {"stage1": Stage, "stage2": Stage}, once
-    every folder is known to be one whole model and all of them one variant's."""
+    every folder is known to be one whole model and all of them one variant's (alike but
+    for the spec keys in `vary`: seeds, swept values)."""
     folders = [Path(f) for f in folders]
     members = [model_parts(folder) for folder in folders]
-    check_ensemble(folders, members)
+    check_ensemble(folders, members, vary)
     memo = {}  # encoder fingerprints: computed once per encoder, not once per fold
     return [{part: load_stage(path, card, device, encoders, memo)
              for part, (path, card) in parts.items()} for parts in members]

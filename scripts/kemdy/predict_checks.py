@@ -90,12 +90,13 @@ def model_parts(folder: Path) -> dict[str, tuple[Path, dict]]:
     return {"single": (folder, card)}
 
 
-def signature(parts: dict) -> dict:
-    """What members of one ensemble share: the folds of one variant have it all alike."""
+def signature(parts: dict, vary=()) -> dict:
+    """What members of one ensemble share: the folds of one variant have it all alike (but
+    the spec keys in `vary`: the seeds of a variant, the values its sweep chose per fold)."""
     card = next(iter(parts.values()))[1]
     return {"kind": "two-stage" if "stage1" in parts else "one-stage",
             "variant": card["variant"],
-            "spec": {k: v for k, v in card["spec"].items() if k != "stage"},
+            "spec": {k: v for k, v in card["spec"].items() if k != "stage" and k not in vary},
             "encoders": {m: e and e.get("fingerprint") for m, e in card["encoders"].items()}}
 
 
@@ -112,7 +113,7 @@ def difference(a: dict, b: dict) -> str | None:
     return None
 
 
-def check_ensemble(folders: list[Path], members: list[dict]) -> None:
+def check_ensemble(folders: list[Path], members: list[dict], vary=()) -> None:
     """Averaging is only for models of one variant: anything else is refused, by name."""
     seen = {}
     for folder in folders:
@@ -120,9 +121,9 @@ def check_ensemble(folders: list[Path], members: list[dict]) -> None:
         if key in seen:
             raise InputError(folder, f"given twice (also as {seen[key]})", "pass each fold once")
         seen[key] = folder
-    first = signature(members[0])
+    first = signature(members[0], vary)
     for folder, parts in zip(folders[1:], members[1:]):
-        differs = difference(first, signature(parts))
+        differs = difference(first, signature(parts, vary))
         if differs:
             raise InputError(folder, f"cannot be averaged with {folders[0]}: {differs}",
                              ENSEMBLE_FIX)
