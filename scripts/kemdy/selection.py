@@ -48,7 +48,9 @@ def copy_model(src, dst) -> None:
             shutil.copy2(a, b)
 
     with atomic_dir(dst) as tmp:
-        shutil.copytree(src, tmp, dirs_exist_ok=True, copy_function=link_or_copy)
+        # not Snakemake's marker: it is touched in place, which a hard link would share
+        shutil.copytree(src, tmp, dirs_exist_ok=True, copy_function=link_or_copy,
+                        ignore=shutil.ignore_patterns(".snakemake_timestamp"))
 
 
 def choose(fold: int, seed: int, candidates: list[Candidate], dirs: list,
