@@ -1,7 +1,8 @@
 """profiles/slurm on a real one-node SLURM cluster (tests/slurm/cluster.sh: slurm-wlm, no
 accounting, two fake GPUs), end to end.
 
-The tiny config, cut to two variants (text_ce and the two-stage mm_two_stage, three folds),
+The tiny config, cut to two variants (text_ce, here over two seeds, and the two-stage
+mm_two_stage, three folds),
 runs through `snakemake --profile profiles/slurm` while the session's local run of the whole
 tiny config (tests/conftest.py tiny_run: `--cores 2 --resources gpu=2`, simulated GPUs)
 runs beside it, each in its own scratch copy; every SLURM run must equal the local one.
@@ -38,7 +39,8 @@ pytestmark = pytest.mark.workflow
 
 CLUSTER = REPO / "tests/slurm/cluster.sh"
 VARIANTS = ("text_ce", "mm_two_stage")
-TRAIN_RULES = ("train", "train_stage1", "train_stage2")
+SEEDS = [42, 43]  # text_ce's: one SLURM job per fold x seed; 42 is the tiny run's own seed
+TRAIN_RULES = ("train", "train_seed", "train_stage1", "train_stage2")
 # Test-only: Snakemake's first checks come every --seconds-between-status-checks (10 s by
 # default), later ones every slurm-init-seconds-before-status-checks after a job ended (the
 # profile's 20 s), plus 10 s for every check that finds no job ended.
@@ -51,12 +53,15 @@ FIGURES: dict = {}
 def config() -> dict:
     cfg = tiny_config()
     cfg["variants"] = {v: cfg["variants"][v] for v in VARIANTS}
+    assert cfg["train"]["seed"] == SEEDS[0]  # so seed 42's runs have the local run's as reference
+    cfg["variants"]["text_ce"]["seeds"] = SEEDS
     return cfg
 
 
 def fault_config() -> dict:
     """text_ce trains long enough, in small batches, to be interrupted after an epoch."""
     cfg = config()
+    del cfg["variants"]["text_ce"]["seeds"]  # one run per fold, as results/runs/text_ce/fold{k}
     cfg["variants"]["text_ce"].update(epochs=FAULT_EPOCHS, patience=FAULT_EPOCHS, batch_size=4)
     return cfg
 
@@ -151,19 +156,25 @@ def test_slurm_run_writes_the_report_and_matches_a_local_run(runs):
     assert set(pd.read_csv(work / "results/summary.csv").variant) == set(VARIANTS)
     # every run equals the local tiny run's (which has more variants, so the summaries'
     # comparisons differ): metrics and predictions to the bit
+    # (text_ce: its seed-42 runs are the local run's, which trains text_ce on seed 42 alone)
     got = run_results(work)
-    assert sorted(got) == sorted((v, k) for v in VARIANTS for k in range(config()["folds"]["n_folds"]))
+    folds = range(config()["folds"]["n_folds"])
+    assert sorted(got) == sorted([("mm_two_stage", k) for k in folds]
+                                 + [("text_ce", k, s) for k in folds for s in SEEDS])
     for key, (metrics, predictions) in got.items():
-        assert metrics == runs["reference"][key][0], key
-        assert predictions == runs["reference"][key][1], key
+        if len(key) == 3 and key[2] != SEEDS[0]:
+            assert (metrics["variant"], metrics["fold"]) == key[:2], key  # no local reference
+            continue
+        assert metrics == runs["reference"][key[:2]][0], key
+        assert predictions == runs["reference"][key[:2]][1], key
 
 
 def test_every_training_job_went_to_slurm_with_one_gpu(runs):
     work, submitted = runs["work"], runs["submitted"]
     n_folds = config()["folds"]["n_folds"]
-    want = {("train", f"text_ce_{k}") for k in range(n_folds)} | {
+    want = {("train_seed", f"text_ce_{k}_{s}") for k in range(n_folds) for s in SEEDS} | {
         (rule, f"mm_two_stage_{k}") for rule in ("train_stage1", "train_stage2") for k in range(n_folds)}
-    # Exactly the training jobs, once each: every other rule is a localrule.
+    # Exactly the training jobs (each seed its own), once each: every other rule is a localrule.
     assert sorted((rule, wc) for _, rule, wc in submitted) == sorted(want), submitted
     listed = jobs_of(work)
     for job, rule, wildcards in submitted:

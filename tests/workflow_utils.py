@@ -157,13 +157,18 @@ def run_tiny(work: Path) -> dict:
 
 def run_results(work: Path) -> dict:
     """(variant, fold) -> (metrics.json without its timing, predictions.csv text) of every
-    finished run under results/runs: what two runs of one config must share to the bit."""
+    finished run under results/runs, keyed (variant, fold, seed) for a variant of several
+    seeds: what two runs of one config must share to the bit."""
     import json
 
     found = {}
-    for path in sorted((Path(work) / "results/runs").glob("*/fold*/metrics.json")):
+    runs = Path(work) / "results/runs"
+    for path in sorted([*runs.glob("*/fold*/metrics.json"), *runs.glob("*/fold*/seed*/metrics.json")]):
         metrics = json.loads(path.read_text())
         metrics.pop("train_seconds", None)
-        key = (path.parent.parent.name, int(path.parent.name.removeprefix("fold")))
-        found[key] = (metrics, (path.parent / "predictions.csv").read_text())
+        run = path.parent
+        seed = () if run.name.startswith("fold") else (int(run.name.removeprefix("seed")),)
+        fold = run if not seed else run.parent
+        key = (fold.parent.name, int(fold.name.removeprefix("fold")), *seed)
+        found[key] = (metrics, (run / "predictions.csv").read_text())
     return found
