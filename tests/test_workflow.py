@@ -18,11 +18,21 @@ import pandas as pd
 import pytest
 
 from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
+from kemdy.protocol import plan, select, validation_score
+from kemdy.runs import read_history
+from kemdy.selection import read_selection
 from workflow_utils import BIN, env, replay_gpu_trace, snakemake, tiny_config, tree_digest
 
 pytestmark = pytest.mark.workflow
 
 ROOT = "results/lookalike/KEMDy20_v1_1"
+SWEPT = "text_soft_bce"  # configs/tiny.yaml: two seeds and a two-value lr sweep
+
+
+def run_dirs(variant: str, config: dict) -> list[str]:
+    """The (chosen) run folders of a variant: one per fold, or per fold x seed."""
+    p = plan(config, variant)
+    return [p.run_dir(k, s) for k in range(config["folds"]["n_folds"]) for s in p.seeds]
 
 
 @pytest.fixture(scope="module")
