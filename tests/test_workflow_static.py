@@ -129,10 +129,56 @@ def test_every_shipped_config_is_valid_and_every_variant_resolves(path):
     from snakemake.utils import validate
 
     from kemdy.config import check_duplicate_keys
+    from kemdy.protocol import plan, schema_check
     from kemdy.spec import resolve
 
     check_duplicate_keys(path)
     config = yaml.safe_load(path.read_text())
     validate(config, str(REPO / "schemas/config.schema.yaml"))
     specs = {name: resolve(config, name, str(path)) for name in config["variants"]}
+    check = schema_check(REPO / "schemas/config.schema.yaml")  # and their seeds and sweeps
+    plans = {name: plan(config, name, str(path), check) for name in specs}
+    assert all(p.spec == {**specs[n], "seed": p.seeds[0]} for n, p in plans.items())
     assert config["report"]["reference"] in specs
+
+
+def test_a_dry_run_counts_the_jobs_of_seeds_and_sweeps_and_each_is_its_own_slurm_job(tmp_path):
+    # the cost before running: jobs = folds x seeds x candidates (x 2 stages)
+    config = tiny_config()
+    config["folds"]["n_folds"] = 2
+    config["variants"] = {
+        "plain": {"modality": "text", "loss": "ce"},
+        "seeded": {"modality": "text", "loss": "ce", "seeds": [1, 2, 3]},
+        "staged": {"modality": "text", "loss": "ce", "two_stage": True, "seeds": [1, 2]},
+        "swept": {"modality": "text", "loss": "ce", "seeds": [5, 6],
+                  "sweep": {"lr": [1.0e-3, 2.0e-3], "dropout": [0.0, 0.1, 0.2]}},
+    }
+    config["report"]["reference"] = "plain"
+    proc = snakemake(copy_workflow(tmp_path, config), "--profile", "profiles/slurm", "-n")
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M)}
+    assert counts["train"] == 2 and counts["train_seed"] == 2 * 3
+    assert counts["train_seed_stage"] == 2 * 2 * 2 and counts["combine_stages_seed"] == 2 * 2
+    assert counts["train_candidate"] == 2 * 2 * 6 and counts["select_candidate_seed"] == 2 * 2
+    assert counts["gather_selection"] == 1
+    # on a cluster only training jobs queue: every other protocol step is a localrule
+    block = re.search(r"^localrules:\n((?:\s+\w+,\n)+)", (REPO / "Snakefile").read_text(), flags=re.M)
+    local = set(re.findall(r"\w+", block.group(1)))
+    protocol_steps = {"select_candidate", "select_candidate_seed", "gather_selection",
+                      "combine_stages_seed"}
+    assert protocol_steps <= local
+    assert not local & {"train", "train_seed", "train_seed_stage", "train_candidate"}
+
+
+@pytest.mark.parametrize("variant, key", [
+    ({"two_stage": True, "sweep": {"lr": [1.0e-3]}}, "variants.text_ce.sweep"),
+    ({"sweep": {"lr": [0.0]}}, "variants.text_ce.sweep.lr"),
+    ({"sweep": {"modality": ["audio"]}}, "variants.text_ce.sweep.modality"),
+    ({"seeds": [1, 1]}, "seeds"),
+])
+def test_a_bad_seed_or_sweep_fails_before_any_job_naming_the_key(tmp_path, variant, key):
+    config = tiny_config()
+    config["variants"]["text_ce"].update(variant)
+    work = copy_workflow(tmp_path, config)
+    proc = snakemake(work, "-n", check=False)
+    assert proc.returncode != 0 and key in proc.stdout + proc.stderr
+    assert not (work / "results").exists()
