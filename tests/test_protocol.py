@@ -352,6 +352,7 @@ def test_the_report_shows_seeds_and_sweeps_and_checks_the_choice(tmp_path):
     assert not page.find(id="checks")  # the consistency checks stay silent
     assert page.one("table", data_variant="multi", data_n_seeds="2")
     assert page.one("img", id="plot-seeds")
+    assert any("1, 2" in text for _, _, text in page.find("tr", data_variant="multi"))  # provenance
     chosen = {int(a["data-fold"]): a["data-chosen"]
               for _, a, _ in page.find("tr", data_variant="v", data_chosen=True)}
     table = read_selection(sel)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from kemdy.errors import InputError
 from kemdy.report.summary import Runs
+from kemdy.protocol import seeds_of
 from kemdy.spec import resolve
 
 PACKAGES = ["torch", "transformers", "pandas", "scikit-learn", "numpy", "matplotlib",
@@ -87,6 +88,7 @@ def provenance(config: dict, config_path: Path, found: Runs, data: dict, bench: 
     for v in found.variants:
         try:
             spec = resolve(config, v, source=str(config_path))
+            spec["seed"] = ", ".join(map(str, seeds_of(config, v, spec)))  # `seeds`: each one
         except InputError as err:
             notes.append(str(err))
             spec = {}
