@@ -217,14 +217,15 @@ def train_inputs(wildcards):
     }
     if "audio" in spec["modality"]:
         inputs["audio"] = "results/data/audio/audio_index.csv"
-    if spec["context_turns"]:  # dialogue context: the previous turns' transcripts
+    # dialogue context: the previous turns' transcripts (a sweep may set context_turns)
+    if job_spec(wildcards)["context_turns"]:
         inputs["segments"] = "results/data/segments.csv"
     return inputs
 
 
 def context_args(wildcards):
     """--segments for a variant with dialogue context; nothing for the others."""
-    if not SPECS[wildcards.variant]["context_turns"]:
+    if not job_spec(wildcards)["context_turns"]:
         return ""
     return shlex.join(["--segments", train_inputs(wildcards)["segments"]])
 

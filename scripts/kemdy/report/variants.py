@@ -47,25 +47,37 @@ def rates_text(spec: dict) -> str:
     return f"{lr:g} (encoders {float(enc):g})"
 
 
+def swept_text(variant: dict) -> str:
+    """A swept variant's note: its base values are not what every fold trained with."""
+    sweep = variant.get("sweep")
+    return f"; swept per fold: {', '.join(sweep)} (see Sweeps)" if sweep else ""
+
+
+def run_parameters(run: Path, two_stage: bool) -> tuple[int, int] | None:
+    """(trainable, all) parameters of one run (both stages added up), None if unsaid."""
+    total = [0, 0]
+    for stage in ["stage1", "stage2"] if two_stage else [""]:
+        try:
+            found = json.loads((run / stage / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        found = found.get("parameters")
+        if not isinstance(found, dict):
+            return None
+        total[0] += int(found.get("trainable", 0))
+        total[1] += int(found.get("trainable", 0)) + int(found.get("frozen", 0))
+    return tuple(total)
+
+
 def parameter_text(runs_dir: Path, variant: str, folds: list[int], two_stage: bool) -> str:
     """Trainable / all parameters, from the runs' metrics.json (`parameters`); two stages
     add up; '–' where no run says."""
     counts = set()
     for k in folds:
-        stages = ["stage1", "stage2"] if two_stage else [""]
-        total = [0, 0]
-        for stage in stages:
-            path = Path(runs_dir) / variant / f"fold{k}" / stage / "metrics.json"
-            try:
-                found = json.loads(path.read_text(encoding="utf-8")).get("parameters")
-            except (OSError, ValueError):
-                found = None
-            if not isinstance(found, dict):
-                break
-            total[0] += int(found.get("trainable", 0))
-            total[1] += int(found.get("trainable", 0)) + int(found.get("frozen", 0))
-        else:
-            counts.add(tuple(total))
+        base = Path(runs_dir) / variant / f"fold{k}"
+        for run in sorted(base.glob("seed*")) or [base]:  # several seeds: one run per seed
+            counts.add(run_parameters(run, two_stage))
+    counts.discard(None)
     if not counts:
         return "–"
     trainable, every = max(counts)  # folds agree unless the class set differs
@@ -90,7 +102,8 @@ def variant_rows(config: dict, variants: list[str], runs_dir, folds: list[int],
             "fusion": spec.get("fusion", "concat") if len(used) == 2 else "–",
             "loss": loss_text(spec), "two_stage": bool(spec["two_stage"]),
             "context": f"{context} previous turn{'s' if context > 1 else ''}" if context else "none",
-            "lr": rates_text(spec), "frozen": frozen_text(spec),
+            "lr": rates_text(spec) + swept_text(config["variants"].get(v, {})),
+            "frozen": frozen_text(spec),
             "parameters": parameter_text(runs_dir, v, folds, bool(spec["two_stage"])),
         })
     return rows
