@@ -369,6 +369,12 @@ def test_the_report_shows_seeds_and_sweeps_and_checks_the_choice(tmp_path):
     table.loc[table["fold"] == 0, "val_f1_macro"] = [0.3, 0.35]
     table.to_csv(sel, index=False)
     render_report.main(report_args(p, *extra, variants=variants))
+    # a partial report (--allow-missing) renders before the sweep's selection.csv exists
+    missing = ["--seeds", "multi=1,2", "--selection", f"v={tmp_path / 'none.csv'}"]
+    with pytest.raises(InputError, match="none.csv"):
+        render_report.main(report_args(p, *missing, variants=variants))
+    render_report.main(report_args(p, *missing, "--allow-missing", variants=variants))
+    assert not Elements(p["out"].read_text(encoding="utf-8")).find(id="sweeps")
     spec_file = p["runs"] / "v" / "fold0" / "config.json"
     spec_file.write_text(json.dumps({**json.loads(spec_file.read_text()), "lr": 1e-3}))
     with pytest.raises(InputError, match="not the selected candidate"):

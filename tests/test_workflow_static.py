@@ -154,8 +154,15 @@ def test_a_dry_run_counts_the_jobs_of_seeds_and_sweeps_and_each_is_its_own_slurm
                   "sweep": {"lr": [1.0e-3, 2.0e-3], "dropout": [0.0, 0.1, 0.2]}},
     }
     config["report"]["reference"] = "plain"
-    proc = snakemake(copy_workflow(tmp_path, config), "--profile", "profiles/slurm", "-n")
+    proc = snakemake(copy_workflow(tmp_path, config), "--profile", "profiles/slurm", "-n", "-p")
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M)}
+    # each job resumes from its own state, outside its outputs
+    resume = set(re.findall(r"--checkpoint-dir (\S+)", proc.stdout))
+    assert "results/checkpoints/seeded/fold1/seed3" in resume
+    assert "results/checkpoints/staged/fold0/seed2/stage2" in resume
+    assert sum(d.startswith("results/checkpoints/sweeps/swept/fold") for d in resume) == 2 * 2 * 6
+    assert len(resume) == sum(counts[r] for r in ("train", "train_seed", "train_seed_stage",
+                                                  "train_candidate"))
     assert counts["train"] == 2 and counts["train_seed"] == 2 * 3
     assert counts["train_seed_stage"] == 2 * 2 * 2 and counts["combine_stages_seed"] == 2 * 2
     assert counts["train_candidate"] == 2 * 2 * 6 and counts["select_candidate_seed"] == 2 * 2

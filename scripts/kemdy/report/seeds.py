@@ -74,12 +74,14 @@ def check_choice(path: Path, table, found: Runs, variant: str) -> None:
                              "re-run the sweep's select_candidate step (the run is stale)")
 
 
-def sweeps_section(selections: dict[str, Path], found: Runs) -> list[dict]:
+def sweeps_section(selections: dict[str, Path], found: Runs,
+                   allow_missing: bool = False) -> list[dict]:
     """Per swept variant: every candidate's validation score per fold and seed, the choice
-    marked; refused where selection.csv and the runs disagree."""
+    marked; refused where selection.csv and the runs disagree. With `allow_missing` (a
+    partial report) a selection.csv not yet written is left out."""
     out = []
     for variant, path in selections.items():
-        if variant not in found.variants:
+        if variant not in found.variants or (allow_missing and not Path(path).is_file()):
             continue
         table = read_selection(path)
         check_choice(path, table, found, variant)
