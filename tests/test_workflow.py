@@ -50,9 +50,9 @@ def test_report_and_every_run_exist(run):
     assert '<meta name="kemdy-inputs" content="' in html  # config + dataset state (25.4)
     config = tiny_config()
     for variant in config["variants"]:
-        for k in range(config["folds"]["n_folds"]):
+        for run_dir in run_dirs(variant, config):
             for name in ("metrics.json", "predictions.csv", "history.csv"):
-                assert (work / f"results/runs/{variant}/fold{k}/{name}").exists()
+                assert (work / run_dir / name).exists()
 
 
 def test_the_report_shows_breakdowns_valence_arousal_and_layer_weights(run):
@@ -75,7 +75,8 @@ def test_dataset_bytes_unchanged_after_a_read_only_run(run):
 
 
 def test_metrics_are_recomputable_from_predictions(run):
-    for path in (run["work"] / "results/runs").glob("*/fold*/metrics.json"):
+    runs = run["work"] / "results/runs"
+    for path in [*runs.glob("*/fold*/metrics.json"), *runs.glob("*/fold*/seed*/metrics.json")]:
         saved = json.loads(path.read_text())
         recomputed = score_predictions(pd.read_csv(path.parent / "predictions.csv"))
         for key in HEADLINE + [m for m in VA_METRICS if m in recomputed] + ["n_test"]:
@@ -83,6 +84,48 @@ def test_metrics_are_recomputable_from_predictions(run):
         assert saved["confusion"] == recomputed["confusion"], path
         for c, figures in recomputed["per_class"].items():
             assert saved["per_class"][c] == pytest.approx(figures), f"{path}: {c}"
+
+
+def test_the_sweep_chose_on_validation_only_and_seeds_are_averaged(run, tmp_path):
+    work, config = run["work"], tiny_config()
+    p = plan(config, SWEPT)
+    table = read_selection(work / f"results/sweeps/{SWEPT}/selection.csv")
+    assert len(table) == 3 * len(p.seeds) * len(p.candidates)
+    for (k, s), rows in table.groupby(["fold", "seed"]):
+        assert rows["candidate"].tolist() == [c.id for c in p.candidates]  # grid order
+        scores = [validation_score(read_history(work / p.candidate_dir(k, s, c.id) / "history.csv"))
+                  for c in p.candidates]
+        assert rows["val_f1_macro"].tolist() == pytest.approx(scores)
+        assert rows["selected"].tolist() == [i == select(scores) for i in range(len(scores))]
+        chosen = p.candidates[select(scores)]
+        assert (work / p.run_dir(k, s) / "predictions.csv").read_bytes() == \
+            (work / p.candidate_dir(k, s, chosen.id) / "predictions.csv").read_bytes()
+    # changing every test label of the candidates' files changes no selection
+    k, s = 0, p.seeds[0]
+    moved = [shutil.copytree(work / p.candidate_dir(k, s, c.id), tmp_path / c.id) for c in p.candidates]
+    for d in moved:
+        pred = pd.read_csv(d / "predictions.csv")
+        pred["label"] = pred["label"].iloc[::-1].to_numpy()
+        pred.to_csv(d / "predictions.csv", index=False)
+    subprocess.run([str(BIN / "python"), "scripts/select_candidate.py", "--variant", SWEPT, "--fold", str(k),
+                    "--seed", str(s), "--candidates", json.dumps([[c.id, c.params] for c in p.candidates]),
+                    "--candidate-dirs", *map(str, moved), "--out-dir", str(tmp_path / "run"),
+                    "--model-dir", str(tmp_path / "model"), "--selection", str(tmp_path / "sel.csv")],
+                   cwd=work, env=env(), check=True, capture_output=True)
+    again = read_selection(tmp_path / "sel.csv")
+    before = table[(table["fold"] == k) & (table["seed"] == s)].reset_index(drop=True)
+    assert again["selected"].tolist() == before["selected"].tolist()
+    # summary.csv: n_seeds, and each fold the mean over its seeds
+    summary = pd.read_csv(work / "results/summary.csv")
+    assert set(summary.loc[summary.variant == SWEPT, "n_seeds"]) == {2}
+    assert set(summary.loc[summary.variant != SWEPT, "n_seeds"]) == {1}
+    row = summary[(summary.variant == SWEPT) & (summary.metric == "f1_macro")].iloc[0]
+    for k in range(3):
+        seeds = [json.loads((work / p.run_dir(k, s) / "metrics.json").read_text())["f1_macro"] for s in p.seeds]
+        assert row[f"fold{k}"] == pytest.approx(sum(seeds) / len(seeds))
+    html = (work / "reports/summary.html").read_text()
+    for section in ('id="seeds"', 'id="sweeps"', 'id="plot-seeds"', f'data-variant="{SWEPT}" data-n-seeds="2"'):
+        assert section in html, section
 
 
 def test_summary_matches_the_runs(run):
@@ -94,7 +137,7 @@ def test_summary_matches_the_runs(run):
 
 def test_gpu_jobs_never_exceed_two_nor_share_a_device(run):
     events = [line.split() for line in run["trace"].read_text().splitlines()]
-    n_train = 12 + 12  # single-stage runs + two stages of the two-stage runs
+    n_train = 9 + 12 + 12  # single-stage runs + two stages of the two-stage runs + the sweep's
     assert sum(e[0] == "start" for e in events) == n_train
     peak = replay_gpu_trace(run["trace"])
     assert 1 <= peak <= 2
@@ -112,12 +155,24 @@ def test_second_run_does_nothing(run):
 
 def test_changing_one_learning_rate_reruns_only_that_variant(run):
     config = tiny_config()
-    config["variants"]["text_soft_bce"]["lr"] = 5e-4
+    config["variants"]["mm_ce"]["lr"] = 5e-4
     (run["work"] / "changed.yaml").write_text(json.dumps(config))
     rules, out = planned(run["work"], "--configfile", "changed.yaml")
     assert rules == {"train", "summarize", "render_report", "snapshot_config", "all"}, rules
     trained = set(re.findall(r"output: results/runs/(\w+)/fold\d/metrics.json", out))
-    assert trained == {"text_soft_bce"}, trained
+    assert trained == {"mm_ce"}, trained
+
+
+def test_a_new_sweep_value_trains_only_its_candidate_and_selects_again(run):
+    config = tiny_config()
+    config["variants"][SWEPT]["sweep"]["lr"][1] = 5e-4
+    (run["work"] / "changed.yaml").write_text(json.dumps(config))
+    rules, out = planned(run["work"], "--configfile", "changed.yaml")
+    assert rules == {"train_candidate", "select_candidate_seed", "gather_selection", "summarize",
+                     "render_report", "snapshot_config", "all"}, rules
+    new = plan(config, SWEPT).candidates[1].id
+    trained = re.findall(r"output: results/sweeps/\w+/fold(\d)/seed(\d+)/(\w+)/metrics.json", out)
+    assert sorted(trained) == sorted((str(k), str(s), new) for k in range(3) for s in (42, 43))
 
 
 def test_changing_the_aggregation_reruns_labels_and_what_follows_only(run):
@@ -168,11 +223,11 @@ def test_sigterm_to_snakemake_says_no_job_failed(run):
     # Snakemake lets the running job finish on SIGTERM and stops before the rest: the run
     # ends unfinished, but no job failed, and the message must say so.
     work = run["work"]
-    log = work / "logs/train/text_soft_bce/fold0.log"
+    log = work / "logs/train/mm_ce/fold0.log"
     log.unlink()
     proc = subprocess.Popen(
         [str(BIN / "snakemake"), "--cores", "1", "--forcerun",
-         "results/runs/text_soft_bce/fold0/metrics.json"], cwd=work, env=env(),
+         "results/runs/mm_ce/fold0/metrics.json"], cwd=work, env=env(),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not (log.exists() and "train," in log.read_text()):
