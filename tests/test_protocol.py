@@ -104,6 +104,8 @@ def test_the_grid_is_in_order_with_ids_that_survive_a_new_value():
     ({"sweep": {"lr": [1e-3, 1e-3]}}, "variants.v.sweep.lr", "twice"),
     ({"sweep": {"text_warmup_epochs": [0, 1]}}, "variants.v.sweep.text_warmup_epochs",
      "text model"),
+    ({"modality": "text+audio", "fusion": "tensor_mixer", "sweep": {"mixer_patch": [16, 7]}},
+     "variants.v.sweep.mixer_patch", "not a multiple of mixer_patch 7"),  # a fusion size
 ])
 def test_a_bad_sweep_is_refused_naming_its_key(variant, key, words):
     with pytest.raises(InputError) as err:
