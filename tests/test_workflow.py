@@ -70,6 +70,32 @@ def test_the_report_shows_breakdowns_valence_arousal_and_layer_weights(run):
     assert model["spec"]["va_weight"] == 0.5 and model["shape"]["audio_dim"] > 0
 
 
+def test_fusions_context_and_sharpened_targets_run_through_the_workflow(run):
+    """The tiny grid's recipes (issue 23): tensor_mixer in both stages of mm_two_stage (PeakL
+    targets), cross_attention on mm_va (the frozen audio encoder live, weighted layers, MSE
+    valence/arousal, warm-up), dialogue context on text_two_stage; every run counts its
+    parameters, and the report says what each variant is."""
+    work = run["work"]
+    html = (work / "reports/summary.html").read_text()
+    for variant, fusion in (("mm_ce", "concat"), ("mm_two_stage", "tensor_mixer"),
+                            ("mm_va", "cross_attention"), ("text_ce", "–")):
+        row = re.search(rf'<tr data-variant="{variant}"><th scope="row">{variant}</th>.*?</tr>',
+                        html[html.index('id="variants-explained"'):])
+        assert row and f'data-fusion="{fusion}"' in row.group(0), (variant, row)
+    for stage in ("stage1", "stage2"):
+        card = json.loads((work / f"results/models/mm_two_stage/fold0/{stage}/model.json").read_text())
+        assert card["spec"]["fusion"] == "tensor_mixer" and card["spec"]["target_sharpening"] == "peakl"
+    card = json.loads((work / "results/models/mm_va/fold0/model.json").read_text())
+    assert (card["spec"]["fusion"], card["spec"]["va_loss"]) == ("cross_attention", "mse")
+    log = (work / "logs/train/text_two_stage/fold0.stage1.log").read_text()
+    assert "dialogue context: up to 2 previous turns" in log, log[-2000:]
+    for path in (work / "results/runs").rglob("metrics.json"):
+        counts = json.loads(path.read_text())["parameters"]
+        assert counts["trainable"] > 0 and counts["frozen"] >= 0, path
+    frozen = json.loads((work / "results/runs/mm_va/fold0/metrics.json").read_text())["parameters"]
+    assert frozen["frozen"] > 0  # the live, frozen audio encoder
+
+
 def test_dataset_bytes_unchanged_after_a_read_only_run(run):
     assert tree_digest(run["work"] / ROOT) == run["before"]
 
