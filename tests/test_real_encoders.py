@@ -328,17 +328,26 @@ def test_the_real_config_runs_end_to_end_on_real_like_encoders(tmp_path):
         kind["threads"] = 1
     assert config["variants"] == real["variants"] and config["dataset"]["kind"] == "kemdy20"
     # Every other encoder family in the same run, through variants' own encoders (issue 22.7):
-    # audio trained or frozen, last or weighted layers; text pooled or first-token.
+    # audio trained or frozen, last or weighted layers; text pooled or first-token; and the
+    # recipes of issue 23 on real conventions: gated fusion with its own encoder rate,
+    # cross-attention over ELECTRA tokens (with two turns of context) and a frozen WavLM's
+    # frames, TMN's tensor mixer with PeakL soft focal and MSE valence/arousal.
     enc = tmp_path / "encoders"
     family_variants = {
         "fam_hubert_bert": (families.audio_like(enc / "hubert", "hubert-base-ls960"),
                             families.text_like(enc / "bert", "kr-bert", texts),
-                            {"audio_layers": "weighted"}),
+                            {"audio_layers": "weighted", "fusion": "gated", "lr_encoders": 3e-4}),
         "fam_wavlm_electra": (families.audio_like(enc / "wavlm", "wavlm-base-plus"),
                               families.text_like(enc / "electra", "koelectra", texts),
-                              {"freeze_audio": True, "text_pooling": "first_token"}),
+                              {"freeze_audio": True, "text_pooling": "first_token",
+                               "fusion": "cross_attention", "attention_dim": 32,
+                               "attention_heads": 2, "attention_layers": 1,
+                               "context_turns": 2}),
         "fam_data2vec_xlmr": (families.audio_like(enc / "data2vec", "data2vec-audio-base"),
-                              families.text_like(enc / "xlmr", "xlm-roberta", texts), {}),
+                              families.text_like(enc / "xlmr", "xlm-roberta", texts),
+                              {"fusion": "tensor_mixer", "mixer_projection": 32, "mixer_patch": 8,
+                               "mixer_width": 32, "mixer_depth": 1, "loss": "soft_focal",
+                               "target_sharpening": "peakl", "va_weight": 0.43, "va_loss": "mse"}),
         "fam_unispeech_deberta": (
             families.audio_like(enc / "unispeech", "unispeech-sat-base"),
             families.text_like(enc / "deberta", "deberta-v3", texts),
@@ -357,12 +366,15 @@ def test_the_real_config_runs_end_to_end_on_real_like_encoders(tmp_path):
     assert "DEMO" not in html and "demo-banner" not in html
     assert (f"Emotion recognition on KEMDy20: {len(config['variants'])} variants, 2-fold"
             in html and str(klue) in html)
-    for name, (audio, text, _) in family_variants.items():
+    for name, (audio, text, extra) in family_variants.items():
         for fold in (0, 1):
             card = json.loads((work / "results/models" / name / f"fold{fold}" / "model.json")
                               .read_text())
             named = {m: e["path"] for m, e in card["encoders"].items() if e}
             assert named == {"audio": str(audio), **({"text": str(text)} if text else {})}
+            assert {k: card["spec"][k] for k in extra} == extra, name  # trained as asked
+    log = (work / "logs/train/fam_wavlm_electra/fold0.log").read_text()
+    assert "dialogue context: up to 2 previous turns" in log, log[-2000:]
     for variant, spec in config["variants"].items():
         for fold in (0, 1):
             run = work / "results" / "runs" / variant / f"fold{fold}"
