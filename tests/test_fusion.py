@@ -146,6 +146,8 @@ def resolved(**keys):
     ({"fusion": "tensor_mixer", "mixer_projection": 8, "mixer_patch": 16}, "variants.v.mixer_patch"),
     ({"fusion": "cross_attention", "attention_dim": 30, "attention_heads": 4}, "variants.v.attention_heads"),
     ({"fusion": "film"}, "variants.v.fusion"),
+    ({"fusion": "tensor_mixer", "epochs": 3, "text_warmup_epochs": 1},
+     "variants.v.text_warmup_epochs"),
 ])
 def test_fusions_that_cannot_work_are_refused_before_any_job(keys, key):
     with pytest.raises(InputError) as err:

@@ -208,6 +208,14 @@ def check_fusion(spec: dict, source: str, prefix: str) -> None:
     problem = size_problem(opts)
     if problem:
         raise InputError(source, problem[1], problem[2], key=f"{prefix}{problem[0]}")
+    if opts["fusion"] == "tensor_mixer" and int(spec["text_warmup_epochs"]):
+        # The outer product of the text with a muted (zero) audio vector is only the audio
+        # projection's bias times the text: on the demo, validation macro-F1 stayed at the
+        # majority class's through all 8 warm-up epochs, which trained nothing.
+        raise InputError(source, "text_warmup_epochs with fusion tensor_mixer: muting the "
+                         "audio leaves the outer product with almost nothing of the text, so "
+                         "the warm-up epochs train nothing", "set text_warmup_epochs: 0 for "
+                         "this variant, or use another fusion", key=f"{prefix}text_warmup_epochs")
 
 
 def for_stage(spec: dict, stage: int | None = None, max_epochs: int | None = None,
