@@ -12,7 +12,8 @@ from kemdy.demo.owned import check_owned, generated_state  # noqa: E402
 from kemdy.errors import InputError  # noqa: E402
 from kemdy.release.kinds import check_kind  # noqa: E402
 from kemdy.release.state import root_state  # noqa: E402
-from kemdy.protocol import plan, schema_check  # noqa: E402
+from kemdy.protocol import plan  # noqa: E402
+from kemdy.sweep_schema import schema_check  # noqa: E402
 from kemdy.spec import encoder_of, encoders, fingerprint  # noqa: E402
 
 

@@ -24,6 +24,7 @@ from kemdy.predict_checks import check_ensemble
 from kemdy.report.bootstrap import paired_bootstrap
 from kemdy.report.summary import collect_runs
 from kemdy.selection import read_selection
+from kemdy.sweep_schema import schema_check
 from test_render_report import Elements, make_fixture, report_args
 from test_summarize import FOLDS, SKLEARN, VARIANTS, true_labels
 
@@ -39,7 +40,7 @@ def config(**variant) -> dict:
 
 
 def plan(cfg, name="v"):
-    return protocol.plan(cfg, name, validate=protocol.schema_check(SCHEMA))
+    return protocol.plan(cfg, name, validate=schema_check(SCHEMA))
 
 
 # ---------------------------------------------------------------- the plan

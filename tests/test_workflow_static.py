@@ -129,7 +129,8 @@ def test_every_shipped_config_is_valid_and_every_variant_resolves(path):
     from snakemake.utils import validate
 
     from kemdy.config import check_duplicate_keys
-    from kemdy.protocol import plan, schema_check
+    from kemdy.protocol import plan
+    from kemdy.sweep_schema import schema_check
     from kemdy.spec import resolve
 
     check_duplicate_keys(path)

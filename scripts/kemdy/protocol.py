@@ -174,27 +174,6 @@ def check_sweep(name: str, spec: dict, sweep: dict, validate=None) -> list[Candi
     return candidates
 
 
-def schema_check(schema_path):
-    """validate(where, key, value) for check_sweep: a swept value must pass the schema of
-    its training key, as a value set directly would."""
-    import jsonschema
-    import yaml
-
-    with open(schema_path, encoding="utf-8") as handle:
-        schema = yaml.safe_load(handle)
-    training = schema["$defs"]["training"]["properties"]
-
-    def validate(where: str, key: str, value) -> None:
-        sub = {"$defs": schema["$defs"], **training[key]}
-        try:
-            jsonschema.validate(value, sub)
-        except jsonschema.ValidationError as err:
-            raise InputError("config", f"{where}: {value!r} ({err.message})",
-                             f"use values {key} accepts", key=where) from None
-
-    return validate
-
-
 def plan(config: dict, name: str, source: str = "config", validate=None) -> Plan:
     """Resolve variant `name` into its Plan (spec, seeds, candidates); everything is checked
     here, before any job."""
