@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
+from kemdy.spec import LOSSES
 from kemdy.train.losses import Criterion, class_weights, make_criterion, probabilities
 
 
@@ -59,7 +60,7 @@ def test_probabilities():
 def test_make_criterion_uses_training_weights_only_for_soft_bce():
     labels, soft = np.array([0, 1, 1]), np.array([[0.8, 0.2], [0.3, 0.7], [0.1, 0.9]])
     crit = make_criterion({"loss": "soft_bce"}, labels, soft)
-    assert torch.allclose(crit.loss.weight, torch.tensor(class_weights(labels, soft)))
+    assert torch.allclose(crit.weight, torch.tensor(class_weights(labels, soft)))
     assert make_criterion({"loss": "ce"}, labels, soft).kind == "ce"
     with pytest.raises(ValueError):
         Criterion("hinge")
@@ -214,3 +215,16 @@ def test_sharpening_changes_training_targets_only_and_feeds_both_stages():
     assert np.allclose(s2.soft[s2.rows("train")], kept / kept.sum(1, keepdims=True), atol=1e-6)
     with pytest.raises(ValueError):
         make_task(split, None, "label_smoothing")
+
+
+def test_every_loss_follows_the_logits_device():
+    """The criterion is built on the CPU (from the training rows); soft_bce's class weights
+    must still meet logits on the GPU. Checked with meta tensors, which refuse a CPU weight
+    as CUDA does (the GPU check of 2026-12-04 crashed every soft_bce job there)."""
+    labels, soft = np.array([0, 1, 2, 1]), np.full((4, 3), 1 / 3)
+    logits = torch.zeros(4, 3, device="meta")
+    batch = {"y": torch.zeros(4, dtype=torch.long, device="meta"),
+             "soft": torch.zeros(4, 3, device="meta")}
+    for kind in LOSSES:
+        loss = make_criterion({"loss": kind}, labels, soft)((logits, None), batch)
+        assert loss.device.type == "meta", kind

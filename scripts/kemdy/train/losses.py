@@ -91,13 +91,20 @@ class Criterion(nn.Module):
             self.loss = FocalLoss(gamma)
         elif kind == "soft_focal":
             self.loss = SoftFocalLoss(gamma)
-        else:
+        else:  # soft_bce: its class weights go with the logits (see forward)
             w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-            self.loss = nn.MultiLabelSoftMarginLoss(weight=w)
+            self.register_buffer("weight", w)
+            self.loss = None
 
     def forward(self, outputs, batch):
         logits, va = outputs if isinstance(outputs, tuple) else (outputs, None)
-        if self.kind in SOFT_LOSSES:
+        if self.kind == "soft_bce":
+            # The weights follow the logits' device: built on the CPU from the training rows,
+            # they crashed every soft_bce job on a GPU (found by the GPU check, 2026-12-04).
+            weight = None if self.weight is None else self.weight.to(logits.device)
+            loss = F.multilabel_soft_margin_loss(logits.float(), batch["soft"].float(),
+                                                 weight=weight)
+        elif self.kind in SOFT_LOSSES:
             loss = self.loss(logits.float(), batch["soft"].float())
         else:
             loss = self.loss(logits.float(), batch["y"])
