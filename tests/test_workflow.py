@@ -179,6 +179,23 @@ def test_second_run_does_nothing(run):
     assert not rules, out[-2000:]
 
 
+def test_the_generic_cluster_profile_submits_exactly_the_training_jobs(run):
+    """profiles/cluster-generic submits the training jobs through its submit script (every
+    other rule is a local rule: on a cluster it would wait in the queue for seconds of work);
+    with the `local` scheduler they run in the background here. A forced rerun of one run
+    goes through it, the workflow carries on to the report, and the run equals the first."""
+    work = run["work"]
+    report = (work / "reports/summary.html").stat().st_mtime_ns
+    # (test-only: Snakemake looks for finished jobs every second, not every 10 s)
+    snakemake(work, "--profile", "profiles/cluster-generic", "--jobs", "2", "--forcerun",
+              "results/runs/text_ce/fold0/metrics.json", "--seconds-between-status-checks", "1",
+              KEMDY_SCHEDULER="local")
+    submitted = sorted(p.name.split("-")[0] for p in (work / "logs/cluster").glob("*.out"))
+    assert submitted == ["train"], submitted
+    assert (work / "reports/summary.html").stat().st_mtime_ns > report  # on to the report
+    assert run_results(work)[("text_ce", 0)] == run["results"][("text_ce", 0)]
+
+
 def test_changing_one_learning_rate_reruns_only_that_variant(run):
     config = tiny_config()
     config["variants"]["mm_ce"]["lr"] = 5e-4
