@@ -59,8 +59,6 @@ def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
     train_rows, val_rows = job["rows"][:2]
     patience, warmup, epochs = spec["patience"], int(spec["text_warmup_epochs"]), int(spec["epochs"])
     asked = lambda: stop.requested(dist, rt.device)  # noqa: E731
-    for h in state["history"]:  # resumed from a state written before history had the column
-        h.setdefault("candidate", h["epoch"] > warmup)
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"] + 1
         partial = state.pop("partial", None) or {"batches": 0, "loss": 0.0, "seconds": 0.0}

@@ -92,13 +92,8 @@ def batch_for(stage: Stage, text: str, wave: np.ndarray | None, device,
     """The model inputs of one item: one batch per scoring window of the clip."""
     spec, base = stage.card["spec"], {}
     if stage.tokenizer is not None:
-        turns = int(spec.get("context_turns", 0))
-        if turns:
-            ids = encode_pairs(stage.tokenizer, [last_turns(context, turns)], [text],
-                               int(spec["max_len"]))
-        else:
-            ids = stage.tokenizer([text], truncation=True,
-                                  max_length=int(spec["max_len"]))["input_ids"]
+        turns = last_turns(context, int(spec.get("context_turns", 0)))  # none: the text alone
+        ids = encode_pairs(stage.tokenizer, [turns], [text], int(spec["max_len"]))
         base["input_ids"], base["attention_mask"] = pad_tokens([np.asarray(ids[0])],
                                                                stage.tokenizer.pad_token_id)
     if stage.extractor is None:

@@ -15,7 +15,7 @@ import json
 
 from kemdy.atomic import write_json
 from kemdy.errors import InputError
-from kemdy.train.fusion_spec import FUSIONS, needs_sequences, size_problem
+from kemdy.train.fusion_spec import DEFAULT_SIZES, FUSIONS, needs_sequences, size_problem
 from kemdy.train.fusion_spec import options as fusion_options
 from kemdy.tables import read_json
 
@@ -72,13 +72,7 @@ DEFAULTS = {
     # Fusion of text+audio (kemdy/train/fusion.py): concat (the original) | tensor_mixer |
     # cross_attention | gated, and the sizes of tensor_mixer and cross_attention.
     "fusion": "concat",
-    "mixer_projection": 256,  # tensor_mixer: each pooled vector projected to this size
-    "mixer_patch": 16,  # tensor_mixer: patch side on the projection x projection map
-    "mixer_depth": 12,  # tensor_mixer: MLP-Mixer blocks
-    "mixer_width": 512,  # tensor_mixer: MLP-Mixer channels per patch
-    "attention_dim": 256,  # cross_attention: width both sequences are projected to
-    "attention_heads": 4,  # cross_attention: heads (attention_dim must be a multiple)
-    "attention_layers": 2,  # cross_attention: blocks in each direction
+    **DEFAULT_SIZES,
 }
 REQUIRED = ("modality", "loss")
 # Keys without a default: absent, a variant's jobs load encoders.text / encoders.audio. Not in

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 FUSIONS = ("concat", "tensor_mixer", "cross_attention", "gated")
 SEQUENCE_FUSIONS = ("cross_attention",)
-# The sizes (spec keys), as in kemdy.spec.DEFAULTS (tests/test_fusion.py): the fallback of
-# a spec written before fusion existed (an older model.json).
-DEFAULT_SIZES = {"mixer_projection": 256, "mixer_patch": 16, "mixer_depth": 12,
-                 "mixer_width": 512, "attention_dim": 256, "attention_heads": 4,
-                 "attention_layers": 2}
+# The sizes (spec keys, in kemdy.spec.DEFAULTS from here), and the fallback of a spec written
+# before fusion existed (an older model.json).
+DEFAULT_SIZES = {
+    "mixer_projection": 256,  # tensor_mixer: each pooled vector projected to this size
+    "mixer_patch": 16,  # tensor_mixer: patch side on the projection x projection map
+    "mixer_depth": 12,  # tensor_mixer: MLP-Mixer blocks
+    "mixer_width": 512,  # tensor_mixer: MLP-Mixer channels per patch
+    "attention_dim": 256,  # cross_attention: width both sequences are projected to
+    "attention_heads": 4,  # cross_attention: heads (attention_dim must be a multiple)
+    "attention_layers": 2,  # cross_attention: blocks in each direction
+}
 
 
 def options(spec: dict) -> dict:

@@ -43,15 +43,11 @@ def audio_vector(encoder: nn.Module, input_values, sample_mask, pass_mask: bool 
     `pass_mask` follows the feature extractor's return_attention_mask: encoders with a
     group-norm front end (wav2vec2-base) are meant to see zero padding without a mask.
     """
-    out = encoder(input_values, attention_mask=sample_mask if pass_mask else None,
-                  output_hidden_states=layers == "weighted")
+    hidden, mask = audio_states(encoder, input_values, sample_mask, pass_mask, layers)
+    mask = mask.to(hidden.dtype)[..., None]  # pool in float32 under bf16 autocast
     if layers == "weighted":
-        hidden = torch.stack(out.hidden_states, dim=1).float()  # (batch, L + 1, frames, d)
-        mask = frame_mask(encoder, hidden.shape[2], sample_mask).to(hidden.dtype)[:, None, :, None]
-        return (hidden * mask).sum(2) / mask.sum(2).clamp(min=1.0)
-    hidden = out.last_hidden_state.float()  # pool in float32 under bf16 autocast
-    mask = frame_mask(encoder, hidden.shape[1], sample_mask).to(hidden.dtype).unsqueeze(-1)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        mask = mask[:, None]  # the same frames in every layer
+    return (hidden * mask).sum(-2) / mask.sum(-2).clamp(min=1.0)
 
 
 def text_states(encoder: nn.Module, input_ids, attention_mask):
@@ -272,6 +268,15 @@ def freeze_front_end(audio_encoder) -> None:
         front.requires_grad_(False)
 
 
+def layerdrop_key(config) -> str:
+    """The config key of an audio encoder's LayerDrop rate (Whisper names it its own way)."""
+    return "encoder_layerdrop" if is_whisper(config) else "layerdrop"
+
+
+def layerdrop_rate(config) -> float:
+    return float(getattr(config, layerdrop_key(config), 0.0) or 0.0)
+
+
 def keep_every_layer(audio_encoder, dist=None) -> None:
     """LayerDrop off (config.layerdrop = 0) for a learnt weighting of the layers.
 
@@ -285,10 +290,9 @@ def keep_every_layer(audio_encoder, dist=None) -> None:
     layer featurizer does with these encoders. The cost is LayerDrop's regularisation, a
     small one in fine-tuning. A frozen encoder loses nothing (eval mode never drops)."""
     config = audio_encoder.config
-    key = "encoder_layerdrop" if is_whisper(config) else "layerdrop"
-    rate = float(getattr(config, key, 0.0) or 0.0)
+    rate = layerdrop_rate(config)
     if rate > 0:
-        setattr(config, key, 0.0)
+        setattr(config, layerdrop_key(config), 0.0)
         if isinstance(getattr(audio_encoder, "layerdrop", None), float):
             audio_encoder.layerdrop = 0.0  # Whisper copies the rate at construction
         from kemdy.train.distributed import log
@@ -310,9 +314,7 @@ def build_model(spec: dict, task, encoders: dict, shape: dict, device, dist):
         return model, model
     # LayerDrop skips whole layers in some steps: DDP must look for them.
     audio = encoders.get("audio")
-    layerdrop = audio is not None and any(
-        float(getattr(audio.config, key, 0.0) or 0.0) > 0
-        for key in ("layerdrop", "encoder_layerdrop"))
+    layerdrop = audio is not None and layerdrop_rate(audio.config) > 0
     return model, torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=layerdrop)
