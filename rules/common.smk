@@ -30,15 +30,8 @@ OPTIONS = config["dataset"]
 VARIANTS = list(config["variants"])
 FOLDS = list(range(config["folds"]["n_folds"]))
 # Each variant's fan-out over seeds and sweep candidates (kemdy/protocol.py), checked here.
-PLANS = {
-    name: plan(
-        config,
-        name,
-        "config.yaml",
-        schema_check(os.path.join(workflow.basedir, "schemas/config.schema.yaml")),
-    )
-    for name in VARIANTS
-}
+SWEPT_VALUE = schema_check(os.path.join(workflow.basedir, "schemas/config.schema.yaml"))
+PLANS = {name: plan(config, name, "config.yaml", SWEPT_VALUE) for name in VARIANTS}
 SPECS = {name: PLANS[name].spec for name in VARIANTS}
 # Which rules train a variant: plain (one seed, no sweep) keeps today's layout and jobs.
 TWO_STAGE = [v for v in VARIANTS if SPECS[v]["two_stage"] and PLANS[v].plain]
@@ -58,6 +51,8 @@ PARTIAL = {
     "plots": "results/report.partial",
 }
 REPORT, STALE = "reports/summary.html", "reports/summary.stale.html"
+# dialogue context: the previous turns' transcripts
+SEGMENTS = "results/data/segments.csv"
 
 
 def state_cache(d):
@@ -220,7 +215,7 @@ def train_inputs(wildcards):
         inputs["audio"] = "results/data/audio/audio_index.csv"
     # dialogue context: the previous turns' transcripts (a sweep may set context_turns)
     if job_spec(wildcards)["context_turns"]:
-        inputs["segments"] = "results/data/segments.csv"
+        inputs["segments"] = SEGMENTS
     return inputs
 
 
@@ -228,7 +223,7 @@ def context_args(wildcards):
     """--segments for a variant with dialogue context; nothing for the others."""
     if not job_spec(wildcards)["context_turns"]:
         return ""
-    return shlex.join(["--segments", train_inputs(wildcards)["segments"]])
+    return shlex.join(["--segments", SEGMENTS])
 
 
 def gpus(variant):

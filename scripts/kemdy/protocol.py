@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kemdy.errors import InputError
+from kemdy.runs import candidate_epochs
 from kemdy.spec import DEFAULTS, PROTOCOL_KEYS, check, fingerprint, resolve
 
 # Not hyper-parameters: what a variant is (modality, stages, encoders), the protocol itself,
@@ -195,10 +196,7 @@ def validation_score(history) -> float:
     """The validation macro-F1 a training job chose its best epoch by: the best over the
     epochs that could be chosen (`candidate`; text-only warm-up epochs cannot). NaN where
     the job had no validation rows."""
-    rows = history[history["candidate"].astype(bool)] if "candidate" in history else history
-    if rows.empty:
-        rows = history
-    scores = rows["val_f1_macro"].to_numpy(dtype=float)
+    scores = candidate_epochs(history)["val_f1_macro"].to_numpy(dtype=float)
     return float(np.nanmax(scores)) if np.isfinite(scores).any() else math.nan
 
 

@@ -49,6 +49,13 @@ def history_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
+def candidate_epochs(history: pd.DataFrame) -> pd.DataFrame:
+    """The epochs a job could choose as its best (`candidate`: not text-only warm-up); an
+    older history.csv without the column, or one without any candidate: every epoch."""
+    rows = history[history["candidate"].astype(bool)] if "candidate" in history else history
+    return history if rows.empty else rows
+
+
 def read_predictions(path, classes: list[str] = CLASSES, labels: list[str] | None = None,
                      probabilities: bool = False, fix: str = FIX) -> pd.DataFrame:
     """predictions.csv with its columns checked: `pred` among the model's `classes`, `label`

@@ -13,6 +13,7 @@ from kemdy.errors import InputError
 from kemdy.metrics import HEADLINE, headline, score_predictions
 from kemdy.report.bootstrap import paired_bootstrap
 from kemdy.report.summary import Runs
+from kemdy.runs import candidate_epochs
 
 
 def headline_rows(found: Runs) -> list[dict]:
@@ -87,7 +88,7 @@ def comparisons(found: Runs, reference: str, n_boot: int, seed: int,
     bootstrap resamples whole `groups` (segment_id -> session of its dataset)."""
     if not found.of(reference):
         return []
-    ref_pooled = found.pooled(reference)
+    ref_wide = by_segment(found.pooled(reference))
     ref_by_fold = {r.fold: r.scores for r in found.of(reference)}
     out = []
     for variant in found.variants:
@@ -98,7 +99,7 @@ def comparisons(found: Runs, reference: str, n_boot: int, seed: int,
             if r.fold in ref_by_fold:
                 per_fold[r.fold] = {m: r.scores[m] - ref_by_fold[r.fold][m]
                                     for m in ("f1_macro", "balanced_accuracy")}
-        pair = by_segment(ref_pooled).merge(by_segment(found.pooled(variant)),
+        pair = ref_wide.merge(by_segment(found.pooled(variant)),
                                             on="segment_id", suffixes=("_ref", "_var"))
         if (pair["label_ref"] != pair["label_var"]).any():
             seg = pair.loc[pair["label_ref"] != pair["label_var"], "segment_id"].iloc[0]
@@ -135,11 +136,7 @@ def best_epochs(history: pd.DataFrame) -> list[dict]:
     curves = []
     for stage, h in groups:
         h = h.sort_values("epoch")
-        # only candidate epochs can be chosen (not text-only warm-up); an older history.csv
-        # without the column: every epoch was one
-        chosen = h[h["candidate"].astype(bool)] if "candidate" in h else h
-        if chosen.empty:
-            chosen = h
+        chosen = candidate_epochs(h)  # as the job chose (not text-only warm-up epochs)
         curves.append({
             "stage": stage, "epoch": h["epoch"].to_numpy(),
             "train_loss": h["train_loss"].to_numpy(dtype=float),

@@ -53,30 +53,27 @@ def swept_text(variant: dict) -> str:
     return f"; swept per fold: {', '.join(sweep)} (see Sweeps)" if sweep else ""
 
 
-def run_parameters(run: Path, two_stage: bool) -> tuple[int, int] | None:
-    """(trainable, all) parameters of one run (both stages added up), None if unsaid."""
-    total = [0, 0]
-    for stage in ["stage1", "stage2"] if two_stage else [""]:
-        try:
-            found = json.loads((run / stage / "metrics.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        found = found.get("parameters")
-        if not isinstance(found, dict):
-            return None
-        total[0] += int(found.get("trainable", 0))
-        total[1] += int(found.get("trainable", 0)) + int(found.get("frozen", 0))
-    return tuple(total)
+def run_parameters(run: Path) -> tuple[int, int] | None:
+    """(trainable, all) parameters of one run (a two-stage run's metrics.json adds up its
+    stages: combine_stages), None if unsaid."""
+    try:
+        found = json.loads((run / "metrics.json").read_text(encoding="utf-8")).get("parameters")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict):
+        return None
+    trainable = int(found.get("trainable", 0))
+    return trainable, trainable + int(found.get("frozen", 0))
 
 
-def parameter_text(runs_dir: Path, variant: str, folds: list[int], two_stage: bool) -> str:
-    """Trainable / all parameters, from the runs' metrics.json (`parameters`); two stages
-    add up; '–' where no run says."""
+def parameter_text(runs_dir: Path, variant: str, folds: list[int]) -> str:
+    """Trainable / all parameters, from the runs' metrics.json (`parameters`); '–' where no
+    run says."""
     counts = set()
     for k in folds:
         base = Path(runs_dir) / variant / f"fold{k}"
         for run in sorted(base.glob("seed*")) or [base]:  # several seeds: one run per seed
-            counts.add(run_parameters(run, two_stage))
+            counts.add(run_parameters(run))
     counts.discard(None)
     if not counts:
         return "–"
@@ -104,6 +101,6 @@ def variant_rows(config: dict, variants: list[str], runs_dir, folds: list[int],
             "context": f"{context} previous turn{'s' if context > 1 else ''}" if context else "none",
             "lr": rates_text(spec) + swept_text(config["variants"].get(v, {})),
             "frozen": frozen_text(spec),
-            "parameters": parameter_text(runs_dir, v, folds, bool(spec["two_stage"])),
+            "parameters": parameter_text(runs_dir, v, folds),
         })
     return rows
