@@ -329,12 +329,8 @@ def train_params(stage=None):
         launcher=step("scripts/gpu_slot.py"),
         script=step("scripts/train.py"),
         spec=lambda w: json.dumps(job_spec(w), sort_keys=True),
-        # "wildcard": the stage is the job's {stage} (the seeded two-stage rule)
-        stage=(
-            (lambda w: f"--stage {w.stage}")
-            if stage == "wildcard"
-            else (f"--stage {stage}" if stage else "")
-        ),
+        # "{stage}" (the seeded two-stage rule): Snakemake fills in the job's wildcard
+        stage=f"--stage {stage}" if stage else "",
         encoders=encoder_args,
         context=context_args,
         out_dir=lambda w, output: os.path.dirname(output.metrics),

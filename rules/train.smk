@@ -139,7 +139,7 @@ use rule train as train_seed_stage with:
     wildcard_constraints:
         variant=alternation(SEEDED_TWO),
     params:
-        **train_params(stage="wildcard"),
+        **train_params(stage="{stage}"),
 
 
 use rule combine_stages as combine_stages_seed with:
