@@ -24,7 +24,7 @@ def seeds_section(found: Runs) -> list[dict]:
         if variant not in found.variants or not runs:
             continue
         per_fold = {r.fold: {m.seed: m.scores["f1_macro"] for m in r.members} for r in runs}
-        rows = [{"fold": k, "by_seed": s, "mean": seed_average(s)[0], "std": seed_average(s)[1]}
+        rows = [{"fold": k, "by_seed": s, **dict(zip(("mean", "std"), seed_average(s)))}
                 for k, s in per_fold.items()]
         summary = {}
         for metric in HEADLINE:
