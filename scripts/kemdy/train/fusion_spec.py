@@ -16,6 +16,12 @@ DEFAULT_SIZES = {
     "attention_heads": 4,  # cross_attention: heads (attention_dim must be a multiple)
     "attention_layers": 2,  # cross_attention: blocks in each direction
 }
+# Which fusion reads which size key: a sweep over a key its variant's fusion never reads
+# would train identical candidates (kemdy.protocol refuses it).
+SIZE_KEYS = {
+    "tensor_mixer": ("mixer_projection", "mixer_patch", "mixer_depth", "mixer_width"),
+    "cross_attention": ("attention_dim", "attention_heads", "attention_layers"),
+}
 
 
 def options(spec: dict) -> dict:
