@@ -179,7 +179,7 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     ckpt.seed_all(seed)
     model, net = build_model(spec, task, encoders, shape, runtime.device, dist)
     criterion = make_criterion(spec, task.y[rows[0]], task.soft[rows[0]])
-    optimizer = make_optimizer(model, spec)
+    optimizer = make_optimizer(model, spec, lambda line: log(line, dist))
     cap = inputs.batch_cap(spec["max_batch_seconds"])
     epoch_batches = training_batches(inputs, rows[0], int(spec["batch_size"]), seed, cap, dist)
     steps = len(epoch_batches(1)) * int(spec["epochs"])

@@ -247,3 +247,45 @@ def test_a_stopped_run_with_two_groups_resumes_exactly(ws, tmp_path, capsys):
     resumed = train.main(argv)
     assert "resuming after epoch 1" in capsys.readouterr().err
     assert_same_as_fresh(ws, tmp_path, resumed, tmp_path / "stopped" / "out", spec, "mm")
+
+
+def test_weights_the_checkpoint_lacked_learn_at_the_heads_rate(parts, tmp_path):
+    """klue/roberta-* are masked-LM checkpoints: RobertaModel's pooler is initialised by the
+    loader. With lr_encoders it joins the `lr` group (at 1e-5 it would hardly train), and
+    the job's log says so, group by group."""
+    from transformers import AutoModel, RobertaForMaskedLM
+
+    from kemdy.train.encoders import _pretrained
+
+    text, _ = parts
+    torch.manual_seed(0)
+    RobertaForMaskedLM(text.config).save_pretrained(tmp_path)  # no pooler weights saved
+    loaded = _pretrained(AutoModel, str(tmp_path))
+    assert loaded.new_parameters == ["pooler.dense.bias", "pooler.dense.weight"]
+    model = EmotionModel(7, 16, 0, loaded)
+    apply_freezing(loaded, None, SPEC)
+    groups = param_groups(model, {**SPEC, "lr_encoders": 1e-5})
+    assert_exact_cover(model, groups)
+    names = {id(p): n for n, p in model.named_parameters()}
+    enc, rest = ({names[id(p)] for p in g["params"]} for g in groups)
+    pooler = {"text_encoder.pooler.dense.weight", "text_encoder.pooler.dense.bias"}
+    assert pooler <= rest and not pooler & enc
+    assert "text_encoder.embeddings.word_embeddings.weight" in enc
+    lines = []
+    make_optimizer(model, {**SPEC, "lr_encoders": 1e-5}, lines.append)
+    n_enc = sum(p.numel() for p in groups[0]["params"])
+    assert lines[0] == (f"optimiser group 0: lr 1e-05, {n_enc:,} parameters "
+                        f"({len(groups[0]['params'])} tensors): pre-trained encoder weights")
+    assert lines[1].startswith("optimiser group 1: lr 0.001, ")
+    assert "optimiser: new (initialised) weight text_encoder.pooler.dense.weight -> group 1 " \
+        "(lr 0.001)" in lines
+    # a checkpoint that has every weight (the demo encoders): nothing new, groups as before
+    text.save_pretrained(tmp_path / "full")
+    full = _pretrained(AutoModel, str(tmp_path / "full"))
+    assert full.new_parameters == []
+    # first_token pooling: the unused pooler is frozen, in no group, and the log says so
+    apply_freezing(loaded, None, {**SPEC, "text_pooling": "first_token"})
+    lines = []
+    make_optimizer(model, {**SPEC, "lr_encoders": 1e-5}, lines.append)
+    assert "optimiser: new (initialised) weight text_encoder.pooler.dense.bias -> no group " \
+        "(frozen)" in lines

@@ -80,6 +80,10 @@ def _pretrained(auto, path: str, **options):
         hf_logging.set_verbosity(level)
     model.loaded_weights = {"new": len(info.get("missing_keys", ())),
                             "unused": len(info.get("unexpected_keys", ()))}
+    # The parameters initialised here, not pre-trained: they learn at the head's rate
+    # (kemdy.train.optim), not at lr_encoders.
+    model.new_parameters = sorted(set(info.get("missing_keys", ()))
+                                  & {n for n, _ in model.named_parameters()})
     return model
 
 

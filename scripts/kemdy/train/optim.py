@@ -1,8 +1,11 @@
 """The optimiser: AdamW over every trainable parameter, one group per learning rate.
 
-With lr_encoders set, the trained encoders (model.text_encoder, model.audio_encoder) learn
-at lr_encoders and everything else at lr: the head, the valence/arousal output, the layer
-weights and any module EmotionModel gains later (a fusion layer). The `lr` group is built as
+With lr_encoders set, the trained encoders' pre-trained weights (model.text_encoder,
+model.audio_encoder) learn at lr_encoders and everything else at lr: the head, the
+valence/arousal output, the layer weights, any module EmotionModel gains later (a fusion
+layer), and every encoder weight the checkpoint lacked, which the loader initialised
+(`new_parameters`, kemdy.train.encoders): klue/roberta-* are masked-LM checkpoints without
+pooler weights, and a fresh pooler at an encoder's 1e-5 would hardly train. The `lr` group is built as
 the complement of the encoders' parameters, never from a list of module names, so a new
 module cannot be left out of the optimiser: TMN (1pha/MulitmodalERC-TensorMixerNetwork)
 listed its groups by name and its projection layers never trained. check_partition says
@@ -35,14 +38,54 @@ def param_groups(model: torch.nn.Module, spec: dict) -> list[dict]:
     if spec.get("lr_encoders") is None:
         groups = [{"params": [p for _, p in params], "lr": lr}]
     else:
-        encoder = {id(p) for name in ENCODER_MODULES if getattr(model, name, None) is not None
-                   for p in getattr(model, name).parameters()}
+        encoder = {id(p) for p in pretrained(model).values()}
         groups = [{"params": [p for _, p in params if id(p) in encoder],
                    "lr": float(spec["lr_encoders"])},
                   {"params": [p for _, p in params if id(p) not in encoder], "lr": lr}]
         groups = [g for g in groups if g["params"]]
     check_partition(model, groups)
     return groups
+
+
+def new_encoder_parameters(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+    """{model name: parameter} of the encoder weights the loader initialised (the checkpoint
+    lacked them)."""
+    out = {}
+    for name in ENCODER_MODULES:
+        encoder = getattr(model, name, None)
+        if encoder is not None:
+            own = dict(encoder.named_parameters())
+            out.update({f"{name}.{n}": own[n] for n in getattr(encoder, "new_parameters", ())
+                        if n in own})
+    return out
+
+
+def pretrained(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+    """{model name: parameter} of the encoders' pre-trained weights (lr_encoders' group)."""
+    new = {id(p) for p in new_encoder_parameters(model).values()}
+    return {f"{name}.{n}": p for name in ENCODER_MODULES
+            if getattr(model, name, None) is not None
+            for n, p in getattr(model, name).named_parameters() if id(p) not in new}
+
+
+def describe(model: torch.nn.Module, groups: list[dict]) -> list[str]:
+    """One log line per optimiser group (rate, parameter count, what it holds), and where
+    the encoders' newly initialised weights went."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    encoder = {id(p) for p in pretrained(model).values()}
+    lines = []
+    for i, g in enumerate(groups):
+        held = sum(p.numel() for p in g["params"])
+        what = ("pre-trained encoder weights" if all(id(p) in encoder for p in g["params"])
+                else "head, fusion and new weights" if len(groups) > 1 else "every parameter")
+        lines.append(f"optimiser group {i}: lr {g['lr']:g}, {held:,} parameters "
+                     f"({len(g['params'])} tensors): {what}")
+    group_of = {id(p): i for i, g in enumerate(groups) for p in g["params"]}
+    for name, p in new_encoder_parameters(model).items():
+        where = (f"group {group_of[id(p)]} (lr {groups[group_of[id(p)]]['lr']:g})"
+                 if id(p) in group_of else "no group (frozen)")
+        lines.append(f"optimiser: new (initialised) weight {names.get(id(p), name)} -> {where}")
+    return lines
 
 
 def check_partition(model: torch.nn.Module, groups: list[dict]) -> None:
@@ -62,6 +105,10 @@ def check_partition(model: torch.nn.Module, groups: list[dict]) -> None:
                            + "; ".join(found))
 
 
-def make_optimizer(model: torch.nn.Module, spec: dict) -> torch.optim.AdamW:
-    return torch.optim.AdamW(param_groups(model, spec), lr=float(spec["lr"]),
+def make_optimizer(model: torch.nn.Module, spec: dict, report=None) -> torch.optim.AdamW:
+    """AdamW over param_groups; `report(line)` is given describe()'s lines (the job's log)."""
+    groups = param_groups(model, spec)
+    for line in describe(model, groups) if report is not None else ():
+        report(line)
+    return torch.optim.AdamW(groups, lr=float(spec["lr"]),
                              weight_decay=float(spec["weight_decay"]))
