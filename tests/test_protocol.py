@@ -21,6 +21,7 @@ from kemdy.classes import CLASSES
 from kemdy.errors import InputError
 from kemdy.metrics import score_predictions
 from kemdy.predict_checks import check_ensemble
+from kemdy.report import bootstrap
 from kemdy.report.bootstrap import paired_bootstrap
 from kemdy.report.summary import collect_runs
 from kemdy.selection import read_selection
@@ -289,7 +290,7 @@ def test_seeds_aggregate_as_documented(tmp_path):
     assert short.missing[("multi", 1)] == ["seed2/metrics.json"]
 
 
-def test_the_bootstrap_resamples_seeds_and_reduces_to_one_seed():
+def test_the_bootstrap_resamples_seeds_and_reduces_to_one_seed(monkeypatch):
     rng = np.random.default_rng(0)
     n = 240
     y = rng.choice(CLASSES, n)
@@ -311,6 +312,43 @@ def test_the_bootstrap_resamples_seeds_and_reduces_to_one_seed():
     base = score_predictions(pd.DataFrame({"label": y, "pred": a}))
     assert two["f1_macro"]["delta"] == pytest.approx(pooled["f1_macro"] - base["f1_macro"])
     assert two["f1_macro"]["n_seeds"] == [1, 2]
+    with monkeypatch.context() as m:  # every seed once in every resample: sessions alone
+        m.setattr(bootstrap, "seed_weights",
+                  lambda rng, s, f, size: None if s == 1 else np.ones((size, f, s), int))
+        sessions_only = paired_bootstrap(y, a, np.stack([b, b2], 1), 300, 4, groups=groups)
+    assert sessions_only["f1_macro"]["delta"] == two["f1_macro"]["delta"]
+    assert width(two) > 1.1 * width(sessions_only)
+
+
+def width(boot: dict) -> float:
+    return boot["f1_macro"]["hi"] - boot["f1_macro"]["lo"]
+
+
+def test_the_seed_bootstrap_draws_each_folds_seeds_apart(monkeypatch):
+    """Seed s of fold 0 and seed s of fold 1 are separate runs. Constructed so the two
+    schemes differ: fold 0's seed 1 is right where its seed 2 is wrong, fold 1 the reverse.
+    One draw shared by both folds always counts as many right as wrong (its luck cancels);
+    a draw per fold does not."""
+    rng = np.random.default_rng(1)
+    n = 200  # two folds of 4 sessions x 25 segments
+    y = rng.choice(CLASSES, n)
+    wrong = np.array([CLASSES[(CLASSES.index(c) + 1) % len(CLASSES)] for c in y])
+    folds, groups = np.repeat([0, 1], n // 2), np.repeat(np.arange(8), n // 8)
+    seed1 = np.where(folds == 0, y, wrong)
+    seed2 = np.where(folds == 0, wrong, y)
+    a = np.where(rng.random(n) < .5, y, wrong)
+    per_fold = paired_bootstrap(y, a, np.stack([seed1, seed2], 1), 400, 2, groups=groups,
+                                folds=folds)
+    real = bootstrap.seed_weights
+    monkeypatch.setattr(bootstrap, "seed_weights", lambda rng, s, f, size: None if s == 1 else
+                        np.repeat(real(rng, s, 1, size), f, axis=1))  # one draw for all folds
+    shared = paired_bootstrap(y, a, np.stack([seed1, seed2], 1), 400, 2, groups=groups,
+                              folds=folds)
+    assert per_fold["f1_macro"]["delta"] == shared["f1_macro"]["delta"]
+    assert width(per_fold) > 1.5 * width(shared)
+    # without folds given, all segments are one fold: the shared scheme
+    monkeypatch.setattr(bootstrap, "seed_weights", real)
+    assert paired_bootstrap(y, a, np.stack([seed1, seed2], 1), 400, 2, groups=groups) == shared
 
 
 def test_an_ensemble_over_seeds_and_sweep_choices_needs_vary():

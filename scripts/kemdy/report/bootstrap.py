@@ -27,25 +27,25 @@ def seed_matrix(pred) -> np.ndarray:
     return np.stack([encode(pred[:, s].tolist()) for s in range(pred.shape[1])], axis=1)
 
 
-def seed_weights(rng, n_seeds: int, size: int) -> np.ndarray | None:
-    """(size, n_seeds) resampled seed counts; None for one seed (nothing to draw, so a
-    one-seed bootstrap's draws are exactly the sessions')."""
+def seed_weights(rng, n_seeds: int, n_folds: int, size: int) -> np.ndarray | None:
+    """(size, n_folds, n_seeds) resampled seed counts, drawn for each fold apart (seed s of
+    fold 0 and seed s of fold 1 are separate runs); None for one seed (nothing to draw, so
+    a one-seed bootstrap's draws are exactly the sessions')."""
     if n_seeds == 1:
         return None
-    return rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=size)
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=(size, n_folds))
 
 
 def resampled(draws: np.ndarray, cm: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """Confusions of a chunk of resamples: session counts x seed counts x (G, S, k*k)."""
-    n_groups, n_seeds, kk = cm.shape
+    """Confusions of a chunk of resamples: session counts x each fold's seed counts x
+    (G, F, S, k*k) confusions of every session, fold and seed."""
     if weights is None:
-        return draws @ cm[:, 0, :]
-    per_seed = (draws @ cm.reshape(n_groups, n_seeds * kk)).reshape(-1, n_seeds, kk)
-    return np.einsum("bs,bsk->bk", weights, per_seed)
+        return draws @ cm[:, :, 0, :].sum(1)
+    return np.einsum("bg,bfs,gfsk->bk", draws, weights, cm, optimize=True)
 
 
 def paired_bootstrap(label, pred_a, pred_b, n_boot: int, seed: int, groups=None,
-                     chunk: int = 200) -> dict:
+                     chunk: int = 200, folds=None) -> dict:
     """Difference b - a of macro-F1 and balanced accuracy on the same segments, with a
     percentile 95 % CI from `n_boot` resamples (same draws for a and b).
 
@@ -55,20 +55,25 @@ def paired_bootstrap(label, pred_a, pred_b, n_boot: int, seed: int, groups=None,
     confusion matrix is counts @ per-session confusions: no Python loop over resamples.
 
     A variant trained over several seeds gives its predictions as an (n, n_seeds) array:
-    each resample then also draws that variant's seeds with replacement (independently for
-    a and b: seed s of one variant has nothing to do with seed s of another), so the
-    interval carries the initialisation luck too. Its figure is that of the confusion
+    each resample then also draws that variant's seeds with replacement, for each of the
+    `folds` (the fold whose model scored each segment) apart, and for a and b apart: seed s
+    of fold 0 and seed s of fold 1, like seed s of two variants, are separate runs. The
+    interval so carries the initialisation luck too. Its figure is that of the confusion
     summed over the drawn seeds.
     """
     y, a, b = encode(label), seed_matrix(pred_a), seed_matrix(pred_b)
     n, k = len(y), len(CLASSES)
     _, g = np.unique(np.asarray(groups if groups is not None else np.arange(n)), return_inverse=True)
-    n_groups = int(g.max()) + 1
+    _, fold_of = np.unique(np.asarray(folds if folds is not None else np.zeros(n)),
+                           return_inverse=True)
+    n_groups, n_folds = int(g.max()) + 1, int(fold_of.max()) + 1
+    cells = g * n_folds + fold_of  # a session's segments of each fold (a session is in one, usually)
 
-    cm_a, cm_b = (np.stack([group_confusions(y, p[:, s], g, n_groups, k)
-                            for s in range(p.shape[1])], axis=1) for p in (a, b))
+    cm_a, cm_b = (np.stack([group_confusions(y, p[:, s], cells, n_groups * n_folds, k)
+                            for s in range(p.shape[1])], axis=1
+                           ).reshape(n_groups, n_folds, p.shape[1], k * k) for p in (a, b))
     stats = {"f1_macro": macro_f1_of, "balanced_accuracy": balanced_accuracy_of}
-    point = {m: float(f(cm_b.sum((0, 1)).reshape(k, k)) - f(cm_a.sum((0, 1)).reshape(k, k)))
+    point = {m: float(f(cm_b.sum((0, 1, 2)).reshape(k, k)) - f(cm_a.sum((0, 1, 2)).reshape(k, k)))
              for m, f in stats.items()}
     rng = np.random.default_rng(seed)
     seed_rng = np.random.default_rng([seed, 1])  # apart: the session draws stay the same
@@ -76,8 +81,8 @@ def paired_bootstrap(label, pred_a, pred_b, n_boot: int, seed: int, groups=None,
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
         draws = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=size)
-        boot_a = resampled(draws, cm_a, seed_weights(seed_rng, a.shape[1], size)).reshape(-1, k, k)
-        boot_b = resampled(draws, cm_b, seed_weights(seed_rng, b.shape[1], size)).reshape(-1, k, k)
+        boot_a, boot_b = (resampled(draws, cm, seed_weights(seed_rng, cm.shape[2], n_folds, size)
+                                    ).reshape(-1, k, k) for cm in (cm_a, cm_b))
         for m, f in stats.items():
             deltas[m].append(f(boot_b) - f(boot_a))
     unit = "session" if groups is not None else "segment"

@@ -70,14 +70,14 @@ def verdict(rows: list[dict], reference: str, boot: dict | None, n_folds: int) -
 
 
 def by_segment(pooled: pd.DataFrame) -> pd.DataFrame:
-    """segment_id, label and `pred`: the array of its predictions, one per seed (in seed
-    order; one element for a variant of one seed)."""
+    """segment_id, label, the fold whose model scored it, and `pred`: the array of its
+    predictions, one per seed (in seed order; one element for a variant of one seed)."""
     if "seed" not in pooled:
-        return pooled[["segment_id", "label"]].assign(
+        return pooled[["segment_id", "label", "fold"]].assign(
             pred=[np.array([p], dtype=object) for p in pooled["pred"]])
     ordered = pooled.sort_values(["segment_id", "seed"], kind="stable")
     wide = ordered.groupby("segment_id", sort=False).agg(
-        label=("label", "first"), pred=("pred", list)).reset_index()
+        label=("label", "first"), fold=("fold", "first"), pred=("pred", list)).reset_index()
     wide["pred"] = [np.array(p, dtype=object) for p in wide["pred"]]
     return wide
 
@@ -111,7 +111,8 @@ def comparisons(found: Runs, reference: str, n_boot: int, seed: int,
             sessions = (pair["segment_id"].map(groups).fillna("?") if groups is not None
                         else pair["segment_id"].str.slice(4, 6))  # SessNN_...: its session
             boot = paired_bootstrap(pair["label_ref"].tolist(), np.stack(pair["pred_ref"]),
-                                    np.stack(pair["pred_var"]), n_boot, seed, groups=sessions)
+                                    np.stack(pair["pred_var"]), n_boot, seed, groups=sessions,
+                                    folds=pair["fold_ref"].to_numpy())
         d = [v["f1_macro"] for v in per_fold.values()]
         out.append({
             "variant": variant, "per_fold": per_fold, "boot": boot, "n_segments": len(pair),
