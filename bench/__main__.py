@@ -12,6 +12,8 @@ and writing results/bench/<part>.json.
     fusion        each fusion's training samples/s and peak memory against concat (real
                   shapes on a GPU, tiny encoders on the CPU); a frozen encoder's sequence
                   cache size at KEMDy20's geometry
+    peakl         what PeakL does to the look-alike's training targets (the README's figures;
+                  deterministic, nothing timed)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ PARTS = {  # part -> (module, positional arguments of its run())
     "gpu": ("bench.gpu", ()),
     "checkpoints": ("bench.checkpoints", ()),
     "fusion": ("bench.fusion", ()),
+    "peakl": ("bench.peakl", ()),
 }
 
 

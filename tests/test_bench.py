@@ -134,3 +134,24 @@ def test_fusion_benchmark_measures_every_fusion_against_concat(tmp_path):
     # 7 s of 16-kHz audio is 349 wav2vec2 frames: 13,462 x 349 x 768 x 2 bytes
     assert cache["wav2vec2-base 7 s (349 frames)"]["fp16_gb"] == pytest.approx(13462 * 349 * 768 * 2 / 1e9)
     assert (tmp_path / "fusion.json").exists()
+
+
+def test_the_readme_peakl_figures_are_what_bench_peakl_computes(tmp_path):
+    """The README's PeakL sentence quotes `python -m bench peakl`: recomputed here, so the
+    sentence cannot outlive a change to peakl, the look-alike or the re-labelling."""
+    import re
+    from pathlib import Path
+
+    from bench.peakl import run as run_peakl
+
+    result = run_peakl(tmp_path, methods=("wawa", "dawid_skene"))
+    wawa, ds = result["methods"]["wawa"], result["methods"]["dawid_skene"]
+    assert result["n_segments"] == 360 and wawa["argmax_kept"] and ds["argmax_kept"]
+    readme = re.sub(r"\s+", " ", (Path(__file__).parents[1] / "README.md").read_text())
+    (top0, top1), (ent0, ent1) = wawa["top_score"], wawa["entropy_nats"]
+    assert (f"On a 360-segment look-alike re-labelled by `wawa`, PeakL raises the mean top score "
+            f"from {top0:.2f} to {top1:.2f} and lowers the mean entropy from {ent0:.2f} to "
+            f"{ent1:.2f} nats") in readme
+    assert f"it changes little ({ds['top_score'][0]:.3f} to {ds['top_score'][1]:.3f})" in readme
+    assert "python -m bench peakl" in readme
+    assert (tmp_path / "peakl.json").exists()
