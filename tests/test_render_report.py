@@ -211,6 +211,16 @@ def test_headline_cells_equal_sklearn(rendered):
         assert folds == f"{len(FOLDS)} of {len(FOLDS)}"
 
 
+def test_the_page_says_how_its_figures_are_computed(rendered):
+    """The metrics are numpy code held equal to scikit-learn's by the tests; the page says so,
+    not that scikit-learn computed them."""
+    _, _, page = rendered
+    text = page.one("p", id="how-figures-are-computed")[2]
+    assert "follow scikit-learn's definitions" in text and "computed in numpy" in text
+    assert "tests/test_metrics.py holds each equal to scikit-learn's own call" in text
+    assert "with scikit-learn" not in text
+
+
 def test_headline_order_puts_macro_f1_first_with_a_reason(rendered):
     _, _, page = rendered
     headers = [a["data-metric"] for t, a, _ in page.find("th", data_metric=True)]
