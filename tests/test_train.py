@@ -384,6 +384,31 @@ def test_a_cache_file_of_another_width_is_recomputed(tmp_path, capsys):
     assert weighted.shape == (1, 4, 3)  # layer-weighted vectors: any number of layers
 
 
+def test_a_cache_entry_of_zeros_or_nan_is_recomputed(tmp_path, capsys):
+    """A cache whose vectors were zeroed (or hold NaN) was used silently (issue 30.8): no
+    encoder gives such a vector, so the entry is unreadable and recomputed."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from kemdy.train.embedding_cache import lookup, read_cache
+
+    path, calls = str(tmp_path / "text-x.safetensors"), []
+    lookup(path, ["a", "b", "c"], lambda pos: torch.ones(len(pos), 3))
+    with safe_open(path, framework="pt") as handle:
+        meta, emb = handle.metadata(), handle.get_tensor("emb")
+    emb[1], emb[2, 0] = 0.0, float("nan")  # keys are sorted: b zeroed, c damaged
+    save_file({"emb": emb}, path, metadata=meta)
+
+    def compute(positions):
+        calls.append(positions)
+        return torch.full((len(positions), 3), 2.0)
+
+    got = lookup(path, ["a", "b", "c"], compute)
+    assert calls == [[1, 2]] and got[:, 0].tolist() == [1.0, 2.0, 2.0]
+    assert "2 of 3 vectors are all zero or not finite" in capsys.readouterr().err
+    assert read_cache(path)["b"].tolist() == [2.0] * 3  # rewritten
+
+
 def test_stage2_without_validation_segments_keeps_the_last_epoch(ws, tmp_path, capsys):
     # A tiny corpus can have an all-neutral validation session: stage 2 then has nothing to
     # validate on; it trains anyway, keeps the last epoch and says so.

@@ -12,7 +12,7 @@ audio_embeddings), so the file's bytes do not depend on which job filled it firs
 Jobs that start together take turns through an advisory lock beside the file (the first
 computes, the others then read); writes are atomic (temporary file + os.replace), so a
 reader never sees a partial file even where locks do not work, and an unreadable file is
-ignored and rewritten.
+ignored and rewritten (an entry of zeros or NaN, too: no encoder gives one).
 """
 
 from __future__ import annotations
@@ -68,7 +68,14 @@ def read_cache(path, shape: tuple | None = None) -> dict[str, torch.Tensor]:
     except Exception as err:  # a truncated or foreign file: recompute, never trust it
         print(f"embedding cache {path} unreadable ({err!r}); recomputing", file=sys.stderr)
         return {}
-    return dict(zip(keys, emb))
+    # An encoder's pooled vector is never all zeros nor holds NaN/inf: such an entry is
+    # damage (zeroed bytes, a bad write), unreadable like a truncated file, so recomputed.
+    flat = emb.reshape(len(emb), -1)
+    good = (torch.isfinite(flat).all(1) & (flat != 0).any(1)).tolist()
+    if not all(good):
+        print(f"embedding cache {path}: {good.count(False)} of {len(good)} vectors are all "
+              "zero or not finite (damaged); recomputing them", file=sys.stderr)
+    return {k: v for k, v, ok in zip(keys, emb, good) if ok}
 
 
 def _write(path, table: dict[str, torch.Tensor]) -> None:
