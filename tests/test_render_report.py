@@ -550,6 +550,31 @@ def test_a_failed_rerun_on_other_data_or_config_moves_the_report_aside(tmp_path,
     assert stale.exists() and "another config" in capsys.readouterr().err
 
 
+def test_a_swept_run_without_config_json_is_noted_not_passed_over(tmp_path):
+    """The report checks that each swept run is the candidate selection.csv chose by its
+    config.json; a run whose config.json is missing cannot be checked, and the page's
+    consistency checks say so instead of skipping the check in silence."""
+    p = render_fixture(tmp_path)
+    rows = []
+    for k in FOLDS:
+        for cand, lr, score in (("c0", 1e-3, 0.4), ("c1", 2e-3, 0.3)):
+            rows.append({"fold": k, "seed": 42, "candidate": cand, "params": json.dumps({"lr": lr}),
+                         "val_f1_macro": score, "selected": cand == "c0"})
+    selection = tmp_path / "selection.csv"
+    pd.DataFrame(rows).to_csv(selection, index=False)
+    checked = p["runs"] / "text_ce" / f"fold{FOLDS[0]}" / "config.json"
+    checked.write_text(json.dumps({"lr": 1e-3, "seed": 42}))
+    render_report.main(report_args(p, "--selection", f"text_ce={selection}"))
+    checks = Elements(p["out"].read_text(encoding="utf-8")).one(id="checks")[2]
+    for k in FOLDS[1:]:
+        assert (f"{p['runs'] / 'text_ce' / f'fold{k}' / 'config.json'} is missing: whether this "
+                f"run is the selected candidate c0 of {selection} was not checked") in checks
+    assert str(checked) not in checks
+    checked.write_text(json.dumps({"lr": 2e-3, "seed": 42}))  # a present one is still checked
+    with pytest.raises(InputError, match="not the selected candidate"):
+        render_report.main(report_args(p, "--selection", f"text_ce={selection}"))
+
+
 def test_what_each_variant_is_sits_under_the_headline(rendered):
     _, html, page = rendered
     assert html.index('id="variants-explained"') < html.index('id="per-fold"')

@@ -122,7 +122,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
     results.update(breakdowns=breakdowns(found, meta), va=va_section(found),
                    layers=layer_section(found), seeds=seeds_section(found),
                    sweeps=sweeps_section(parse_selections(getattr(args, "selection", None)),
-                                         found, args.allow_missing))
+                                         found, args.allow_missing, results["notes"]))
     bench = benchmarks(args.benchmarks)
     prov = provenance(config, args.config_json, found, data, bench, args.reference,
                       args.bootstrap, args.seed)

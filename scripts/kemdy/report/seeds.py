@@ -48,10 +48,12 @@ def parse_selections(items: list[str] | None) -> dict[str, Path]:
     return out
 
 
-def check_choice(path: Path, table, found: Runs, variant: str) -> None:
+def check_choice(path: Path, table, found: Runs, variant: str, notes: list[str]) -> None:
     """Every fold and seed of the variant chose exactly one candidate, the validation argmax
     (first of equal scores, in the file's grid order), and the run the report reads is
-    that candidate (its config.json has the candidate's values)."""
+    that candidate (its config.json has the candidate's values). A run present without its
+    config.json cannot be checked: it is noted (the report's consistency checks), not
+    passed over in silence."""
     for (fold, seed), rows in table.groupby(["fold", "seed"], sort=False):
         chosen = rows.index[rows["selected"]].tolist()
         best = rows.index[select(rows["val_f1_macro"].astype(float).tolist())]
@@ -63,7 +65,15 @@ def check_choice(path: Path, table, found: Runs, variant: str) -> None:
             continue
         member = next((m for m in run.members if m.seed == int(seed)), None) if run.members \
             else run
-        if member is None or not (member.path / "config.json").is_file():
+        candidate = rows.loc[best, "candidate"]
+        if member is None:
+            notes.append(f"{variant}/fold{fold}: {path} chose candidate {candidate} for seed "
+                         f"{seed}, a seed the report has no run of; not checked")
+            continue
+        if not (member.path / "config.json").is_file():
+            notes.append(f"{member.path / 'config.json'} is missing: whether this run is the "
+                         f"selected candidate {candidate} of {path} was not checked (re-run "
+                         "its training to restore the file)")
             continue
         spec = read_json(member.path / "config.json")
         params = json.loads(rows.loc[best, "params"])
@@ -74,17 +84,19 @@ def check_choice(path: Path, table, found: Runs, variant: str) -> None:
                              "re-run the sweep's select_candidate step (the run is stale)")
 
 
-def sweeps_section(selections: dict[str, Path], found: Runs,
-                   allow_missing: bool = False) -> list[dict]:
+def sweeps_section(selections: dict[str, Path], found: Runs, allow_missing: bool = False,
+                   notes: list[str] | None = None) -> list[dict]:
     """Per swept variant: every candidate's validation score per fold and seed, the choice
-    marked; refused where selection.csv and the runs disagree. With `allow_missing` (a
-    partial report) a selection.csv not yet written is left out."""
+    marked; refused where selection.csv and the runs disagree, and a choice that could not
+    be checked added to `notes`. With `allow_missing` (a partial report) a selection.csv not
+    yet written is left out."""
+    notes = [] if notes is None else notes
     out = []
     for variant, path in selections.items():
         if variant not in found.variants or (allow_missing and not Path(path).is_file()):
             continue
         table = read_selection(path)
-        check_choice(path, table, found, variant)
+        check_choice(path, table, found, variant, notes)
         params = dict(zip(table["candidate"], table["params"]))
         candidates = list(dict.fromkeys(table["candidate"]))
         groups = []
