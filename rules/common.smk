@@ -12,7 +12,7 @@ from kemdy.demo.owned import check_owned, generated_state  # noqa: E402
 from kemdy.errors import InputError  # noqa: E402
 from kemdy.release.kinds import check_kind  # noqa: E402
 from kemdy.release.state import root_state  # noqa: E402
-from kemdy.protocol import plan  # noqa: E402
+from kemdy.protocol import plan, sweep_warning  # noqa: E402
 from kemdy.sweep_schema import schema_check  # noqa: E402
 from kemdy.spec import encoder_of, encoders, fingerprint  # noqa: E402
 
@@ -33,6 +33,8 @@ FOLDS = list(range(config["folds"]["n_folds"]))
 SWEPT_VALUE = schema_check(os.path.join(workflow.basedir, "schemas/config.schema.yaml"))
 PLANS = {name: plan(config, name, "config.yaml", SWEPT_VALUE) for name in VARIANTS}
 SPECS = {name: PLANS[name].spec for name in VARIANTS}
+if workflow.is_main_process and sweep_warning(config, PLANS):
+    print(sweep_warning(config, PLANS), file=sys.stderr)
 # Which rules train a variant: plain (one seed, no sweep) keeps today's layout and jobs.
 TWO_STAGE = [v for v in VARIANTS if SPECS[v]["two_stage"] and PLANS[v].plain]
 ONE_STAGE = [v for v in VARIANTS if not SPECS[v]["two_stage"] and PLANS[v].plain]
@@ -105,7 +107,7 @@ def checked_encoders():
     DAG is built, by the first job that loads one (training, predict): a target that only
     needs data steps (new_data.csv, folds.csv) runs without them, and nothing runs before
     the check either way."""
-    check_encoders(config, SPECS)
+    check_encoders(config, SPECS, {v: [c.params for c in PLANS[v].candidates] for v in SWEPT})
 
 
 def alternation(names):

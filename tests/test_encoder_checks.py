@@ -99,3 +99,38 @@ def test_a_variants_own_encoders_are_checked_and_named_by_their_key(tmp_path):
     with pytest.raises(InputError) as err:  # max_len against the variant's own encoder
         check_encoders(shared, {"w": {**TEXT_SPEC, "max_len": 600, "text_encoder": text}})
     assert err.value.key == "variants.w.max_len" and "512 tokens" in err.value.problem
+
+
+@pytest.mark.parametrize("kind", ["electra", "deberta-v2"])
+def test_a_sequence_fusion_never_reads_the_pooler_so_pooled_passes(tmp_path, kind):
+    """Cross-attention reads the token states: `text_pooling: pooled` (the default) is no
+    reason to refuse a pooler-less encoder there; a pooled fusion still is refused."""
+    text = saved(tmp_path, "t", kind, max_position_embeddings=512)
+    audio = saved(tmp_path, "a", "wavlm")
+    cross = {**TEXT_SPEC, "modality": "text+audio", "fusion": "cross_attention",
+             "text_pooling": "pooled"}
+    check_encoders(config(text, audio), {"x": cross})
+    with pytest.raises(InputError) as err:
+        check_encoders(config(text, audio), {"x": cross, "g": {**cross, "fusion": "gated"}})
+    assert err.value.key == "variants.g.text_pooling"
+
+
+def test_each_sweep_candidate_passes_the_encoder_checks_naming_its_sweep_key(tmp_path):
+    """A swept max_len beyond the encoder's positions, or a swept Whisper audio_seconds over
+    its window, fails before any job, naming variants.<v>.sweep.<key>."""
+    text = saved(tmp_path, "t", "roberta", max_position_embeddings=514, pad_token_id=1)
+    whisper = saved(tmp_path, "w", "whisper", max_source_positions=1500)
+    specs = {"v": {**TEXT_SPEC, "modality": "text+audio", "audio_seconds": 4.0}}
+    check_encoders(config(text, whisper), specs, {"v": [{"max_len": 64}, {"max_len": 512}]})
+    with pytest.raises(InputError) as err:
+        check_encoders(config(text, whisper), specs, {"v": [{"max_len": 64}, {"max_len": 600}]})
+    assert err.value.key == "variants.v.sweep.max_len"
+    assert 'sweep candidate {"max_len": 600}' in err.value.problem
+    with pytest.raises(InputError) as err:
+        check_encoders(config(text, whisper), specs, {"v": [{"audio_seconds": 40.0}]})
+    assert err.value.key == "variants.v.sweep.audio_seconds"
+    electra = saved(tmp_path, "e", "electra", max_position_embeddings=512)
+    first = {"v": {**TEXT_SPEC, "text_pooling": "first_token"}}
+    with pytest.raises(InputError) as err:
+        check_encoders(config(electra, ""), first, {"v": [{"text_pooling": "pooled"}]})
+    assert err.value.key == "variants.v.sweep.text_pooling"

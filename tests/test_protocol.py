@@ -98,7 +98,7 @@ def test_the_grid_is_in_order_with_ids_that_survive_a_new_value():
 
 @pytest.mark.parametrize("variant, key, words", [
     ({"sweep": {"modality": ["audio"]}}, "variants.v.sweep.modality", "structural"),
-    ({"sweep": {"seed": [1, 2]}}, "variants.v.sweep.seed", "structural"),
+    ({"sweep": {"seed": [1, 2]}}, "variants.v.sweep.seed", "variants.v.seeds: [1, 2]"),
     ({"sweep": {"gpus": [1, 2]}}, "variants.v.sweep.gpus", "structural"),
     ({"sweep": {"learning_rate": [1]}}, "variants.v.sweep.learning_rate", "not a training key"),
     ({"sweep": {"lr": [-1.0]}}, "variants.v.sweep.lr", "-1.0"),
@@ -113,6 +113,63 @@ def test_a_bad_sweep_is_refused_naming_its_key(variant, key, words):
     with pytest.raises(InputError) as err:
         plan(config(**variant))
     assert err.value.key == key and words in str(err.value)
+
+
+MM = {"modality": "text+audio", "loss": "ce"}
+
+
+@pytest.mark.parametrize("variant, key, words", [
+    ({**MM, "sweep": {"mixer_depth": [1, 2]}}, "variants.v.sweep.mixer_depth",
+     "fusion concat has no such size"),
+    ({"sweep": {"focal_gamma": [1.0, 2.0]}}, "variants.v.sweep.focal_gamma",
+     "loss ce has no focusing term"),
+    ({"sweep": {"neutral_threshold": [0.4, 0.6]}}, "variants.v.sweep.neutral_threshold",
+     "one-stage"),
+    ({**MM, "fusion": "tensor_mixer", "sweep": {"attention_heads": [2, 4]}},
+     "variants.v.sweep.attention_heads", "fusion tensor_mixer has no such size"),
+    ({"sweep": {"audio_seconds": [2.0, 4.0]}}, "variants.v.sweep.audio_seconds",
+     "text model has no audio"),
+    ({"sweep": {"va_loss": ["ccc"]}}, "variants.v.sweep.va_loss", "va_weight 0"),
+])
+def test_a_swept_key_the_variant_never_reads_is_refused(variant, key, words):
+    with pytest.raises(InputError) as err:
+        plan(config(**variant))
+    assert err.value.key == key and words in str(err.value) and "never reads" in str(err.value)
+
+
+def test_candidates_that_train_the_same_model_are_refused():
+    # focal_gamma is read by the focal candidates only: ce with gamma 1 or 2 is one model
+    with pytest.raises(InputError, match="train the same model") as err:
+        plan(config(sweep={"loss": ["ce", "focal"], "focal_gamma": [1.0, 2.0]}))
+    assert err.value.key == "variants.v.sweep.focal_gamma" and "focusing term" in str(err.value)
+    # where every candidate differs in what the model reads, the grid stands
+    assert len(plan(config(sweep={"loss": ["focal", "soft_focal"],
+                                  "focal_gamma": [1.0, 2.0]})).candidates) == 4
+
+
+@pytest.mark.parametrize("key, values, words", [
+    ("dropout", [0, 0.0], "lists 0 and 0.0, the same number"),
+    ("lr", [1, 1.0], "lists 1 and 1.0, the same number"),
+    ("epochs", [2, 2], "lists a value twice"),
+])
+def test_values_equal_as_numbers_are_refused_whatever_their_spelling(key, values, words):
+    with pytest.raises(InputError, match=words) as err:
+        plan(config(sweep={key: values}))
+    assert err.value.key == f"variants.v.sweep.{key}"
+
+
+def test_a_candidates_spec_error_names_the_swept_key_that_made_it():
+    with pytest.raises(InputError, match="mixer_projection 18 is not a multiple") as err:
+        plan(config(**MM, fusion="tensor_mixer", sweep={"mixer_projection": [16, 18]}))
+    assert err.value.key == "variants.v.sweep.mixer_projection"
+
+
+def test_a_number_yaml_reads_as_text_says_how_to_write_it():
+    cfg = config()
+    cfg["variants"]["v"]["sweep"] = yaml.safe_load("lr: [1e-3, 2.0e-3]")
+    with pytest.raises(InputError, match="write it as 1.0e-3") as err:
+        plan(cfg)
+    assert err.value.key == "variants.v.sweep.lr"
 
 
 def test_sweep_with_two_stage_is_refused_naming_both_keys_and_train_sweep_too():
@@ -420,3 +477,14 @@ def test_the_report_shows_seeds_and_sweeps_and_checks_the_choice(tmp_path):
     spec_file.write_text(json.dumps({**json.loads(spec_file.read_text()), "lr": 1e-3}))
     with pytest.raises(InputError, match="not the selected candidate"):
         render_report.main(report_args(p, *extra, variants=variants))
+
+
+def test_a_sweep_on_one_validation_session_is_warned_about():
+    cfg = config(sweep={"lr": [1e-3, 2e-3]})
+    cfg["folds"]["val_sessions"] = 1
+    plans = {"v": plan(cfg), "two": plan(cfg, "two")}
+    assert "v choose on folds.val_sessions 1" in protocol.sweep_warning(cfg, plans)
+    cfg["folds"]["val_sessions"] = 2
+    assert protocol.sweep_warning(cfg, plans) is None
+    cfg["folds"]["val_sessions"] = 1
+    assert protocol.sweep_warning(cfg, {"two": plans["two"]}) is None  # nothing swept

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from kemdy.errors import InputError
 from kemdy.spec import encoder_of, encoders
+from kemdy.train.fusion_spec import needs_sequences
+
+SWEPT = "_swept"  # in a sweep candidate's spec here: the keys its sweep set
 
 RELEASES = {"kemdy20": "KEMDy20", "kemdy19": "KEMDy19"}  # release format -> dataset name
 
@@ -229,48 +232,69 @@ def check_family(found: dict, names: dict, keys: dict | None = None) -> None:
                              key=(keys or {}).get(modality, f"encoders.{modality}"))
 
 
-def check_audio_window(audio_config: dict, name: str, specs: dict[str, dict]) -> None:
+def where(variant: str, spec: dict, key: str) -> str:
+    """The config key that set `key` of a variant's spec, or of one of its sweep
+    candidates (`SWEPT` lists the candidate's swept keys)."""
+    swept = key in spec.get(SWEPT, ())
+    return f"variants.{variant}.{'sweep.' if swept else ''}{key}"
+
+
+def label(variant: str, spec: dict) -> str:
+    swept = {k: spec[k] for k in spec.get(SWEPT, ())}
+    return f"{variant} (sweep candidate {json.dumps(swept, sort_keys=True)})" if swept else variant
+
+
+def check_audio_window(audio_config: dict, name: str, specs: list[tuple[str, dict]]) -> None:
     """Whisper's encoder takes one 30-s window (max_source_positions encoder frames of 20 ms):
     a longer audio_seconds would be cut silently."""
     if audio_config.get("model_type") != "whisper":
         return
     window = int(audio_config.get("max_source_positions", 1500)) * 0.02
-    for variant, spec in specs.items():
+    for variant, spec in specs:
         if "audio" in encoders(spec) and float(spec.get("audio_seconds", 4.0)) > window:
-            raise InputError("config", f"audio_seconds {spec['audio_seconds']} is more than the "
-                             f"{window:g}-s window of {name} (Whisper)",
-                             f"set audio_seconds to {window:g} or less (audio_eval: windows "
-                             "scores a longer clip window by window)",
-                             key=f"variants.{variant}.audio_seconds")
+            raise InputError("config", f"{label(variant, spec)}: audio_seconds "
+                             f"{spec['audio_seconds']} is more than the {window:g}-s window of "
+                             f"{name} (Whisper)", f"set audio_seconds to {window:g} or less "
+                             "(audio_eval: windows scores a longer clip window by window)",
+                             key=where(variant, spec, "audio_seconds"))
 
 
-def check_text_pooling(text_config: dict, name: str, specs: dict[str, dict]) -> None:
-    """`text_pooling: pooled` reads the encoder's pooler: ELECTRA and DeBERTa have none."""
+def check_text_pooling(text_config: dict, name: str, specs: list[tuple[str, dict]]) -> None:
+    """`text_pooling: pooled` reads the encoder's pooler: ELECTRA and DeBERTa have none. A
+    sequence fusion (cross-attention) reads the token states, never a pooler."""
     kind = text_config.get("model_type")
     if kind not in NO_POOLER:
         return
-    pooled = [v for v, spec in specs.items()
-              if "text" in encoders(spec) and spec.get("text_pooling", "pooled") == "pooled"]
+    pooled = [(v, spec) for v, spec in specs
+              if "text" in encoders(spec) and spec.get("text_pooling", "pooled") == "pooled"
+              and not needs_sequences(spec)]
     if pooled:
-        others = f" (and {', '.join(pooled[1:])})" if len(pooled) > 1 else ""
-        raise InputError("config", f"variant {pooled[0]}{others} pools the text with the "
+        names = [label(v, spec) for v, spec in pooled]
+        others = f" (and {', '.join(names[1:])})" if len(names) > 1 else ""
+        raise InputError("config", f"variant {names[0]}{others} pools the text with the "
                          f"encoder's pooler, but {name} ({TEXT_FAMILIES[kind]}) has none",
                          "set text_pooling: first_token for the variant (or under train: for "
-                         "every variant)", key=f"variants.{pooled[0]}.text_pooling")
+                         "every variant)", key=where(*pooled[0], "text_pooling"))
 
 
-def check_encoders(config: dict, specs: dict[str, dict]) -> None:
+def check_encoders(config: dict, specs: dict[str, dict],
+                   sweeps: dict[str, list[dict]] | None = None) -> None:
     """The encoders the variants use (encoders.text/audio, or a variant's own
     text_encoder/audio_encoder) exist where the jobs will load them, are of a supported
-    family, every text variant's max_len fits and its pooling exists. Reads config.json
-    only: no weights are loaded before the run. Demo encoders are built by a rule."""
+    family, every text variant's max_len fits and its pooling exists; the same for each
+    sweep candidate (`sweeps`: variant -> the candidates' swept values), whose errors name
+    variants.<v>.sweep.<key>. Reads config.json only: no weights are loaded before the run.
+    Demo encoders are built by a rule."""
     demo = bool(config["encoders"].get("build_demo"))
-    groups: dict[tuple[str, str], tuple[str, dict]] = {}  # (modality, name) -> (key, specs)
-    for variant, spec in specs.items():
+    entries = [(v, spec) for v, spec in specs.items()]
+    entries += [(v, {**specs[v], **params, SWEPT: tuple(params)})
+                for v, candidates in (sweeps or {}).items() for params in candidates]
+    groups: dict[tuple[str, str], tuple[str, list]] = {}  # (modality, name) -> (key, entries)
+    for variant, spec in entries:
         for m in encoders(spec):
             name, key = encoder_of(config, spec, m, variant)
             if not (demo and key == f"encoders.{m}"):
-                groups.setdefault((m, name), (key, {}))[1][variant] = spec
+                groups.setdefault((m, name), (key, []))[1].append((variant, spec))
     for (m, name), (key, group) in groups.items():
         found = encoder_config(name, key, ())
         check_family({m: found}, {m: name}, {m: key})
@@ -279,9 +303,9 @@ def check_encoders(config: dict, specs: dict[str, dict]) -> None:
             continue
         check_text_pooling(found, name, group)
         limit = max_text_positions(found)
-        for variant, spec in group.items():
+        for variant, spec in group:
             if int(spec["max_len"]) > limit:
-                raise InputError("config", f"max_len {spec['max_len']} is more than the "
-                                 f"{limit} tokens {name} takes",
+                raise InputError("config", f"{label(variant, spec)}: max_len {spec['max_len']} "
+                                 f"is more than the {limit} tokens {name} takes",
                                  f"set max_len to {limit} or less",
-                                 key=f"variants.{variant}.max_len")
+                                 key=where(variant, spec, "max_len"))

@@ -34,7 +34,7 @@ import numpy as np
 
 from kemdy.errors import InputError
 from kemdy.runs import candidate_epochs
-from kemdy.spec import DEFAULTS, PROTOCOL_KEYS, check, fingerprint, resolve
+from kemdy.spec import DEFAULTS, PROTOCOL_KEYS, check, fingerprint, resolve, unread_keys
 
 # Not hyper-parameters: what a variant is (modality, stages, encoders), the protocol itself,
 # and how a job runs (gpus: a resource, the same for every candidate).
@@ -138,9 +138,17 @@ def candidate_id(params: dict) -> str:
     return "c" + fingerprint(params)[:10]
 
 
+def canonical(value):
+    """A value as a sweep compares it: numbers by value (0 and 0.0, 1 and 1.0 are one)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ("number", float(value))
+    return ("json", json.dumps(value, sort_keys=True))
+
+
 def check_sweep(name: str, spec: dict, sweep: dict, validate=None) -> list[Candidate]:
-    """The sweep's candidates, every one checked before any job: keys that may be swept,
-    values the schema accepts (`validate(key, value)` raises on a bad one) and every
+    """The sweep's candidates, every one checked before any job: keys that may be swept and
+    that the variant reads, values the schema accepts (`validate(where, key, value)` raises
+    on a bad one), no two values or candidates that train the same model, and every
     candidate's spec through spec.check."""
     where = f"variants.{name}.sweep"
     if not isinstance(sweep, dict) or not sweep:
@@ -153,26 +161,73 @@ def check_sweep(name: str, spec: dict, sweep: dict, validate=None) -> list[Candi
                          f"drop variants.{name}.sweep or variants.{name}.two_stage",
                          key=f"{where}")
     for key, values in sweep.items():
-        if key not in SWEEPABLE:
-            why = "not a training key" if key not in STRUCTURAL else "structural, not a " \
-                "hyper-parameter (make it a variant of its own)"
-            raise InputError("config", f"{where}.{key}: {why}",
-                             f"sweep only training keys: {', '.join(SWEEPABLE)}",
-                             key=f"{where}.{key}")
-        if not isinstance(values, list) or not values:
-            raise InputError("config", f"{where}.{key} is {values!r}",
-                             "give a list of one or more values", key=f"{where}.{key}")
-        if len({json.dumps(v) for v in values}) != len(values):
-            raise InputError("config", f"{where}.{key} lists a value twice", "list each once",
-                             key=f"{where}.{key}")
-        for value in values:
-            if validate is not None:
-                validate(f"{where}.{key}", key, value)
+        check_swept_key(name, key, values, validate)
     candidates = [Candidate(candidate_id(p), p) for p in grid(sweep)]
+    unread = {}
     for c in candidates:
-        check({**spec, **c.params}, f"config (sweep candidate {c.params_json})",
-              prefix=f"{where}.")
+        try:
+            unread[c.id] = unread_keys(check({**spec, **c.params}, "config",
+                                             prefix=f"variants.{name}."))
+        except InputError as err:
+            raise swept_error(err, name, c) from None
+    for key in sweep:
+        whys = {unread[c.id].get(key) for c in candidates}
+        if None not in whys:
+            raise InputError("config", f"{where}.{key}: variant {name} never reads {key} "
+                             f"({sorted(whys)[0]}), so every candidate would train the same "
+                             "model", f"drop {key} from the sweep, or sweep a key {name} reads",
+                             key=f"{where}.{key}")
+    seen = {}
+    for c in candidates:
+        read = tuple((k, canonical(v)) for k, v in c.params.items() if k not in unread[c.id])
+        if read in seen:
+            first = seen[read]
+            keys = [k for k in c.params if k in unread[c.id]]
+            why = "; ".join(f"{k} is not read: {unread[c.id][k]}" for k in keys)
+            raise InputError("config", f"{where}: candidates {first.params_json} and "
+                             f"{c.params_json} train the same model ({why})",
+                             "sweep those keys in a variant of their own where they are read",
+                             key=f"{where}.{keys[0]}")
+        seen[read] = c
     return candidates
+
+
+def check_swept_key(name: str, key: str, values, validate=None) -> None:
+    """One swept key: sweepable, a non-empty list of distinct values (as numbers: 0 and 0.0
+    are one value) that the schema accepts."""
+    where = f"variants.{name}.sweep.{key}"
+    if key == "seed":
+        raise InputError("config", f"{where}: seeds are repeats to average, not a setting to "
+                         "choose on validation", f"list them as variants.{name}.seeds: "
+                         f"{values if isinstance(values, list) else '[...]'} (or train.seeds)",
+                         key=where)
+    if key not in SWEEPABLE:
+        why = "not a training key" if key not in STRUCTURAL else "structural, not a " \
+            "hyper-parameter (make it a variant of its own)"
+        raise InputError("config", f"{where}: {why}",
+                         f"sweep only training keys: {', '.join(SWEEPABLE)}", key=where)
+    if not isinstance(values, list) or not values:
+        raise InputError("config", f"{where} is {values!r}", "give a list of one or more values",
+                         key=where)
+    for value in values:
+        if validate is not None:
+            validate(where, key, value)
+    seen = {}
+    for i, value in enumerate(values):
+        first = values[seen.setdefault(canonical(value), i)]
+        if seen[canonical(value)] != i:
+            same = ("lists a value twice" if json.dumps(first) == json.dumps(value) else
+                    f"lists {first!r} and {value!r}, the same number")
+            raise InputError("config", f"{where} {same}", "list each value once", key=where)
+
+
+def swept_error(err: InputError, name: str, c: Candidate) -> InputError:
+    """A candidate's spec error, naming the sweep key that made it (the check names the
+    key it tested, which may be another: a swept mixer_projection fails on mixer_patch)."""
+    key = (err.key or "").rsplit(".", 1)[-1]
+    swept = [key] if key in c.params else list(c.params)
+    return InputError("config", f"{err.problem} (sweep candidate {c.params_json})", err.fix,
+                      key=" / ".join(f"variants.{name}.sweep.{k}" for k in swept))
 
 
 def plan(config: dict, name: str, source: str = "config", validate=None) -> Plan:
@@ -187,6 +242,17 @@ def plan(config: dict, name: str, source: str = "config", validate=None) -> Plan
     sweep = config["variants"][name].get("sweep")
     candidates = check_sweep(name, spec, sweep, validate) if sweep is not None else []
     return Plan(name, spec, seeds, candidates)
+
+
+def sweep_warning(config: dict, plans: dict[str, Plan]) -> str | None:
+    """A warning where sweeps choose on fewer than two validation sessions per dataset."""
+    swept = [name for name, p in plans.items() if p.swept]
+    n = int(config.get("folds", {}).get("val_sessions", 1))
+    if not swept or n >= 2:
+        return None
+    return (f"WARNING: the sweeps of {', '.join(swept)} choose on folds.val_sessions {n} "
+            "validation session per dataset and fold: one session's macro-F1 (its speakers, "
+            "its recording) is a noisy judge. Set folds.val_sessions: 2 or more for sweeps.")
 
 
 # ---------------------------------------------------------------- selection

@@ -15,7 +15,8 @@ import json
 
 from kemdy.atomic import write_json
 from kemdy.errors import InputError
-from kemdy.train.fusion_spec import DEFAULT_SIZES, FUSIONS, needs_sequences, size_problem
+from kemdy.train.fusion_spec import (DEFAULT_SIZES, FUSIONS, SIZE_KEYS, needs_sequences,
+                                     size_problem)
 from kemdy.train.fusion_spec import options as fusion_options
 from kemdy.tables import read_json
 
@@ -70,7 +71,7 @@ DEFAULTS = {
     # of this many previous turns of the segment's dialogue (0: the segment's own only).
     "context_turns": 0,
     # Fusion of text+audio (kemdy/train/fusion.py): concat (the original) | tensor_mixer |
-    # cross_attention | gated, and the sizes of tensor_mixer and cross_attention.
+    # cross_attention | co_attention | gated | gmu, their sizes, and the head (mlp: the original).
     "fusion": "concat",
     **DEFAULT_SIZES,
 }
@@ -187,6 +188,42 @@ def check_optim_targets(spec: dict, source: str, prefix: str) -> None:
         raise InputError(source, f"va_loss {spec['va_loss']} with va_weight 0: the model "
                          "predicts no valence or arousal", "set va_weight > 0, or drop va_loss",
                          key=f"{prefix}va_loss")
+
+
+def unread_keys(spec: dict) -> dict[str, str]:
+    """{key: why} of the training keys that this spec's model never reads, so that a value
+    of theirs changes nothing (a sweep over one would train the same model twice)."""
+    modality, loss = spec["modality"], spec["loss"]
+    trained = [m for m in encoders(spec) if not spec[f"freeze_{m}"]]
+    out = {}
+    if loss not in ("focal", "soft_focal"):
+        out["focal_gamma"] = f"loss {loss} has no focusing term"
+    if not spec["two_stage"]:
+        out["neutral_threshold"] = "a one-stage variant has no stage-1 threshold"
+    fusion = spec.get("fusion", "concat")
+    read = SIZE_KEYS.get(fusion, ())
+    out.update({k: f"fusion {fusion} has no such size" for keys in SIZE_KEYS.values()
+                for k in keys if k not in read})
+    if "text" not in modality:
+        for key in ("max_len", "freeze_text", "text_pooling", "context_turns"):
+            out[key] = f"a {modality} model has no text"
+    elif needs_sequences(spec):
+        out["text_pooling"] = f"fusion {fusion} reads the token states, not a pooled vector"
+    if "audio" not in modality:
+        for key in ("audio_seconds", "audio_crop", "audio_eval", "max_batch_seconds",
+                    "freeze_audio", "freeze_feature_encoder", "audio_layers"):
+            out[key] = f"a {modality} model has no audio"
+    elif spec["freeze_audio"]:
+        out["freeze_feature_encoder"] = "the whole audio encoder is frozen"
+    if modality != "text+audio":
+        out["text_warmup_epochs"] = out["fusion"] = f"a {modality} model fuses nothing"
+    if not trained:
+        out["lr_encoders"] = out["gradient_checkpointing"] = "no encoder trains"
+    if loss not in SOFT_LOSSES:
+        out["target_sharpening"] = f"loss {loss} trains on the hard label"
+    if not float(spec["va_weight"]):
+        out["va_loss"] = "va_weight 0: no valence/arousal output"
+    return out
 
 
 def check_fusion(spec: dict, source: str, prefix: str) -> None:

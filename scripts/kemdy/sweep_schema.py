@@ -24,6 +24,22 @@ def schema_check(schema_path):
             jsonschema.validate(value, sub)
         except jsonschema.ValidationError as err:
             raise InputError("config", f"{where}: {value!r} ({err.message})",
-                             f"use values {key} accepts", key=where) from None
+                             text_number_fix(value) or f"use values {key} accepts",
+                             key=where) from None
 
     return validate
+
+
+def text_number_fix(value) -> str | None:
+    """How to write a number that YAML read as text: PyYAML (YAML 1.1) takes 1e-3 for a
+    string, since its exponent form needs a dot (1.0e-3)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        float(value)
+    except ValueError:
+        return None
+    mantissa, _, exponent = value.lower().partition("e")
+    dotted = f"{mantissa}.0e{exponent}" if exponent and "." not in mantissa else value
+    return (f"write it as {dotted}, unquoted: YAML reads a number in exponent form without "
+            "a dot (1e-3) as text")
