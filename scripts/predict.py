@@ -37,7 +37,8 @@ from kemdy.atomic import write_csv
 from kemdy.classes import CLASSES
 from kemdy.cpus import available_cpus
 from kemdy.errors import InputError, run_cli
-from kemdy.predict import context_turns, load_models, predict_one
+from kemdy.predict import (context_turns, load_models, modalities, predict_one,
+                           read_models)
 from kemdy.tables import read_table
 
 
@@ -64,58 +65,98 @@ def warn_without_context(models, given: bool) -> None:
               "the first turn of a dialogue", file=sys.stderr)
 
 
-def predict_table(models, table: Path, device) -> pd.DataFrame:
-    frame = read_table(table, ["wav", "text"], "give a CSV with the columns wav and text",
+def note_unread_turns(models, given: list[int], rows: bool = False) -> None:
+    """Say so when items give more previous turns than the models read (the last ones are
+    read, as in training). `given`: the turns of each item; `rows`: a table's."""
+    turns = context_turns(models)
+    over = [n for n in given if n > turns]
+    if not turns or not over:
+        return
+    what = (f"{len(over)} of {len(given)} rows give more (up to {max(over)}): their older "
+            "turns are" if rows else f"{over[0]} were given: the oldest {over[0] - turns} "
+            f"{'is' if over[0] - turns == 1 else 'are'}")
+    print(f"note: these models read the last {turns} previous turns; {what} not read",
+          file=sys.stderr)
+
+
+def predict_table(models, reads: set[str], table: Path, device) -> pd.DataFrame:
+    """`reads`: what the models read of an item (modalities): only those columns are needed."""
+    needs = sorted({"text": "text", "audio": "wav"}[m] for m in reads)
+    frame = read_table(table, needs, f"give a CSV with the column(s) {', '.join(needs)}",
                        dtype=str, keep_default_na=False)
     warn_without_context(models, "context" in frame.columns)
-    rows = []
+    rows, given = [], []
     for line, item in enumerate(frame.itertuples(index=False), start=2):
-        wav = Path(item.wav) if os.path.isabs(item.wav) else table.parent / item.wav
+        cells = item._asdict()
+        wav = cells.get("wav")
+        if wav is not None and not os.path.isabs(wav):
+            wav = table.parent / wav
         try:
-            context = context_cell(item.context) if "context" in frame.columns else None
-            out = predict_one(models, item.text, wav, device, context)
+            context = context_cell(cells["context"]) if "context" in cells else None
+            given.append(len([t for t in context or [] if t.strip()]))
+            out = predict_one(models, cells.get("text"), wav, device, context)
         except InputError as err:
             raise InputError(table, f"{err.path}: {err.problem}", err.fix, row=line) from None
-        rows.append({**item._asdict(), "emotion": out["emotion"],
+        rows.append({**cells, "emotion": out["emotion"],
                      **{f"prob_{c}": out["probabilities"][c] for c in CLASSES},
                      **{k: out[k] for k in ("valence", "arousal") if k in out}})
+    note_unread_turns(models, given, rows=True)
     return pd.DataFrame(rows)
+
+
+def check_item_args(members, args) -> None:
+    """One recording: what the models read of it must be given (from model.json, before
+    any encoder loads)."""
+    reads = modalities(members)
+    if "audio" in reads and args.wav is None:
+        raise InputError("--wav", "this model listens to the recording", "give --wav A.wav")
+    if "text" in reads and args.text is None:
+        raise InputError("--text", "this model reads the transcript",
+                         'give --text "the words spoken"')
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", nargs="+", required=True, help="exported model folder(s)")
+    # extend: `--model A --model B` is A and B (not B alone), checked as one ensemble
+    ap.add_argument("--model", nargs="+", action="extend", required=True,
+                    help="exported model folder(s): the folds (and seeds) of one variant")
     ap.add_argument("--wav", type=Path, help="one recording (16 kHz mono 16-bit PCM)")
-    ap.add_argument("--text", help="its transcript")
+    ap.add_argument("--text", help="its transcript (not for an audio-only model)")
     ap.add_argument("--context", action="append", help="a previous turn's transcript, for a "
                     "model trained with context_turns; repeat it, oldest first")
     ap.add_argument("--csv", type=Path, help="a table of many: columns wav, text")
     ap.add_argument("--out", type=Path, help="--csv: write the predictions here (else stdout)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    ap.add_argument("--vary", nargs="*", default=[], metavar="KEY",
-                    help="spec keys the models may differ in: seed (a variant's seeds) and "
-                    "a sweep's keys (each fold and seed keeps its own choice)")
+    ap.add_argument("--vary", nargs="+", action="extend", default=[], metavar="KEY",
+                    help="spec keys the models may differ in beyond those their model.json "
+                    "records (older exports): seed, a sweep's keys")
     for m in ("text", "audio"):
         ap.add_argument(f"--{m}-encoder", help=f"the {m} encoder the model was trained with, "
                         "if no longer where its model.json says (its fingerprint is checked)")
     args = ap.parse_args(argv)
-    if (args.csv is None) == (args.text is None):
-        ap.error("give --wav and --text for one recording, or --csv for a table")
+    one = args.wav is not None or args.text is not None
+    if (args.csv is None) != one:
+        ap.error("give --wav and/or --text for one recording, or --csv for a table")
     if args.csv is not None and args.context:
         ap.error("--context is for one recording; a table gives it in a context column")
+    members, unsigned = read_models(args.model, args.vary)
+    if unsigned:
+        print(f"note: {len(unsigned)} of these models ({unsigned[0]} ...) were exported "
+              "before model.json's digest: their model.json cannot be checked against their "
+              "weights (re-run their training to add it)", file=sys.stderr)
+    if args.csv is None:
+        check_item_args(members, args)
     torch.set_num_threads(max(1, min(args.threads, available_cpus())))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    models = load_models(args.model, device,
-                         {"text": args.text_encoder, "audio": args.audio_encoder}, args.vary)
+    models = load_models(members, device, {"text": args.text_encoder,
+                                           "audio": args.audio_encoder})
     if args.csv is None:
-        needs_audio = any(s.extractor is not None for parts in models for s in parts.values())
-        if needs_audio and args.wav is None:
-            raise InputError("--wav", "this model listens to the recording", "give --wav A.wav")
         warn_without_context(models, bool(args.context))
+        note_unread_turns(models, [len([t for t in args.context or [] if t.strip()])])
         print(json.dumps(predict_one(models, args.text, args.wav, device, args.context),
                          indent=2))
         return
-    table = predict_table(models, args.csv, device)
+    table = predict_table(models, modalities(members), args.csv, device)
     if args.out:
         write_csv(args.out, table)
     else:

@@ -42,7 +42,7 @@ from kemdy.train import checkpoints as ckpt
 from kemdy.train.batches import training_batches
 from kemdy.train.data import load_split, make_task
 from kemdy.train.distributed import Dist, init_distributed, log
-from kemdy.train.export import card, write_export
+from kemdy.train.export import card, check_varies, write_export
 from kemdy.train.inputs import prepare_inputs
 from kemdy.train.loop import (cosine_with_warmup, predict, predictions_frame, run_epoch,
                               runtime_for, val_scores)
@@ -233,6 +233,8 @@ def parse_args(argv=None):
                    "this process may use)")
     p.add_argument("--workers", default="auto", help="DataLoader workers (auto: 0 on the CPU)")
     p.add_argument("--max-epochs", type=int, help="cap the spec's epochs (quick runs)")
+    p.add_argument("--varies", nargs="+", default=[], metavar="KEY", help="spec keys this "
+                   "variant's models differ in (seed, a sweep's keys): model.json records them")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="write the resume state at the end of an epoch at most this often "
                    "(0: every epoch); SIGTERM/SIGINT always save")
@@ -246,6 +248,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(max(1, min(args.threads, available_cpus())))
     spec = specs.job_spec(args.spec, args.config, args.variant, args.stage, args.max_epochs)
+    args.varies = check_varies(args.varies, spec)
     dist = init_distributed()
     try:
         with stop_on_signals() as stop:

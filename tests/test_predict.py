@@ -21,6 +21,7 @@ from kemdy.classes import CLASSES
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError, run_cli
 from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_text_encoder
+from kemdy.train.export import read_weights, write_export
 from kemdy.train.two_stage import combine
 
 BASE = {"epochs": 2, "lr": 3e-3, "batch_size": 8, "max_len": 32, "patience": 5, "seed": 3,
@@ -191,13 +192,18 @@ def test_a_stage_folder_alone_is_refused_naming_the_folder_to_pass(ws, trained, 
     assert f"pass the folder that holds both stages: {trained['two'] / 'two'}" in err
 
 
-def edited_copy(model: Path, to: Path, **changes) -> Path:
-    """A copy of an exported model whose model.json has other top-level or spec values."""
-    shutil.copytree(model, to)
-    card = json.loads((to / "model.json").read_text())
+def edited_copy(model: Path, to: Path, exported: bool = True, **changes) -> Path:
+    """A copy of an exported model whose model.json has other top-level or spec values:
+    `exported` as such (its weights' digest matches, as a real export of those values'
+    would), else edited by hand after export."""
+    card = json.loads((model / "model.json").read_text())
     card["spec"].update(changes.pop("spec", {}))
     card.update(changes)
-    (to / "model.json").write_text(json.dumps(card))
+    if exported:
+        write_export(to, read_weights(model), {k: v for k, v in card.items() if k != "format"})
+    else:
+        shutil.copytree(model, to)
+        (to / "model.json").write_text(json.dumps(card))
     return to
 
 
@@ -375,3 +381,150 @@ def test_context_missing_warns_and_context_for_a_model_without_it_is_refused(
     pd.DataFrame({"wav": [wav], "text": [text], "context": ["앞의 말"]}).to_csv(table, index=False)
     err = refused(capsys, "--model", with_context / "model", "--csv", table)
     assert "not a JSON list of strings" in err and "row 2" in err
+
+
+# -- issue 30: what a new user meets ------------------------------------------------------
+
+
+def test_a_repeated_model_flag_takes_every_folder(ws, trained, capsys, tmp_path):
+    # `--model A --model B` kept only B: now both, averaged and checked as one ensemble
+    mm0, mm1 = trained["mm0"] / "model", trained["mm1"] / "model"
+    _, wav, text = segment(ws, trained["mm0"])
+    both = cli(capsys, "--model", mm0, mm1, "--wav", wav, "--text", text)
+    assert cli(capsys, "--model", mm0, "--model", mm1, "--wav", wav, "--text", text) == both
+    other = edited_copy(mm1, tmp_path / "other", variant="text_ce")
+    err = refused(capsys, "--model", mm0, "--model", other, "--wav", wav, "--text", text)
+    assert f"cannot be averaged with {mm0}: variant text_ce, not mm" in err
+
+
+@pytest.fixture(scope="module")
+def audio_only(ws, tmp_path_factory):
+    run = tmp_path_factory.mktemp("audio")
+    home, paths = relative_encoders(ws)
+    spec = {**BASE, "modality": "audio", "loss": "ce", "epochs": 1, "freeze_audio": True}
+    train_in(home, train_args(paths, run, "audio_ce", spec))
+    return run
+
+
+def test_an_audio_only_model_needs_no_transcript_and_a_text_model_names_it(
+        ws, trained, audio_only, capsys, tmp_path):
+    preds = pd.read_csv(audio_only / "out" / "predictions.csv").set_index("segment_id")
+    sid, wav, _ = segment(ws, audio_only)
+    out = cli(capsys, "--model", audio_only / "model", "--wav", wav)
+    got = np.array([out["probabilities"][c] for c in CLASSES])
+    assert got == pytest.approx(preds.loc[sid, [f"prob_{c}" for c in CLASSES]].to_numpy(float),
+                                abs=1e-5)
+    table = tmp_path / "wavs.csv"  # a table of recordings alone
+    pd.DataFrame({"wav": [wav]}).to_csv(table, index=False)
+    predict.main(["--model", str(audio_only / "model"), "--csv", str(table),
+                  "--out", str(tmp_path / "out.csv")])
+    assert pd.read_csv(tmp_path / "out.csv")["prob_happy"][0] == pytest.approx(
+        out["probabilities"]["happy"])
+    err = refused(capsys, "--model", trained["mm0"] / "model", "--wav", wav)
+    assert "--text: this model reads the transcript" in err
+    err = refused(capsys, "--model", trained["mm0"] / "model", "--csv", table)
+    assert "text" in err and "column" in err
+
+
+@pytest.fixture(scope="module")
+def seeded(ws, tmp_path_factory):
+    """A text variant's fold 0 trained with seeds 1 and 2 as the workflow lays them out
+    (models/seeded/fold0/seed{s}), each told that its variant varies in seed."""
+    base = tmp_path_factory.mktemp("seeded")
+    home, paths = relative_encoders(ws)
+    fold = base / "seeded" / "fold0"
+    fold.mkdir(parents=True)
+    for seed in (1, 2):
+        spec = {**BASE, "modality": "text", "loss": "ce", "epochs": 1, "seed": seed}
+        train_in(home, train_args(paths, base / f"s{seed}", "seeded", spec)
+                 + ["--varies", "seed"])
+        os.rename(base / f"s{seed}" / "model", fold / f"seed{seed}")
+    return fold
+
+
+def test_a_several_seed_fold_folder_averages_its_seeds_without_vary(ws, seeded, capsys,
+                                                                    tmp_path):
+    # was refused as "not an exported model" with that very folder as the fix
+    card = json.loads((seeded / "seed1" / "model.json").read_text())
+    assert card["varies"] == ["seed"] and card["spec"]["seed"] == 1
+    _, _, text = segment(ws, seeded.parents[1] / "s1")
+    fold = cli(capsys, "--model", seeded, "--text", text)
+    singles = [cli(capsys, "--model", seeded / f"seed{s}", "--text", text) for s in (1, 2)]
+    assert cli(capsys, "--model", seeded / "seed1", seeded / "seed2", "--text", text) == fold
+    for c in CLASSES:
+        mean = (singles[0]["probabilities"][c] + singles[1]["probabilities"][c]) / 2
+        assert fold["probabilities"][c] == pytest.approx(mean, rel=1e-6)
+    err = refused(capsys, "--model", seeded.parent, "--text", text)  # the variant's folder
+    assert "a variant's folder, not one model" in err and f"{seeded.parent}/fold*" in err
+    stale = tmp_path / "fold0"  # a plain model left beside seed folders (seeds changed)
+    shutil.copytree(seeded / "seed1", stale)
+    shutil.copytree(seeded, stale, dirs_exist_ok=True)
+    err = refused(capsys, "--model", stale, "--text", text)
+    assert f"{stale}: holds a model and the models of seeds seed1, seed2" in err
+    assert f"{stale}/seed*" in err
+
+
+def test_a_swept_variants_folds_average_as_their_model_json_says(ws, trained, capsys,
+                                                                 tmp_path):
+    # the folds of a sweep chose other lr values: refused unless --vary lr, although passed
+    # exactly as exported; model.json's `varies` now says lr may differ
+    mm0, mm1 = trained["mm0"] / "model", trained["mm1"] / "model"
+    _, wav, text = segment(ws, trained["mm0"])
+    a = edited_copy(mm0, tmp_path / "sw" / "fold0", varies=["lr"])
+    b = edited_copy(mm1, tmp_path / "sw" / "fold1", varies=["lr"], spec={"lr": 0.002})
+    swept = cli(capsys, "--model", a, b, "--wav", wav, "--text", text)
+    # exported before `varies`: refused, saying how to pass them; --vary still works
+    old = edited_copy(mm1, tmp_path / "old", spec={"lr": 0.002})
+    err = refused(capsys, "--model", mm0, old, "--wav", wav, "--text", text)
+    assert "spec key lr is 0.002, not 0.003" in err and "add --vary lr" in err
+    assert cli(capsys, "--model", mm0, old, "--wav", wav, "--text", text,
+               "--vary", "lr") == swept
+    # a key the cards do not record as varying is still refused
+    c = edited_copy(mm1, tmp_path / "sw" / "fold2", varies=["lr"], spec={"dropout": 0.5})
+    err = refused(capsys, "--model", a, c, "--wav", wav, "--text", text)
+    assert "spec key dropout is 0.5" in err
+
+
+@pytest.mark.parametrize("key", ["not_a_key", "modality"])
+def test_vary_names_only_keys_a_variants_models_may_differ_in(ws, trained, capsys, key):
+    _, wav, text = segment(ws, trained["mm0"])
+    err = refused(capsys, "--model", trained["mm0"] / "model", "--wav", wav, "--text", text,
+                  "--vary", "seed", key)
+    assert f"--vary: {key}: not a key a variant's models may differ in" in err
+    assert "give seed" in err
+
+
+def test_an_edited_model_json_is_refused_and_an_older_export_noted(ws, trained, capsys,
+                                                                  tmp_path):
+    # loss ce -> soft_bce by hand: the same logits read as other probabilities, silently
+    _, wav, text = segment(ws, trained["mm0"])
+    model = trained["mm0"] / "model"
+    edited = edited_copy(model, tmp_path / "edited", exported=False, spec={"loss": "soft_bce"})
+    err = refused(capsys, "--model", edited, "--wav", wav, "--text", text)
+    assert f"{edited / 'model.json'}: edited after export" in err
+    assert "restore the model.json exported with these weights" in err
+    # an export from before the digest: predicted as before, with a note
+    old = tmp_path / "old"
+    shutil.copytree(model, old)
+    from safetensors.torch import save_file
+    save_file(read_weights(model), str(old / "model.safetensors"))  # no metadata
+    assert cli(capsys, "--model", old, "--wav", wav, "--text", text) == \
+        cli(capsys, "--model", model, "--wav", wav, "--text", text)
+    predict.main(["--model", str(old), "--wav", wav, "--text", text])
+    assert "exported before model.json's digest" in capsys.readouterr().err
+
+
+def test_context_beyond_what_the_model_reads_is_noted(ws, with_context, capsys, tmp_path):
+    sid, wav, text = segment(ws, with_context, 4)
+    six = [f"말 {i}" for i in range(6)]
+    predict.main(["--model", str(with_context / "model"), "--wav", wav, "--text", text,
+                  *[a for t in six for a in ("--context", t)]])
+    assert ("note: these models read the last 3 previous turns; 6 were given: the oldest 3 "
+            "are not read") in capsys.readouterr().err
+    table = tmp_path / "ctx.csv"
+    pd.DataFrame({"wav": [wav, wav], "text": [text, text],
+                  "context": [json.dumps(six, ensure_ascii=False), "[]"]}).to_csv(table,
+                                                                               index=False)
+    predict.main(["--model", str(with_context / "model"), "--csv", str(table),
+                  "--out", str(tmp_path / "out.csv")])
+    assert "1 of 2 rows give more (up to 6)" in capsys.readouterr().err

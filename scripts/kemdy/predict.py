@@ -2,8 +2,8 @@
 
 A model is rebuilt from its export: the encoders are loaded again from where its model.json
 records them (and checked against their fingerprints), the trainable weights from
-model.safetensors. Several folds' models of one variant are an ensemble: their class
-probabilities (and valence/arousal) are averaged; anything else is refused
+model.safetensors. Several folds' (and seeds') models of one variant are an ensemble: their
+class probabilities (and valence/arousal) are averaged; anything else is refused
 (kemdy/predict_checks.py). A two-stage model predicts through both stages: neutral when
 stage 1's P(neutral) reaches the threshold, else stage 2's emotion; the seven probabilities
 are P(neutral) and (1 - P(neutral)) x stage 2's. A model trained with dialogue context
@@ -22,8 +22,8 @@ import torch
 
 from kemdy.classes import CLASSES, EMOTIONS
 from kemdy.errors import InputError
-from kemdy.predict_checks import (check_ensemble, check_text, load_encoder, model_parts,
-                                  read_wav)
+from kemdy.predict_checks import (check_ensemble, check_members, check_text, expand_seeds,
+                                  load_encoder, model_parts, read_wav)
 from kemdy.train.batches import audio_batch, crop_offset, pad_tokens, window_offsets
 from kemdy.train.context import encode_pairs, last_turns
 from kemdy.train.export import read_weights, rerun_fix
@@ -68,14 +68,28 @@ def load_stage(folder, card: dict, device="cpu", encoders: dict | None = None,
     return Stage(card, model.to(device).eval(), tokenizer, extractor)
 
 
-def load_models(folders, device="cpu", encoders: dict | None = None,
-                vary=()) -> list[dict[str, Stage]]:
-    """Each --model folder as {"single": Stage} or {"stage1": Stage, "stage2": Stage}, once
-    every folder is known to be one whole model and all of them one variant's (alike but
-    for the spec keys in `vary`: seeds, swept values)."""
-    folders = [Path(f) for f in folders]
+def read_models(folders, vary=()) -> tuple[list[dict], list[Path]]:
+    """Each --model folder (a several-seed fold folder: its seeds') as {"single": (folder,
+    card)} or {"stage1": ..., "stage2": ...}, once every folder is known to be one whole
+    model as exported and all of them one variant's (alike but for the spec keys their cards
+    record as varying, and `vary`). Also returns the folders exported before model.json's
+    digest (not checkable). Reads model.json and the weights' header only: fast."""
+    folders = expand_seeds([Path(f) for f in folders])
     members = [model_parts(folder) for folder in folders]
+    unsigned = check_members(folders, members)
     check_ensemble(folders, members, vary)
+    return members, unsigned
+
+
+def modalities(members: list[dict]) -> set[str]:
+    """What the models read of an item: "text" (the transcript) and/or "audio" (the wav)."""
+    shapes = [card["shape"] for parts in members for _, card in parts.values()]
+    return {m for m in ("text", "audio") if any(shape[f"{m}_dim"] for shape in shapes)}
+
+
+def load_models(members: list[dict], device="cpu", encoders: dict | None = None
+                ) -> list[dict[str, Stage]]:
+    """read_models' members as Stages, ready to score (their encoders loaded and checked)."""
     memo = {}  # encoder fingerprints: computed once per encoder, not once per fold
     return [{part: load_stage(path, card, device, encoders, memo)
              for part, (path, card) in parts.items()} for parts in members]
@@ -136,7 +150,8 @@ def predict_one(models: list[dict[str, Stage]], text: str, wav_path, device="cpu
                 context=None) -> dict:
     """{"emotion", "probabilities" (the seven classes, summing to 1)[, "valence", "arousal"]}.
     `context`: the transcripts of the turns before this one, oldest first."""
-    text = check_text(text)
+    reads_text = any(s.tokenizer is not None for parts in models for s in parts.values())
+    text = check_text(text) if reads_text else None  # an audio-only model needs no words
     context = check_context(models, context)
     waves = {}
     probs, vas, neutral = [], [], []

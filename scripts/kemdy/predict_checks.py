@@ -1,12 +1,16 @@
 """What predict.py refuses before it scores anything: a folder that is not one whole model
-(a stage of a two-stage variant alone, half a two-stage model), models that must not be
-averaged (other variants, specs or encoders), an encoder other than the one a model was
-trained with, a transcript that is not text, and a wav that ingest would refuse (the same
-check, kemdy/release/files.py, and the same reader, kemdy/release/audio.py)."""
+(a stage of a two-stage variant alone, half a two-stage model, a fold folder holding a model
+and seed folders both), a model.json edited after export, models that must not be averaged
+(other variants, specs or encoders; the keys a variant's models legitimately differ in,
+seeds and a sweep's choices, are those their model.json records as `varies`, or --vary), an
+encoder other than the one a model was trained with, a transcript that is not text, and a
+wav that ingest would refuse (the same check, kemdy/release/files.py, and the same reader,
+kemdy/release/audio.py)."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +18,17 @@ import soundfile as sf
 
 from kemdy.classes import CLASSES, EMOTIONS, STAGE1_CLASSES
 from kemdy.errors import InputError
+from kemdy.protocol import SWEEPABLE
 from kemdy.release.audio import read_wave
 from kemdy.release.files import check_wav
-from kemdy.train.export import CARD, read_card, rerun_fix
+from kemdy.train.export import CARD, check_digest, read_card, rerun_fix
 from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_text_encoder
 
 WAV_FIX = "give a 16-bit PCM mono wav at the encoder's sample rate (as the release's are)"
 STAGES = {"stage1": (1, STAGE1_CLASSES), "stage2": (2, EMOTIONS)}
 ENSEMBLE_FIX = ("pass the folds of one variant as the workflow exported them "
                 "(results/models/<variant>/fold*)")
+VARYING = ("seed", *SWEEPABLE)  # what --vary may name: seeds and the keys a sweep may vary
 
 
 # ---------------------------------------------------------------- inputs
@@ -57,6 +63,36 @@ def read_wav(path, rate: int) -> np.ndarray:
 # ---------------------------------------------------------------- what a folder holds
 
 
+def holds_model(folder: Path, pattern: str) -> bool:
+    """Whether subfolders `pattern` of `folder` hold an exported model (or its stages)."""
+    return any(folder.glob(f"{pattern}/{CARD}")) or any(folder.glob(f"{pattern}/stage1"))
+
+
+def seed_folders(folder: Path) -> list[Path]:
+    """A several-seed variant's fold folder: its seed{s} models, by seed."""
+    found = [f for f in folder.glob("seed*") if re.fullmatch(r"seed\d+", f.name)
+             and holds_model(folder, f.name)]
+    return sorted(found, key=lambda f: int(f.name[4:]))
+
+
+def expand_seeds(folders: list[Path]) -> list[Path]:
+    """Each --model folder, a several-seed fold folder as its seeds' models (the fold's
+    ensemble, averaged with the rest). A fold folder holding a model of its own and seed
+    folders besides is left from another `seeds` setting: which one is meant is the user's
+    call, not a guess."""
+    out = []
+    for folder in folders:
+        seeds = seed_folders(folder)
+        if seeds and ((folder / CARD).exists() or (folder / "stage1").is_dir()):
+            raise InputError(folder, f"holds a model and the models of seeds "
+                             f"{', '.join(s.name for s in seeds)} (one of them left from an "
+                             "earlier `seeds` setting)", f"name the ones you mean: {folder} "
+                             f"(its own model) or {folder}/seed*; the workflow's predict rule "
+                             "retrains what the config asks for")
+        out += seeds or [folder]
+    return out
+
+
 def model_parts(folder: Path) -> dict[str, tuple[Path, dict]]:
     """{"single": (folder, card)} or {"stage1": ..., "stage2": ...}: one whole model."""
     stages = [s for s in STAGES if (folder / s).is_dir()]
@@ -75,7 +111,7 @@ def model_parts(folder: Path) -> dict[str, tuple[Path, dict]]:
             raise InputError(folder, f"stage1 is {one['variant']} fold {one['fold']}, stage2 "
                              f"{two['variant']} fold {two['fold']}", rerun_fix(folder / "stage2"))
         return parts
-    folds = any(folder.glob(f"fold*/{CARD}")) or any(folder.glob("fold*/stage1"))
+    folds = holds_model(folder, "fold*") or holds_model(folder, "fold*/seed*")
     if folds and not (folder / CARD).exists():
         raise InputError(folder, "a variant's folder, not one model", f"pass its folds: "
                          f"{folder}/fold*")
@@ -88,6 +124,24 @@ def model_parts(folder: Path) -> dict[str, tuple[Path, dict]]:
         raise InputError(folder / CARD, f"classes {card.get('classes')}, not the seven "
                          f"{CLASSES}", rerun_fix(folder))
     return {"single": (folder, card)}
+
+
+def check_vary(vary) -> list[str]:
+    """--vary: keys a variant's models may differ in, not anything at all (a typo would
+    otherwise pass silently, and --vary modality would average unlike models)."""
+    unknown = [k for k in vary if k not in VARYING]
+    if unknown:
+        raise InputError("--vary", f"{', '.join(unknown)}: not a key a variant's models may "
+                         "differ in", f"give seed (several seeds) or a sweep's keys: "
+                         f"{', '.join(VARYING)}; models exported by this workflow record "
+                         "theirs in model.json (`varies`), so --vary is rarely needed")
+    return list(vary)
+
+
+def recorded_varies(members: list[dict]) -> set[str]:
+    """The keys every member's model.json records as varying (older exports: none)."""
+    each = [set(parts[part][1].get("varies") or []) for parts in members for part in parts]
+    return set.intersection(*each) if each else set()
 
 
 def signature(parts: dict, vary=()) -> dict:
@@ -113,8 +167,17 @@ def difference(a: dict, b: dict) -> str | None:
     return None
 
 
+def check_members(folders: list[Path], members: list[dict]) -> list[Path]:
+    """Each member's model.json against the digest exported with its weights (an edited one
+    is refused); returns the folders too old to hold a digest (nothing to check)."""
+    return [path for parts in members for path, card in parts.values()
+            if not check_digest(path, card)]
+
+
 def check_ensemble(folders: list[Path], members: list[dict], vary=()) -> None:
-    """Averaging is only for models of one variant: anything else is refused, by name."""
+    """Averaging is only for models of one variant: anything else is refused, by name. The
+    spec keys the members may differ in: `vary` and those every member's card records."""
+    vary = set(check_vary(vary)) | recorded_varies(members)
     seen = {}
     for folder in folders:
         key = os.path.realpath(folder)
@@ -125,8 +188,12 @@ def check_ensemble(folders: list[Path], members: list[dict], vary=()) -> None:
     for folder, parts in zip(folders[1:], members[1:]):
         differs = difference(first, signature(parts, vary))
         if differs:
+            key = re.match(r"spec key (\w+) ", differs)
+            hint = (f"; if they are one variant's {key.group(1)} choices exported before "
+                    f"model.json recorded them, add --vary {key.group(1)}"
+                    if key and key.group(1) in VARYING else "")
             raise InputError(folder, f"cannot be averaged with {folders[0]}: {differs}",
-                             ENSEMBLE_FIX)
+                             ENSEMBLE_FIX + hint)
 
 
 # ---------------------------------------------------------------- encoders
