@@ -10,7 +10,7 @@
    (audio_layers: weighted). The figures behind not caching them (README: fusion).
 2. Training samples/s and peak memory of every fusion at its default sizes, the real token
    lengths and 4-s / 7-s clips, both encoders trained (front end frozen) and both frozen
-   (cached vectors; cross_attention runs them live), with ratios against concat in the
+   (cached vectors; the sequence fusions run them live), with ratios against concat in the
    same run. On a GPU the encoders have the real shapes and memory is
    max_memory_allocated; on the CPU they are tiny and memory is the peak resident-set
    growth over the timed pass, sampled every millisecond (glibc's mmap threshold fixed
@@ -32,14 +32,15 @@ import torch
 from bench import geometry
 from bench.common import machine, write_result
 from kemdy.train.batches import Inputs, length_grouped_batches
-from kemdy.train.fusion_spec import DEFAULT_SIZES, FUSIONS
+from kemdy.train.fusion_spec import DEFAULT_SIZES, FUSIONS, SEQUENCE_FUSIONS
 from kemdy.train.loop import Runtime, cosine_with_warmup, precision, run_epoch
 from kemdy.train.losses import Criterion
 from kemdy.train.models import EmotionModel, apply_freezing
 
 KEMDY20_SEGMENTS = 13462
 SMALL_SIZES = {"mixer_projection": 16, "mixer_patch": 4, "mixer_depth": 2, "mixer_width": 32,
-               "attention_dim": 32, "attention_heads": 2, "attention_layers": 1}
+               "attention_dim": 32, "attention_heads": 2, "attention_layers": 1,
+               "attention_self_layers": 1, "gmu_dim": 32}
 
 
 def sequence_cache(audio) -> list[dict]:
@@ -94,7 +95,7 @@ class PeakRSS:
 def build(fusion: str, parts: dict, frozen: bool, sizes: dict) -> EmotionModel:
     spec = {"modality": "text+audio", "fusion": fusion, "freeze_text": frozen,
             "freeze_audio": frozen, "freeze_feature_encoder": True, **sizes}
-    live = not frozen or fusion == "cross_attention"  # else the vectors come cached
+    live = not frozen or fusion in SEQUENCE_FUSIONS  # else the vectors come cached
     text = copy.deepcopy(parts["text"]) if live else None
     audio = copy.deepcopy(parts["audio"]) if live else None
     apply_freezing(text, audio, spec)
@@ -155,7 +156,7 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
                                      parts["text"].config.vocab_size, audio_seconds=s)
             for frozen in (False, True):
                 for fusion in FUSIONS:
-                    runs_live = not frozen or fusion == "cross_attention"
+                    runs_live = not frozen or fusion in SEQUENCE_FUSIONS
                     feed = live if runs_live else cached(live, parts)
                     got = measure(build(fusion, parts, frozen, sizes), feed, runtime,
                                   batch_size, steps)

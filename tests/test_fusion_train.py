@@ -68,11 +68,12 @@ def test_tensor_mixer_stopped_mid_epoch_resumes_exactly(ws, tmp_path, capsys):
     assert 0 < resumed["parameters"]["trainable"] < frozen
 
 
-def test_cross_attention_micro_batches_give_the_batch_they_replace(ws, tmp_path):
+@pytest.mark.parametrize("fusion", ["cross_attention", "co_attention"])
+def test_sequence_fusion_micro_batches_give_the_batch_they_replace(ws, tmp_path, fusion):
     # Frozen encoders run live in eval mode and no dropout: two micro-batches of 4 (each
     # padded to its own longest text and clip) make the step one batch of 8 makes.
-    spec = {**BASE, **SMALL, "fusion": "cross_attention", "dropout": 0.0, "freeze_text": True,
-            "freeze_audio": True}
+    spec = {**BASE, **SMALL, "fusion": fusion, "dropout": 0.0, "attention_dropout": 0.0,
+            "freeze_text": True, "freeze_audio": True}
     train.main(train_args(ws, tmp_path / "one", "x", spec))
     train.main(train_args(ws, tmp_path / "two", "x", {**spec, "accumulate": 2}))
     whole, parts = (pd.read_csv(tmp_path / d / "out" / "predictions.csv") for d in ("one", "two"))

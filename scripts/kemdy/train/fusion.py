@@ -1,20 +1,27 @@
-"""How a text+audio model joins its two modalities (spec key `fusion`).
+"""How a text+audio model joins its two modalities (spec key `fusion`); README "Fusion"
+says per fusion what it follows and where it differs.
 
     concat           the pooled vectors side by side (the original project; no parameters)
-    gated            each pooled vector scaled by its own sigmoid gate, computed from both
+    gated            each pooled vector times its own feature-wise sigmoid gate, one Linear
+                     from both (LMR-CL's GatingBlock with one layer for its ReLU bottleneck)
+    gmu              Arevalo et al.'s bimodal Gated Multimodal Unit: z t' + (1 - z) a', with
+                     t' = tanh(W_t t), a' = tanh(W_a a), z = sigmoid(W_z [t, a]), `gmu_dim` wide
     tensor_mixer     each pooled vector projected to `mixer_projection`, their outer product
                      (a projection x projection map) cut into mixer_patch x mixer_patch
                      patches, an MLP-Mixer of `mixer_depth` blocks at `mixer_width`, averaged
-                     over the patches (the TensorMixer recipe; here the projections train)
-    cross_attention  MulT-style: each modality's sequence (tokens, frames) projected to
-                     `attention_dim` attends to the other's over `attention_layers` blocks of
-                     `attention_heads` heads, then each is averaged over its real positions
+                     over the patches (TMN's; here the projections train)
+    cross_attention  MulT's crossmodal transformer (kemdy/train/mult.py): each modality's
+                     sequence attends to the other's input features at every layer, then
+                     self-attention; read out per `attention_readout`
+    co_attention     each modality's sequence (tokens, frames), projected to `attention_dim`,
+                     attends to the other's *updated* states over `attention_layers` blocks
+                     (co-attention, as ViLBERT's co-TRM), then each is averaged over its real
+                     positions
 
-A fusion maps (text, audio) to one feature vector of `out_dim` that the head reads (and
-the valence/arousal output through the head's last hidden layer). The pooled fusions take
-(batch, d) vectors; cross_attention takes (batch, length, d) states with boolean masks
-(True: a real token or frame), so padding never enters what a sample attends to or is
-averaged over.
+A fusion maps (text, audio) to one feature vector of `out_dim` that the head reads. The
+pooled fusions take (batch, d) vectors; the sequence fusions take (batch, length, d) states
+with boolean masks (True: a real token or frame), so padding never enters what a sample
+attends to or is averaged over.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import torch
 from torch import nn
 
 from kemdy.train.fusion_spec import FUSIONS, size_problem
+from kemdy.train.mult import CrossAttention, masked_mean
 
 
 class Concat(nn.Module):
@@ -39,7 +47,10 @@ class Concat(nn.Module):
 
 
 class Gated(nn.Module):
-    """[g_t * t, g_a * a] with g_m = sigmoid(W_m [t, a] + b_m), one gate per feature."""
+    """[g_t * t, g_a * a] with g_m = sigmoid(W_m [t, a] + b_m), one gate per feature.
+
+    Not Arevalo's GMU (that is `gmu`): both vectors are kept, each scaled by its own gates.
+    LMR-CL's GatingBlock gates the same way through a ReLU bottleneck of d/16."""
 
     sequences = False
 
@@ -53,6 +64,26 @@ class Gated(nn.Module):
         both = torch.cat([text, audio], dim=-1)
         return torch.cat([torch.sigmoid(self.text_gate(both)) * text,
                           torch.sigmoid(self.audio_gate(both)) * audio], dim=-1)
+
+
+class GMU(nn.Module):
+    """Arevalo et al. (2017), "Gated Multimodal Units for Information Fusion", bimodal unit
+    as in the paper's equations (bias-free): h = z * tanh(W_t t) + (1 - z) * tanh(W_a a),
+    z = sigmoid(W_z [t, a]), all `dim` wide. Their code (johnarevalo/gmu-mmimdb) computes z
+    from the projected features instead and puts batch norm before the projections."""
+
+    sequences = False
+
+    def __init__(self, text_dim: int, audio_dim: int, dim: int):
+        super().__init__()
+        self.text = nn.Linear(text_dim, dim, bias=False)
+        self.audio = nn.Linear(audio_dim, dim, bias=False)
+        self.gate = nn.Linear(text_dim + audio_dim, dim, bias=False)
+        self.out_dim = dim
+
+    def forward(self, text, audio):
+        z = torch.sigmoid(self.gate(torch.cat([text, audio], dim=-1)))
+        return z * torch.tanh(self.text(text)) + (1 - z) * torch.tanh(self.audio(audio))
 
 
 def mlp(dim: int, hidden: int) -> nn.Sequential:
@@ -95,7 +126,7 @@ class TensorMixer(nn.Module):
         return self.norm(self.blocks(self.embed(patches))).mean(1)
 
 
-class CrossBlock(nn.Module):
+class CoBlock(nn.Module):
     """Queries of one modality attend to the other's real positions; then a feed-forward."""
 
     def __init__(self, dim: int, heads: int):
@@ -112,22 +143,19 @@ class CrossBlock(nn.Module):
         return x + self.ff(self.ff_norm(x))
 
 
-def masked_mean(states, mask):
-    weights = mask.to(states.dtype).unsqueeze(-1)
-    return (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-
-
-class CrossAttention(nn.Module):
-    """Text tokens attend to audio frames and audio frames to text tokens, layer by layer
-    (both from the previous layer's states); the two are then averaged and concatenated."""
+class CoAttention(nn.Module):
+    """Text tokens attend to audio frames and audio frames to text tokens, layer by layer,
+    each to the other's states of the previous layer (co-attention: not MulT, whose keys are
+    the source's input features at every layer); the two are then averaged and concatenated.
+    Until issue 30 this was `cross_attention`: same parameters, same numbers (tested)."""
 
     sequences = True
 
     def __init__(self, text_dim: int, audio_dim: int, dim: int, heads: int, layers: int):
         super().__init__()
         self.text_proj, self.audio_proj = nn.Linear(text_dim, dim), nn.Linear(audio_dim, dim)
-        self.text_blocks = nn.ModuleList(CrossBlock(dim, heads) for _ in range(layers))
-        self.audio_blocks = nn.ModuleList(CrossBlock(dim, heads) for _ in range(layers))
+        self.text_blocks = nn.ModuleList(CoBlock(dim, heads) for _ in range(layers))
+        self.audio_blocks = nn.ModuleList(CoBlock(dim, heads) for _ in range(layers))
         self.text_norm, self.audio_norm = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.out_dim = 2 * dim
 
@@ -153,8 +181,14 @@ def make_fusion(opts: dict, text_dim: int, audio_dim: int) -> nn.Module:
         raise ValueError(problem[1])
     if kind == "gated":
         return Gated(text_dim, audio_dim)
+    if kind == "gmu":
+        return GMU(text_dim, audio_dim, opts["gmu_dim"])
     if kind == "tensor_mixer":
         return TensorMixer(text_dim, audio_dim, opts["mixer_projection"], opts["mixer_patch"],
                            opts["mixer_depth"], opts["mixer_width"])
-    return CrossAttention(text_dim, audio_dim, opts["attention_dim"], opts["attention_heads"],
-                          opts["attention_layers"])
+    if kind == "cross_attention":
+        return CrossAttention(text_dim, audio_dim, opts["attention_dim"], opts["attention_heads"],
+                              opts["attention_layers"], opts["attention_self_layers"],
+                              opts["attention_dropout"], opts["attention_readout"])
+    return CoAttention(text_dim, audio_dim, opts["attention_dim"], opts["attention_heads"],
+                       opts["attention_layers"])

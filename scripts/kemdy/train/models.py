@@ -11,7 +11,7 @@ from torch import nn
 
 from kemdy.train.encoders import is_whisper
 from kemdy.train.fusion import make_fusion
-from kemdy.train.fusion_spec import needs_sequences, options
+from kemdy.train.fusion_spec import HEADS, needs_sequences, options
 
 TEXT_POOLINGS = ("pooled", "first_token")
 VA_CENTRE = 3.0  # valence and arousal are rated 1-5: the output starts at the middle
@@ -111,10 +111,22 @@ class Head(nn.Module):
         return self.net(x)
 
 
+def make_head(kind: str, width: int, n_out: int, dropout: float, hidden: int) -> nn.Module:
+    """A head other than the original (fusion_spec.HEADS): its last layer gives the class
+    logits and, with valence/arousal, two more outputs (as TMN's heads do)."""
+    if kind == "linear":  # TMN's tensor mixer: the mixer's own last Linear gives the logits
+        return nn.Linear(width, n_out)
+    if kind == "gelu":  # TMN's cross-attention classifier (its first Dropout is the model's)
+        return nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout),
+                             nn.Linear(hidden, n_out))
+    raise ValueError(f"head must be one of {HEADS}, not {kind!r}")
+
+
 class EmotionModel(nn.Module):
     """Text and/or audio vector -> fusion (kemdy/train/fusion.py; concatenation by default)
-    -> dropout -> head -> class logits, and with `regress` a valence/arousal output from the
-    head's last hidden layer. A sequence fusion (cross_attention) reads the encoders' states
+    -> dropout -> head -> class logits, and with `regress` a valence/arousal output: from the
+    original head's last hidden layer (head: mlp), else two more outputs of the head's last
+    layer (TMN). A sequence fusion (cross_attention, co_attention) reads the encoders' states
     instead of pooled vectors; a frozen encoder then runs here, without grad, in eval mode.
 
     An encoder is part of the model only while it trains; a frozen encoder's vectors come
@@ -138,13 +150,20 @@ class EmotionModel(nn.Module):
         self.text_pooling, self.pass_audio_mask = text_pooling, pass_audio_mask
         self.audio_layers = audio_layers if audio_dim else "last"
         # concat has no parameters: its model draws the same initial weights as before fusion
-        self.fusion = make_fusion(options(fusion or {}), text_dim, audio_dim)
+        opts = options(fusion or {})
+        self.fusion = make_fusion(opts, text_dim, audio_dim)
         self.dropout = nn.Dropout(dropout)
-        self.head = Head(self.fusion.out_dim, n_classes, dropout)
+        self.n_classes, self.head_kind = n_classes, opts["head"]
+        if self.head_kind == "mlp":
+            self.head = Head(self.fusion.out_dim, n_classes, dropout)
+        else:
+            self.head = make_head(self.head_kind, self.fusion.out_dim,
+                                  n_classes + 2 * bool(regress), dropout, opts["head_hidden"])
         # Made after the head, so a model without them starts from the same head weights.
         self.layer_weights = (nn.Parameter(torch.zeros(n_audio_layers))
                               if self.audio_layers == "weighted" else None)
-        self.va = nn.Linear(self.fusion.out_dim, 2) if regress else None
+        self.va = nn.Linear(self.fusion.out_dim, 2) if regress and self.head_kind == "mlp" else None
+        self.regress = bool(regress)
         self.mute_audio = False  # text-only warm-up epochs (train.py)
 
     def audio_part(self, batch: dict) -> torch.Tensor:
@@ -184,7 +203,7 @@ class EmotionModel(nn.Module):
         """The fusion's features: what the head (and the valence/arousal output) reads.
         Muting (text-only warm-up) multiplies the audio vector or states by 0.0: no signal,
         but every parameter stays in the graph, as DDP needs."""
-        dtype = self.head.net[0].weight.dtype
+        dtype = next(self.head.parameters()).dtype
         if self.fusion.sequences:
             t, a, t_mask, a_mask = self.sequences(batch)
             if self.mute_audio:
@@ -205,6 +224,10 @@ class EmotionModel(nn.Module):
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(class logits, valence/arousal on the 1-5 scale or None)."""
+        if self.head_kind != "mlp":
+            out = self.head(self.dropout(self.fused(batch)))
+            logits, va = out[:, :self.n_classes], out[:, self.n_classes:]
+            return logits, va + VA_CENTRE if self.regress else None
         features = self.head.net[:-1](self.dropout(self.fused(batch)))
         logits = self.head.net[-1](features)
         return logits, None if self.va is None else self.va(features) + VA_CENTRE
