@@ -459,6 +459,51 @@ def test_crops_windows_and_batch_caps():
     assert all(len(b) * lengths[b].max() <= 80 for b in batches)
 
 
+def test_max_batch_seconds_counts_what_the_audio_encoder_processes():
+    """Whisper encodes every clip as its whole 30-s window, so 2-s clips cost 30 s each
+    against max_batch_seconds (counting the clips' 2 s let 8 windows, 240 s, into a 90-s
+    batch); wav2vec2 costs the cut clip. A cap below one clip's cost is refused."""
+    from transformers import Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+
+    from kemdy.train.batches import Inputs, eval_batches, training_batches
+    from kemdy.train.data import Task
+    from kemdy.train.distributed import Dist
+
+    n, rate = 12, 16000
+    task = Task(list(CLASSES), pd.DataFrame({"segment_id": [f"s{i}" for i in range(n)]}),
+                np.zeros(n, np.int64), np.zeros((n, len(CLASSES)), np.float32))
+
+    class Store:  # every clip 2 s long
+        path = "audio"
+
+        def span(self, segment_id):
+            return 0, 2 * rate
+
+    def largest(inputs, cap):
+        train_batches = training_batches(inputs, np.arange(n), 8, 0, cap, Dist())(1)
+        scoring = eval_batches(inputs.lengths, np.arange(n), 8, cap, costs=inputs.costs)
+        return max(map(len, train_batches)), max(map(len, scoring))
+
+    whisper = Inputs(task, audio=Store(), feature_extractor=WhisperFeatureExtractor(),
+                     max_samples=4 * rate)
+    assert (whisper.costs == 30 * rate).all()
+    assert largest(whisper, whisper.batch_cap(90)) == (3, 3)
+    with pytest.raises(InputError) as err:
+        whisper.batch_cap(20)
+    assert err.value.key == "max_batch_seconds" and "whole 30-s window" in err.value.problem
+    assert "30 per clip a batch may hold" in err.value.fix
+    w2v = Inputs(task, audio=Store(), feature_extractor=Wav2Vec2FeatureExtractor(),
+                 max_samples=4 * rate)
+    assert (w2v.costs == 2 * rate).all()
+    assert largest(w2v, w2v.batch_cap(6)) == (3, 3)
+    with pytest.raises(InputError, match="audio_seconds 4"):
+        w2v.batch_cap(1.5)
+    # a frozen encoder's cached vectors cost the batch no audio at all
+    frozen = Inputs(task, audio=Store(), feature_extractor=WhisperFeatureExtractor(),
+                    audio_emb=torch.zeros(n, 4))
+    assert not frozen.costs.any() and frozen.batch_cap(1) == rate
+
+
 def test_unpadded_eval_batches_hold_one_length_each():
     from kemdy.train.batches import eval_batches
 

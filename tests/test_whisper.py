@@ -114,3 +114,25 @@ def test_the_pre_run_check_takes_whisper_and_its_30_s_window(ws):
         check_encoders(names, {"v": {"modality": "audio", "audio_seconds": 30.0},
                                "w": {"modality": "audio", "audio_seconds": 31.0}})
     assert err.value.key == "variants.w.audio_seconds" and "30" in err.value.fix
+
+
+def test_a_batch_cap_below_whispers_window_is_refused_before_any_job(ws):
+    """A trained Whisper encodes every clip as its whole 30-s window: max_batch_seconds below
+    it could never be met (each batch would exceed it with one clip), so the pre-run check
+    refuses it, naming the variant's key; a frozen encoder (cached vectors) is left alone."""
+    names = {"encoders": {"audio": ws["whisper-small"], "text": ""}}
+    audio = {"modality": "audio", "audio_seconds": 4.0}
+    check_encoders(names, {"v": {**audio, "max_batch_seconds": 30.0}})
+    check_encoders(names, {"v": {**audio, "max_batch_seconds": 10.0, "freeze_audio": True}})
+    with pytest.raises(InputError) as err:
+        check_encoders(names, {"v": {**audio, "max_batch_seconds": 30.0},
+                               "w": {**audio, "max_batch_seconds": 16.0}})
+    assert err.value.key == "variants.w.max_batch_seconds"
+    assert "whole 30-s window" in err.value.problem and "240 for 8" in err.value.fix
+
+
+def test_the_training_job_counts_a_whisper_clip_as_its_window(ws, tmp_path):
+    """The job itself refuses a cap below the window (a demo encoder has no pre-run check)."""
+    spec = {**SPEC, "epochs": 1, "max_batch_seconds": 8.0}
+    with pytest.raises(InputError, match="whole 30-s window"):
+        train.main(train_args({**ws, "audio_encoder": ws["whisper-small"]}, tmp_path, "v", spec))

@@ -246,11 +246,21 @@ def label(variant: str, spec: dict) -> str:
 
 def check_audio_window(audio_config: dict, name: str, specs: list[tuple[str, dict]]) -> None:
     """Whisper's encoder takes one 30-s window (max_source_positions encoder frames of 20 ms):
-    a longer audio_seconds would be cut silently."""
+    a longer audio_seconds would be cut silently, and a trained Whisper costs a batch the
+    whole window per clip, so a max_batch_seconds below it could never be met."""
     if audio_config.get("model_type") != "whisper":
         return
     window = int(audio_config.get("max_source_positions", 1500)) * 0.02
     for variant, spec in specs:
+        cap = spec.get("max_batch_seconds")
+        if "audio" in encoders(spec) and cap and not spec.get("freeze_audio") \
+                and float(cap) < window:
+            raise InputError("config", f"{label(variant, spec)}: max_batch_seconds {cap} is "
+                             f"less than one clip costs: {name} (Whisper) encodes every clip "
+                             f"as its whole {window:g}-s window, however short the clip",
+                             f"set max_batch_seconds to {window:g} per clip a batch may hold "
+                             f"(e.g. {8 * window:g} for 8), or leave it unset (null)",
+                             key=where(variant, spec, "max_batch_seconds"))
         if "audio" in encoders(spec) and float(spec.get("audio_seconds", 4.0)) > window:
             raise InputError("config", f"{label(variant, spec)}: audio_seconds "
                              f"{spec['audio_seconds']} is more than the {window:g}-s window of "

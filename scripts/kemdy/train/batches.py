@@ -1,6 +1,6 @@
 """Batches: tokenised text, normalised waveforms and where each clip is cut, length-grouped
-batch order (capped in total audio), and the collate step that pads each batch only to its
-own longest item. Collation runs on the CPU (in DataLoader workers); kemdy.train.loop moves
+batch order (capped in the audio the encoder processes), and the collate step that pads
+each batch only to its own longest item. Collation runs on the CPU (in DataLoader workers); kemdy.train.loop moves
 the batch to the device."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from kemdy.errors import InputError
 from kemdy.release.audio import AudioStore
 from kemdy.train.data import Task
 
@@ -44,6 +45,14 @@ def audio_batch(waves: list[np.ndarray], feature_extractor, sample_rate: int):
                         constant_values=feature_extractor.padding_value)
         mask = np.pad(mask, ((0, 0), (0, extra)))
     return torch.from_numpy(values), torch.from_numpy(mask.astype(np.int64))
+
+
+def encoder_window(feature_extractor) -> int | None:
+    """Samples the audio encoder processes per clip whatever the clip's length: Whisper's
+    window (its feature extractor pads every clip alone to n_samples, 30 s); None for an
+    encoder that reads the clip as it is (padded only to its batch's longest)."""
+    names = getattr(feature_extractor, "model_input_names", ())
+    return int(feature_extractor.n_samples) if "input_features" in names else None
 
 
 def spectrogram_batch(waves: list[np.ndarray], feature_extractor, sample_rate: int):
@@ -109,6 +118,7 @@ class Inputs:
     seed: int = 0
     lengths: np.ndarray = field(default=None)
     clip_lengths: np.ndarray = field(default=None)
+    costs: np.ndarray = field(default=None)
 
     def __post_init__(self):
         n = len(self.task.frame)
@@ -117,18 +127,46 @@ class Inputs:
             self.clip_lengths = np.array([self.audio.span(s)[1] for s in ids], dtype=np.int64)
         # Batches group rows of similar length in what the model pads: the waveform while
         # the audio encoder trains, else the tokens.
-        if self.audio is not None and self.audio_emb is None and self.window_emb is None:
+        live = self.audio is not None and self.audio_emb is None and self.window_emb is None
+        if live:
             self.lengths = np.minimum(self.clip_lengths, self.max_samples)
         elif self.token_ids is not None:
             self.lengths = np.array([len(t) for t in self.token_ids])
         else:
             self.lengths = np.zeros(n, dtype=np.int64)
+        # What max_batch_seconds counts: the samples the audio encoder processes per row in
+        # a batch (none where its vectors come from the cache). Whisper encodes every clip as
+        # its whole window; other encoders the cut clip, a batch padded to at least 1 s.
+        window = encoder_window(self.feature_extractor) if live else None
+        if not live:
+            self.costs = np.zeros(n, dtype=np.int64)
+        elif window:
+            self.costs = np.full(n, window, dtype=np.int64)
+        else:
+            self.costs = np.maximum(self.lengths, int(MIN_BATCH_SECONDS * self.sample_rate))
 
     def batch_cap(self, max_batch_seconds) -> int | None:
-        """max_batch_seconds as padded samples per batch (None: no cap, or no audio)."""
+        """max_batch_seconds as samples the audio encoder processes per batch (None: no cap,
+        or no audio). Refused when a single row already costs more: no batch could keep it."""
         if not max_batch_seconds or self.audio is None:
             return None
-        return int(float(max_batch_seconds) * self.sample_rate)
+        cap = int(float(max_batch_seconds) * self.sample_rate)
+        worst = int(self.costs.max()) if len(self.costs) else 0
+        if worst > cap:
+            seconds = worst / self.sample_rate
+            if encoder_window(self.feature_extractor):
+                why = (f"Whisper's encoder processes every clip as its whole {seconds:g}-s "
+                       "window, however short the clip")
+                fix = (f"set max_batch_seconds to {seconds:g} per clip a batch may hold (e.g. "
+                       f"{8 * seconds:g} for 8), or leave it unset (null)")
+            else:
+                why = (f"the audio encoder processes {seconds:g} s of the longest clip "
+                       f"(audio_seconds {self.max_samples / self.sample_rate:g}, a batch "
+                       f"padded to at least {MIN_BATCH_SECONDS:g} s)")
+                fix = (f"set max_batch_seconds to {seconds:g} or more, or lower audio_seconds")
+            raise InputError("config", f"max_batch_seconds {max_batch_seconds} is less than "
+                             f"one clip costs: {why}", fix, key="max_batch_seconds")
+        return cap
 
     def offsets(self, idx: np.ndarray, epoch: int, scoring: bool = False) -> list[int]:
         """Where each row's clip is cut; a model is scored on the centre, not a random cut."""
@@ -163,16 +201,18 @@ class Inputs:
 
 
 def capped(order: np.ndarray, lengths: np.ndarray, batch_size: int,
-           max_samples: int | None) -> list[np.ndarray]:
+           max_samples: int | None, costs: np.ndarray | None = None) -> list[np.ndarray]:
     """Consecutive batches of `order` (sorted by length), at most batch_size items and, with
-    max_samples, at most that many padded samples (items x longest item) each."""
+    max_samples, at most that many samples processed (items x costliest item) each. `costs`
+    (default: the lengths) is what the encoder processes per item (Inputs.costs)."""
     if not max_samples:
         return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    costs = lengths if costs is None else np.asarray(costs)
     batches, start = [], 0
     while start < len(order):
         end = start + 1
         while end < len(order) and end - start < batch_size and \
-                (end - start + 1) * lengths[order[start: end + 1]].max() <= max_samples:
+                (end - start + 1) * costs[order[start: end + 1]].max() <= max_samples:
             end += 1
         batches.append(order[start:end])
         start = end
@@ -180,7 +220,7 @@ def capped(order: np.ndarray, lengths: np.ndarray, batch_size: int,
 
 
 def length_grouped_batches(lengths, batch_size: int, seed: int, epoch: int, group: int = 50,
-                           max_samples: int | None = None) -> list[np.ndarray]:
+                           max_samples: int | None = None, costs=None) -> list[np.ndarray]:
     """Training batches of similar length in a seeded random order.
 
     Shuffle, then sort by length within chunks of `group` batches and shuffle the batches,
@@ -194,7 +234,7 @@ def length_grouped_batches(lengths, batch_size: int, seed: int, epoch: int, grou
     for start in range(0, len(order), batch_size * group):
         chunk = order[start: start + batch_size * group]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += capped(chunk, lengths, batch_size, max_samples)
+        batches += capped(chunk, lengths, batch_size, max_samples, costs)
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -203,7 +243,7 @@ def training_batches(inputs: Inputs, rows: np.ndarray, batch_size: int, seed: in
     """epoch -> this process's training batches (rows of the task) of that epoch."""
     def batches(epoch: int) -> list[np.ndarray]:
         order = length_grouped_batches(inputs.lengths[rows], batch_size, seed, epoch,
-                                       max_samples=cap)
+                                       max_samples=cap, costs=inputs.costs[rows])
         return shard_batches([rows[b] for b in order], dist.rank, dist.world)
 
     return batches
@@ -235,14 +275,15 @@ def shard_batches(batches: list[np.ndarray], rank: int, world: int) -> list[np.n
 
 
 def eval_batches(lengths, indices, batch_size: int, max_samples: int | None = None,
-                 unpadded: bool = False) -> list[np.ndarray]:
+                 unpadded: bool = False, costs=None) -> list[np.ndarray]:
     """Inference batches sorted by length (least padding); order is restored by index.
     unpadded: only items of one length share a batch (an encoder whose vectors padding
-    would change, e.g. wav2vec2-base; clips cut to audio_seconds mostly share a length)."""
+    would change, e.g. wav2vec2-base; clips cut to audio_seconds mostly share a length).
+    `costs`: as capped()."""
     indices, lengths = np.asarray(indices), np.asarray(lengths)
     order = indices[np.argsort(lengths[indices], kind="stable")]
     if not unpadded:
-        return capped(order, lengths, batch_size, max_samples)
+        return capped(order, lengths, batch_size, max_samples, costs)
     cuts = np.flatnonzero(np.diff(lengths[order])) + 1
     return [b for same in np.split(order, cuts) if len(same)
-            for b in capped(same, lengths, batch_size, max_samples)]
+            for b in capped(same, lengths, batch_size, max_samples, costs)]

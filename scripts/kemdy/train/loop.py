@@ -194,7 +194,8 @@ def predict(model, inputs: Inputs, rows, kind: str, batch_size: int, runtime: Ru
     rows = np.asarray(rows)
     view_rows, view_offsets = scoring_views(inputs, rows, windows)
     lengths = inputs.lengths[view_rows]
-    order = eval_batches(lengths, np.arange(len(view_rows)), batch_size, max_samples, unpadded)
+    order = eval_batches(lengths, np.arange(len(view_rows)), batch_size, max_samples, unpadded,
+                         inputs.costs[view_rows])
     batches = order[dist.rank::dist.world]
     done, outs, loss_sum = [], [], 0.0
     offsets = [[view_offsets[v] for v in b] for b in batches]
