@@ -16,6 +16,7 @@ import soundfile as sf
 
 from kemdy.classes import CLASSES
 from kemdy.demo import lookalike as gl
+from kemdy.demo import signal
 from kemdy.demo.script import PHRASES, compose_text
 from kemdy.demo.voice import make_speaker, synth_voice
 from kemdy.errors import InputError
@@ -148,7 +149,7 @@ def test_wavs_are_16k_16bit_mono(tiny_root):
     for path in wavs:
         info = sf.info(str(path))
         assert (info.samplerate, info.channels, info.subtype, info.format) == (16000, 1, "PCM_16", "WAV")
-        assert gl.MIN_SECONDS - 0.01 <= info.duration <= gl.MAX_SECONDS + 0.01
+        assert signal.MIN_SECONDS - 0.01 <= info.duration <= signal.MAX_SECONDS + 0.01
         assert np.abs(sf.read(str(path))[0]).max() > 0.01  # not silence
 
 
@@ -243,7 +244,7 @@ def test_cli(tmp_path):
 
 
 def test_kemdy20_prior_matches_release():
-    share = np.bincount(gl.sample_emotions(np.random.default_rng(0), 200_000, "kemdy20"),
+    share = np.bincount(signal.sample_emotions(np.random.default_rng(0), 200_000, "kemdy20"),
                         minlength=7) / 200_000
     shares = dict(zip(CLASSES, share))
     assert 0.81 < shares["neutral"] < 0.85  # release: 11,120 / 13,462 = 82.6 %
@@ -253,7 +254,7 @@ def test_kemdy20_prior_matches_release():
 
 
 def test_demo_prior_is_milder():
-    share = np.bincount(gl.sample_emotions(np.random.default_rng(0), 100_000, "demo"),
+    share = np.bincount(signal.sample_emotions(np.random.default_rng(0), 100_000, "demo"),
                         minlength=7) / 100_000
     assert 0.40 < share[0] < 0.50
     assert share[CLASSES.index("fear")] > 0.03 and share[CLASSES.index("disgust")] > 0.03
@@ -261,8 +262,8 @@ def test_demo_prior_is_milder():
 
 def test_single_modality_share():
     rng = np.random.default_rng(0)
-    emotions = gl.sample_emotions(rng, 50_000, "demo")
-    evidence = gl.sample_evidence(rng, emotions, 0.4)
+    emotions = signal.sample_emotions(rng, 50_000, "demo")
+    evidence = signal.sample_evidence(rng, emotions, 0.4)
     assert set(evidence[emotions == 0]) == {"none"}
     emotional = evidence[emotions != 0]
     single = np.isin(emotional, ["text", "audio"]).mean()
@@ -297,13 +298,13 @@ def test_prosody_tracks_emotion():
 
 def test_evaluator_reliability_and_missing_votes():
     rng = np.random.default_rng(0)
-    emotions = gl.sample_emotions(rng, 20_000, "demo")
-    evidence = gl.sample_evidence(rng, emotions, 0.0)
-    votes, valence, arousal = gl.cast_votes(rng, emotions, evidence)
+    emotions = signal.sample_emotions(rng, 20_000, "demo")
+    evidence = signal.sample_evidence(rng, emotions, 0.0)
+    votes, valence, arousal = signal.cast_votes(rng, emotions, evidence)
     cast = votes >= 0
     assert 0.003 < 1 - cast.mean() < 0.007  # about 0.5 % missing
     accuracy = [(votes[cast[:, j], j] == emotions[cast[:, j]]).mean() for j in range(10)]
-    assert np.argsort(accuracy).tolist() == np.argsort(gl.RELIABILITY).tolist()
+    assert np.argsort(accuracy).tolist() == np.argsort(signal.RELIABILITY).tolist()
     assert min(accuracy) < 0.5 < max(accuracy)
     # Valence follows the voted emotion: angry votes are rated lower than happy ones.
     assert valence[votes == CLASSES.index("angry")].mean() < 2.5 < valence[votes == 1].mean()

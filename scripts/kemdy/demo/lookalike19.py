@@ -34,8 +34,8 @@ import numpy as np
 import soundfile as sf
 
 from kemdy.classes import CLASS_INDEX, CLASSES
-from kemdy.demo.lookalike import (Signal, cast_votes, draw_signal, session_speakers,
-                                  utterances, write_csv)
+from kemdy.demo.signal import (Signal, cast_votes, draw_signal, session_speakers, utterances,
+                               write_csv)
 from kemdy.demo.script import FILLERS, n_syllables
 from kemdy.demo.voice import SAMPLE_RATE, Speaker
 from kemdy.release.kemdy19 import (DIALOGUES, F001_AS_M001, GROUP_HEADER, N_COLUMNS,
