@@ -1,5 +1,6 @@
 """python -m bench PART [PART ...]: run benchmarks, each printing ratios against its baseline
-and writing results/bench/<part>.json.
+and writing results/bench/<part>.json. (`python -m bench grid --configfile X`: the grid's
+GPU cost from a card table, bench/grid.py.)
 
     aggregate     vectorised re-labelling vs the original's loops
     train-text    our training/eval loop vs pad-to-256 and batch-1 evaluation
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 from kemdy.errors import run_cli
 
@@ -36,6 +38,10 @@ PARTS = {  # part -> (module, positional arguments of its run())
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["grid"]:  # a planner, not a timing: its own options (bench/grid.py)
+        importlib.import_module("bench.grid").main(argv[1:])
+        return
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="+", choices=[*PARTS, "all"])
     parser.add_argument("--out-dir", default="results/bench")

@@ -18,11 +18,12 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import replace
+from datetime import date
 
 import numpy as np
 import torch
 
-from bench import geometry
+from bench import cards, geometry
 from bench.common import machine, write_result
 from kemdy.cpus import available_cpus
 from kemdy.train.batches import length_grouped_batches
@@ -119,8 +120,25 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
     result["dataloader_speedup"] = fed["train_samples_per_s"] / unfed["train_samples_per_s"]
     print(f"multimodal training with {fed['workers']} DataLoader workers vs none: "
           f"{result['dataloader_speedup']:.2f}x")
+    result["date"] = date.today().isoformat()
+    if device.type == "cuda":
+        result["memory_gib"] = torch.cuda.get_device_properties(device).total_memory / 2**30
     write_result(out_dir, "gpu", result)
+    print(f"card table (python -m bench grid --cards): "
+          f"{cards.write(out_dir, cards.from_gpu(result, card_shapes(small)))}")
     return result
+
+
+def card_shapes(small: bool) -> dict:
+    """Each measured model's (text, audio) encoder shapes, as the card table keys them."""
+    g = geometry
+    text = cards.shape(g.SMALL_TEXT if small else g.KLUE_BASE)
+    audio = {"mm": g.SMALL_AUDIO if small else g.W2V2_BASE,
+             "mm+wavlm-large": g.SMALL_WAVLM if small else g.WAVLM_LARGE,
+             "mm+whisper-small": g.SMALL_WHISPER if small else g.WHISPER_SMALL,
+             "mm+whisper-large-v3": dict(g.SMALL_WHISPER, num_mel_bins=128) if small
+             else g.WHISPER_LARGE_V3}
+    return {"text": (text, None), **{k: (text, cards.shape(v)) for k, v in audio.items()}}
 
 
 def measure_extra_audio(result: dict, parts: dict, inputs, precisions: dict, device,
