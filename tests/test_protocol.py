@@ -130,6 +130,10 @@ MM = {"modality": "text+audio", "loss": "ce"}
     ({"sweep": {"audio_seconds": [2.0, 4.0]}}, "variants.v.sweep.audio_seconds",
      "text model has no audio"),
     ({"sweep": {"va_loss": ["ccc"]}}, "variants.v.sweep.va_loss", "va_weight 0"),
+    ({**MM, "sweep": {"head_hidden": [256, 512]}}, "variants.v.sweep.head_hidden",
+     "head mlp has no such size"),
+    ({**MM, "fusion": "co_attention", "sweep": {"attention_readout": ["last", "mean"]}},
+     "variants.v.sweep.attention_readout", "fusion co_attention has no such size"),
 ])
 def test_a_swept_key_the_variant_never_reads_is_refused(variant, key, words):
     with pytest.raises(InputError) as err:

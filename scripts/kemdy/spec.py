@@ -15,8 +15,8 @@ import json
 
 from kemdy.atomic import write_json
 from kemdy.errors import InputError
-from kemdy.train.fusion_spec import (DEFAULT_SIZES, FUSIONS, SIZE_KEYS, needs_sequences,
-                                     size_problem)
+from kemdy.train.fusion_spec import (DEFAULT_SIZES, FUSIONS, HEAD_KEYS, SIZE_KEYS,
+                                     needs_sequences, size_problem)
 from kemdy.train.fusion_spec import options as fusion_options
 from kemdy.tables import read_json
 
@@ -204,6 +204,9 @@ def unread_keys(spec: dict) -> dict[str, str]:
     read = SIZE_KEYS.get(fusion, ())
     out.update({k: f"fusion {fusion} has no such size" for keys in SIZE_KEYS.values()
                 for k in keys if k not in read})
+    head = spec.get("head", "mlp")
+    out.update({k: f"head {head} has no such size" for keys in HEAD_KEYS.values()
+                for k in keys if k not in HEAD_KEYS.get(head, ())})
     if "text" not in modality:
         for key in ("max_len", "freeze_text", "text_pooling", "context_turns"):
             out[key] = f"a {modality} model has no text"
