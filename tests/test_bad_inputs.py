@@ -170,6 +170,19 @@ def duplicate_segment_id(root):
             "already on annotation/Sess02_eval.csv row 4", "remove or correct one of the two rows"]
 
 
+def row_of_another_session(root):
+    """A Sess01 row pasted into Sess02's file: its prefix and its speaker are session 1's, so
+    it is not the Sess12/Sess17 defect (rewriting it would report Sess02 files missing)."""
+    pasted = read_rows(annotation(root, 1))[2 + 3]
+    path = annotation(root, 2)
+    rows = read_rows(path)
+    write_rows(path, rows + [pasted])
+    line = len(rows) + 1
+    return [f"Sess02_eval.csv, row {line}", f"Segment ID {pasted[3]} is a segment of session 01",
+            "the row looks pasted from Sess01_eval.csv",
+            f"remove row {line} from Sess02_eval.csv"]
+
+
 def valence_out_of_range(root):
     line = set_cell(root, 1, 6, 8, "7")  # Eval01F's valence
     return [f"Sess01_eval.csv, row {line}", "Eval01F valence '7' is not an integer from 1 to 5"]
@@ -189,6 +202,7 @@ CASES = [
     Case("header_row_missing", header_row_missing),
     Case("unknown_emotion_label", unknown_emotion),
     Case("duplicate_segment_id", duplicate_segment_id),
+    Case("row_of_another_session", row_of_another_session),
     Case("valence_out_of_range", valence_out_of_range),
     # Config faults: the schema stops Snakemake before any job.
     Case("config_key_of_wrong_type", config={"audio.sample_rate": "16k"}, fails_in=None,

@@ -107,6 +107,41 @@ def test_wrong_prefixes_fixed_and_counted(tiny_root, tiny_segments):
     assert (seg["session"] == 3).sum() == 12
 
 
+def test_a_row_pasted_from_another_session_is_named_with_its_session(tiny_root, tmp_path):
+    """The Sess12/Sess17 defect (every prefix wrong, the speakers the file's own) is rewritten;
+    a row whose prefix and speaker are another session's is that session's segment, even in
+    a file with the defect: refused, naming the row and its session, not reported as its
+    rewritten ID's missing files."""
+    root = copy_sessions(tiny_root[0], tmp_path / "root", (1, 3))
+    pasted = list(csv.reader(io.StringIO(sess01(root).read_text(encoding="utf-8"))))[4]
+    lines = []
+    edit_rows(root / "annotation" / "Sess03_eval.csv",
+              lambda rows: lines.append(len(rows) + 1) or rows + [pasted])
+    message = fails(root, tmp_path / "out")
+    assert f"Sess03_eval.csv, row {lines[0]}" in message
+    assert f"Segment ID {pasted[3]} is a segment of session 01 (speaker User00" in message
+    assert "not of this file's session 03 (users 005 and 006)" in message
+    assert f"Fix: remove row {lines[0]} from Sess03_eval.csv (the segment belongs in " \
+        "Sess01_eval.csv" in message and "missing" not in message
+
+
+def test_a_rewritten_segment_id_is_named_as_written_when_its_files_are_missing(one, tmp_path):
+    """A prefix rewritten to the file's session (speaker the file's own) whose files do not
+    exist: the missing-file error says which Segment ID the row wrote."""
+    written = {}
+
+    def change(rows):
+        written["id"] = "Sess09" + rows[3][3][6:-3] + "999"
+        rows[3][3] = written["id"]
+        return rows
+
+    edit_rows(sess01(one), change)
+    message = fails(one, tmp_path / "out")
+    assert f"Sess01_eval.csv row 4, whose Segment ID {written['id']} was given the file's " \
+        "session" in message
+    assert f"wav/Session01/Sess01{written['id'][6:]}.wav: missing" in message
+
+
 def test_labels_normalised(tiny_root, tiny_segments):
     root, _ = tiny_root
     seg = pd.read_csv(tiny_segments, keep_default_na=False, dtype=str)

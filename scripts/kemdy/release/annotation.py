@@ -30,6 +30,7 @@ class Row:
     votes: dict = field(default_factory=dict)  # evaluator header name -> (emotion, valence, arousal)
     facts: dict = field(default_factory=dict)  # script, speaker, gender: from the Segment ID
     turn: int | None = None  # the release's Numb: the segment's place in its session's dialogues
+    written_as: str | None = None  # the Segment ID as the file wrote it, where it was rewritten
 
 
 @dataclass

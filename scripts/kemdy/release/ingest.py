@@ -56,7 +56,8 @@ def check_files(root: Path, row: Row, sample_rate: int, clean) -> tuple[dict, li
 
 def _problem(name: str, row: Row, file: str, kind: str, reason: str) -> dict:
     return {"dataset": name, "segment_id": row.segment_id, "file": file, "kind": kind,
-            "reason": reason, "annotation": row.file, "row": row.line, "session": row.session}
+            "reason": reason, "annotation": row.file, "row": row.line, "session": row.session,
+            "written_as": row.written_as}
 
 
 def _missing(path: Path) -> str:
@@ -94,7 +95,9 @@ def find_files(name: str, root: Path, release, sample_rate: int, clean,
 
 
 def _file_problem_error(root: Path, problems: list[dict]) -> InputError:
-    listed = [f"{p['file']}: {p['reason']} (segment of {p['annotation']} row {p['row']})"
+    listed = [f"{p['file']}: {p['reason']} (segment of {p['annotation']} row {p['row']}"
+              + (f", whose Segment ID {p['written_as']} was given the file's session"
+                 if p.get("written_as") else "") + ")"
               for p in problems[:MAX_LISTED]]
     more = f"; and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
     return InputError(

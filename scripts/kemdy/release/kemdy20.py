@@ -4,7 +4,9 @@ its annotation files and folders.
 Everything here is taken from ../shared/docs/kemdy20-format.md. Annotation files are read
 by column position: the two header rows are checked, then skipped; encodings tried:
 utf-8-sig, then cp949. A Segment ID whose session prefix disagrees with its file's name is
-rewritten to the file's session (the file name is the truth, as for Sess12/Sess17).
+rewritten to the file's session (the file name is the truth, as for Sess12/Sess17), as long
+as its speaker is one of that session's two: a row whose prefix and speaker both name
+another session is that session's segment (pasted into the wrong file) and is refused.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ def session_of(segment_id: str) -> int:
     if match is None:
         raise ValueError(segment_id)
     return int(match.group(1))
+
+
+def speaker_session(user: int) -> int:
+    """The session of a speaker: session k holds users 2k-1 and 2k."""
+    return (user + 1) // 2
 
 
 def with_session(segment_id: str, session: int) -> str:
@@ -105,7 +112,9 @@ def read_annotation(path: Path, session: int, root: Path, stats: dict) -> list[R
         if not match:
             raise InputError(path, f"Segment ID '{seg_id}' does not look like "
                              "SessNN_scriptSS_UserUUUG_KKK", "correct the Segment ID", row=line)
+        written = seg_id
         if session_of(seg_id) != session:
+            check_speaker(path, line, seg_id, int(match.group(3)), session)
             wrong.add(session_of(seg_id))
             seg_id, fixed = with_session(seg_id, session), fixed + 1
         facts = {"script": f"script{match.group(2)}", "speaker": f"User{match.group(3)}",
@@ -113,7 +122,7 @@ def read_annotation(path: Path, session: int, root: Path, stats: dict) -> list[R
         out.append(Row(seg_id, session, rel, line, f"wav/Session{session:02d}/{seg_id}.wav",
                        parse_totals(cells, 4, path, line, stats),
                        parse_votes(cells, 7, EVALUATORS, path, line, stats), facts,
-                       parse_numb(cells[0])))
+                       parse_numb(cells[0]), written if written != seg_id else None))
     if not out:
         raise InputError(path, "the annotation file has header rows but no segments",
                          "restore it from the release")
@@ -123,6 +132,24 @@ def read_annotation(path: Path, session: int, root: Path, stats: dict) -> list[R
                     "(the file name is the truth)", rel, fixed, len(out),
                     ", ".join(f"{s:02d}" for s in sorted(wrong)), session)
     return out
+
+
+def check_speaker(path: Path, line: int, seg_id: str, user: int, session: int) -> None:
+    """A Segment ID naming another session is the Sess12/Sess17 defect when its speaker is
+    the file's session's (only the prefix is wrong); when the speaker is another session's
+    too, the row is that session's segment, and rewriting it would only report its files
+    missing under the file's session."""
+    real = speaker_session(user)
+    if real == session:
+        return
+    raise InputError(path, f"Segment ID {seg_id} is a segment of session {real:02d} (speaker "
+                     f"User{user:03d} is one of Sess{real:02d}'s, users {2 * real - 1:03d} and "
+                     f"{2 * real:03d}), not of this file's session {session:02d} (users "
+                     f"{2 * session - 1:03d} and {2 * session:03d}): the row looks pasted from "
+                     f"Sess{real:02d}_eval.csv",
+                     f"remove row {line} from {path.name} (the segment belongs in "
+                     f"Sess{real:02d}_eval.csv, its files under wav/Session{real:02d}/)",
+                     row=line)
 
 
 def list_root(root: Path) -> tuple[dict[int, Path], dict[int, set[str]]]:
