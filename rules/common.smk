@@ -244,11 +244,26 @@ def model_dirs(variant):
     return [p.model_dir(k, s) for k in FOLDS for s in p.seeds]
 
 
-def predict_vary(variant):
-    """predict's --vary: the spec keys a variant's models differ in (none when plain)."""
+def varying_keys(variant):
+    """The spec keys a variant's exported models differ in: seed (several seeds) and its
+    sweep's keys (each fold and seed keeps its own choice); none when plain."""
     p = PLANS[variant]
-    keys = (["seed"] if p.multi_seed else []) + p.sweep_keys
+    return (["seed"] if p.multi_seed else []) + p.sweep_keys
+
+
+def predict_vary(variant):
+    """predict's --vary (model.json records the same as `varies`; this serves older exports)."""
+    keys = varying_keys(variant)
     return " --vary " + " ".join(keys) if keys else ""
+
+
+def train_extra_args(wildcards):
+    """The `context` param of a training job: --segments (context_args), and --varies for a
+    variant with seeds or a sweep (recorded in model.json). One param, so a plain variant's
+    params and command line stay byte-identical: no finished job reruns."""
+    keys = varying_keys(wildcards.variant)
+    varies = shlex.join(["--varies", *keys]) if keys else ""
+    return " ".join(a for a in (context_args(wildcards), varies) if a)
 
 
 def exported_models(variant):
@@ -258,6 +273,16 @@ def exported_models(variant):
     if not SPECS[variant]["two_stage"]:
         return folders
     return [os.path.join(f, stage) for f in folders for stage in ("stage1", "stage2")]
+
+
+def exported_runs(variant):
+    """The metrics.json written with each of those models: a model folder left from another
+    layout (seed folders inside, after `seeds: [1, 2]` became `[1]`) still exists, so only
+    these files tell Snakemake the model must be trained again."""
+    return [
+        os.path.join(f.replace("results/models/", "results/runs/", 1), "metrics.json")
+        for f in exported_models(variant)
+    ]
 
 
 def run_files(name):
@@ -334,7 +359,7 @@ def train_params(stage=None):
         # "{stage}" (the seeded two-stage rule): Snakemake fills in the job's wildcard
         stage=f"--stage {stage}" if stage else "",
         encoders=encoder_args,
-        context=context_args,
+        context=train_extra_args,  # --segments, and --varies
         out_dir=lambda w, output: os.path.dirname(output.metrics),
         # Outside the outputs, which Snakemake deletes when a job fails: a rerun resumes.
         checkpoint_dir=lambda w, output: checkpoint_dir(

@@ -7,6 +7,7 @@ rule predict:
     input:
         table="predict/{name}.csv",
         models=lambda w: exported_models(w.variant),
+        runs=lambda w: exported_runs(w.variant),
     output:
         "results/predict/{variant}/{name}.csv",
     log:
@@ -28,4 +29,6 @@ rule predict:
         vary=lambda w: predict_vary(w.variant),
     shell:
         "HF_HUB_OFFLINE=1 python {params.script:q} --model {params.models}{params.vary}"
-        " --csv {input.table:q} --out {output:q} --threads {resources.cpus} > {log:q} 2>&1"
+        " --csv {input.table:q} --out {output:q} --threads {resources.cpus} > {log:q} 2>&1;"
+        # its warnings and notes (no context given, ...) on the console too, not only in the log
+        " grep -E '^(warning|note): ' {log:q} >&2 || true"

@@ -1,6 +1,8 @@
 """The workflow's shape, checked without running jobs: lint, format, DAG, profiles, config errors."""
 
+import os
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -190,3 +192,62 @@ def test_a_bad_seed_or_sweep_fails_before_any_job_naming_the_key(tmp_path, varia
     proc = snakemake(work, "-n", check=False)
     assert proc.returncode != 0 and key in proc.stdout + proc.stderr
     assert not (work / "results").exists()
+
+
+def test_seeded_and_swept_jobs_record_what_varies_and_plain_jobs_are_unchanged(tmp_path):
+    # model.json records the keys a variant's models differ in (issue 30.8), passed as
+    # --varies in the one param a plain job leaves empty: its command is what it was (no rerun)
+    config = tiny_config()
+    config["variants"] = {
+        "plain": {"modality": "text", "loss": "ce"},
+        "seeded": {"modality": "text", "loss": "ce", "seeds": [1, 2]},
+        "swept": {"modality": "text", "loss": "ce", "sweep": {"lr": [1.0e-3, 2.0e-3]}},
+    }
+    config["report"]["reference"] = "plain"
+    proc = snakemake(copy_workflow(tmp_path, config), "-n", "-p")
+    commands = re.findall(r"^Shell command: (.*scripts/train\.py.*)$", proc.stdout, flags=re.M)
+    by_variant = {v: [c for c in commands if f"--variant {v} " in c] for v in config["variants"]}
+    assert all(by_variant.values()), commands
+    for command in by_variant["plain"]:
+        assert "--varies" not in command
+        assert "--folds results/data/folds.csv  --audio results/data/audio" in command
+    assert all(" --varies seed --audio " in c for c in by_variant["seeded"])
+    assert all(" --varies lr --audio " in c for c in by_variant["swept"])
+
+
+def test_predict_after_seeds_shrink_plans_the_training_and_shows_its_warnings(tmp_path):
+    # `seeds: [1, 2]` became `[1]`: results/models/seeded/fold{k} still exists (it holds
+    # seed1/, seed2/), so only the predict job was planned and it failed on that layout
+    config = tiny_config()
+    config["variants"] = {"seeded": {"modality": "text", "loss": "ce", "seeds": [1]}}
+    config["report"]["reference"] = "seeded"
+    work = copy_workflow(tmp_path, config)
+    (work / "predict").mkdir()
+    (work / "predict/new.csv").write_text("wav,text\na.wav,안녕\n", encoding="utf-8")
+    for k in range(config["folds"]["n_folds"]):
+        for s in (1, 2):
+            model, run = (work / f"results/{d}/seeded/fold{k}/seed{s}" for d in ("models", "runs"))
+            model.mkdir(parents=True)
+            run.mkdir(parents=True)
+            (model / "model.json").write_text("{}")
+            for name in ("metrics.json", "predictions.csv", "history.csv"):
+                (run / name).write_text("")
+    proc = snakemake(work, "-n", "-p", "results/predict/seeded/new.csv")
+    trained = {out.rstrip(",") for rule, out in planned_jobs(proc.stdout) if rule == "train"}
+    assert trained == {f"results/runs/seeded/fold{k}/metrics.json"
+                       for k in range(config["folds"]["n_folds"])}, proc.stdout[-3000:]
+    # the rule's warnings and notes reach the console, not only its log
+    command = re.search(r"^Shell command: (HF_HUB_OFFLINE=1 python .*predict\.py.*)$",
+                        proc.stdout, flags=re.M).group(1)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python").write_text("#!/bin/sh\necho 'loading models' >&2\n"
+                                 "echo 'warning: no context given' >&2\n")
+    (fake / "python").chmod(0o755)
+    (work / "logs/predict/seeded").mkdir(parents=True)
+    ran = subprocess.run(["bash", "-c", f"set -euo pipefail; {command}"], cwd=work,
+                         capture_output=True, text=True,
+                         env={**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"})
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr == "warning: no context given\n"
+    assert "loading models" in (work / "logs/predict/seeded/new.log").read_text()
