@@ -4,22 +4,28 @@
     python scripts/predict.py --model results/models/mm_ce/fold* --csv new.csv --out preds.csv
 
 One item: prints JSON, {"emotion": ..., "probabilities": {the seven classes, summing to 1}}
-plus "valence" and "arousal" from a model trained for them. --csv: a table with `wav` and
-`text` columns (wav paths relative to the table's folder) gives one row per item: the
+plus "valence" and "arousal" from a model trained for them (an audio-only model needs no
+--text, a text-only one no --wav). --csv: a table with `wav` and `text` columns (only those
+the models read; wav paths relative to the table's folder) gives one row per item: the
 columns in, then `emotion`, one `prob_<class>` per class (and `valence`, `arousal`).
-Several --model folders, the folds of one variant, average their probabilities (other
-variants, or a two-stage and a one-stage model, are refused); a two-stage variant's fold
-folder predicts through both stages (a stage1 or stage2 folder alone is refused). The
-encoders are loaded from where model.json records them, from any directory, and must be the
-ones the model was trained with (--text-encoder / --audio-encoder: found elsewhere). How:
+Several --model folders (`--model A B` or `--model A --model B`), the folds of one variant,
+average their probabilities (other variants, or a two-stage and a one-stage model, are
+refused); a several-seed variant's fold folder averages its seed{s} models; the keys a
+variant's models may differ in (seed, a sweep's choices) are those model.json records as
+`varies` (--vary: more, for older exports). A two-stage variant's fold folder predicts
+through both stages (a stage1 or stage2 folder alone is refused). A model.json edited after
+export is refused (a digest of it travels in model.safetensors). The encoders are loaded
+from where model.json records them, from any directory, and must be the ones the model was
+trained with (--text-encoder / --audio-encoder: found elsewhere). How:
 scripts/kemdy/predict.py. The rule `predict` runs it on predict/<name>.csv with every fold
-of a variant.
+(and seed) of a variant.
 
 Dialogue context (a variant trained with context_turns): `--context "..."`, repeated, oldest
 first, gives the turns before the one recording; a table's optional `context` column holds
 them as a JSON list of strings (`["first turn", "second turn"]`, oldest first; empty: none).
 A model trained with context and given none scores each item as a dialogue's first turn (a
-warning says so); context given to models trained without it is refused.
+warning says so); more turns than it reads: the last ones are read (a note says so); context
+given to models trained without it is refused.
 """
 
 from __future__ import annotations
