@@ -394,10 +394,16 @@ def report_aftermath(failed):
     from kemdy.report import aftermath
 
     if not failed:
-        aftermath.remove_superseded(REPORT, PARTIAL, STALE)
+        aftermath.remove_superseded(REPORT, PARTIAL, STALE, "results/summary.csv")
         return
-    aftermath.set_stale_report_aside(
+    moved = aftermath.set_stale_report_aside(
         REPORT, STALE, json.loads(json.dumps(config)), INPUTS_DIGEST
+    )
+    # summarize runs only once every run is there: the old summary.csv is left otherwise
+    aftermath.set_stale_summary_aside(
+        "results/summary.csv",
+        run_files("predictions.csv") + run_files("metrics.json"),
+        STALE if moved else None,
     )
     steps = [
         ("summarize", summarize_args(PARTIAL["summary"], allow_missing=True)),

@@ -56,3 +56,65 @@ def test_a_stop_after_every_job_finished_explains_the_exit_status(capsys):
     assert "Stopped before every job had run" not in said
     aftermath.say_stopped(3)
     assert "Stopped before every job had run; no job failed" in capsys.readouterr().err
+
+
+def test_a_failed_run_on_corrected_data_sets_the_old_summary_aside_with_its_report(tmp_path,
+                                                                                 capsys):
+    """Same config, corrected dataset, one job dies (--keep-going): summarize never runs, so
+    results/summary.csv is still the old data's. It goes aside with the report it fed, and a
+    complete run's success removes both stale files."""
+    import os
+
+    from kemdy.spec import fingerprint
+
+    config = {"variants": {"v": {}}}
+    summary, report = tmp_path / "summary.csv", tmp_path / "summary.html"
+    runs = [tmp_path / f"runs/v/fold{k}/metrics.json" for k in (0, 1)]
+    for path in runs:
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+    summary.write_text("variant,metric\nv,f1_macro\n")
+    report.write_text(f'<meta name="kemdy-config" content="{fingerprint(config)}">\n'
+                      '<meta name="kemdy-inputs" content="00aa">\n')
+    for age, path in ((30, runs[0]), (30, runs[1]), (20, summary), (10, report)):
+        os.utime(path, (os.path.getmtime(path) - age,) * 2)
+    runs[1].unlink()  # the job that died: Snakemake removed its outputs
+    runs[0].write_text("{}")  # the job that finished: retrained on the corrected data
+    stale = str(tmp_path / "summary.stale.html")
+    moved = aftermath.set_stale_report_aside(str(report), stale, config, "11bb")
+    aftermath.set_stale_summary_aside(str(summary), [str(p) for p in runs],
+                                      stale if moved else None)
+    assert moved and not summary.exists() and (tmp_path / "summary.stale.csv").exists()
+    said = capsys.readouterr().err
+    assert f"{summary} no longer describes the runs (the report it fed, {stale}" in said
+    assert "moved to" in said and "summary.stale.csv" in said
+    # the next complete run renders the report again: the stale files go
+    summary.write_text("variant,metric\nv,f1_macro\n")
+    report.write_text("new")
+    partial = {"html": str(tmp_path / "summary.partial.html")}
+    aftermath.remove_superseded(str(report), partial, stale, str(summary))
+    assert not os.path.exists(stale) and not (tmp_path / "summary.stale.csv").exists()
+    assert summary.exists() and report.exists()
+
+
+def test_a_summary_older_than_its_runs_goes_aside_and_a_current_one_stays(tmp_path, capsys):
+    """Without a report to go by (none yet, or a current one), summary.csv is stale when a
+    run it is made from was rewritten after it or is missing; else it stays."""
+    import os
+
+    summary = tmp_path / "summary.csv"
+    runs = [tmp_path / f"fold{k}.json" for k in (0, 1)]
+    for path in runs:
+        path.write_text("{}")
+        os.utime(path, (os.path.getmtime(path) - 30,) * 2)
+    summary.write_text("old")
+    aftermath.set_stale_summary_aside(str(summary), [str(p) for p in runs])
+    assert summary.exists() and not capsys.readouterr().err  # current: kept
+    os.utime(runs[1], (os.path.getmtime(summary) + 5,) * 2)
+    assert aftermath.stale_summary(str(summary), [str(p) for p in runs]) == \
+        f"{runs[1]} was written after it"
+    runs[1].unlink()
+    aftermath.set_stale_summary_aside(str(summary), [str(p) for p in runs])
+    assert not summary.exists() and (tmp_path / "summary.stale.csv").read_text() == "old"
+    assert f"{runs[1]}, which it should summarise, is missing" in capsys.readouterr().err
+    aftermath.set_stale_summary_aside(str(summary), [str(p) for p in runs])  # nothing left: no-op

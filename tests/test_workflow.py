@@ -300,6 +300,9 @@ def test_keep_going_reports_missing_runs_and_sets_the_old_report_aside(run):
         assert not (work / "reports/summary.html").exists(), "an old report still looks current"
         assert (work / "reports/summary.stale.html").exists()
         assert "rendered under another config" in proc.stdout + proc.stderr
+        # the old summary.csv fed that report: aside too, not left to pass for current
+        assert not (work / "results/summary.csv").exists()
+        assert (work / "results/summary.stale.csv").exists()
     finally:
         blocker.unlink()
     # only the failed run is redone; the complete report replaces the partial and stale ones
@@ -314,6 +317,7 @@ def test_keep_going_reports_missing_runs_and_sets_the_old_report_aside(run):
     assert (work / "reports/summary.html").exists()
     assert not (work / "reports/summary.partial.html").exists()
     assert not (work / "reports/summary.stale.html").exists()
+    assert not (work / "results/summary.stale.csv").exists()
     # A rerun gives identical results: the SIGTERM test's forced rerun retrained mm_ce fold0
     # (finished there, or resumed here), to the first run's metrics and predictions.
     assert "train," in (work / "logs/train/mm_ce/fold0.log").read_text()
