@@ -80,3 +80,28 @@ def test_sequence_fusion_micro_batches_give_the_batch_they_replace(ws, tmp_path,
     probs = [f"prob_{c}" for c in CLASSES]
     assert np.allclose(whole[probs], parts[probs], atol=1e-5)
     assert not np.allclose(whole[probs], 1 / len(CLASSES), atol=1e-3)  # it learnt something
+
+
+def test_a_model_exported_before_issue_30_predicts_as_the_co_attention_it_was(ws, tmp_path, capsys):
+    # Before issue 30, co_attention was called cross_attention and model.json had no
+    # attention_readout (nor the other keys added then): predict.py rebuilds co-attention.
+    spec = {**BASE, **SMALL, "fusion": "co_attention", "freeze_audio": True, "epochs": 1}
+    train.main(train_args(ws, tmp_path, "mm_coattn", spec))
+    card_path = tmp_path / "model" / "model.json"
+    card = json.loads(card_path.read_text())
+    new_keys = ("attention_self_layers", "attention_dropout", "attention_readout", "gmu_dim",
+                "head", "head_hidden")
+    card["spec"] = {k: v for k, v in card["spec"].items() if k not in new_keys}
+    card["spec"]["fusion"] = "cross_attention"
+    card_path.write_text(json.dumps(card))
+    # the export of that time, its digest over its own model.json
+    from safetensors.torch import load_file, save_file
+
+    from kemdy.train.export import DIGEST, WEIGHTS, card_digest
+    weights = tmp_path / "model" / WEIGHTS
+    save_file(load_file(str(weights)), str(weights), metadata={DIGEST: card_digest(card)})
+    preds = pd.read_csv(tmp_path / "out" / "predictions.csv").set_index("segment_id")
+    sid, wav, words = segment(ws, tmp_path, 0)
+    out = cli(capsys, "--model", tmp_path / "model", "--wav", wav, "--text", words)
+    got = np.array([out["probabilities"][c] for c in CLASSES])
+    assert got == pytest.approx(preds.loc[sid, [f"prob_{c}" for c in CLASSES]].to_numpy(float), abs=1e-5)

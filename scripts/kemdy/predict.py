@@ -27,6 +27,7 @@ from kemdy.predict_checks import (check_ensemble, check_members, check_text, exp
 from kemdy.train.batches import audio_batch, crop_offset, pad_tokens, window_offsets
 from kemdy.train.context import encode_pairs, last_turns
 from kemdy.train.export import read_weights, rerun_fix
+from kemdy.train.fusion_spec import upgraded
 from kemdy.train.losses import probabilities
 from kemdy.train.models import EmotionModel
 
@@ -44,7 +45,7 @@ class Stage:
 def load_stage(folder, card: dict, device="cpu", encoders: dict | None = None,
                memo: dict | None = None) -> Stage:
     """One exported model; `encoders`: {"text"/"audio": folder} overriding model.json's."""
-    spec, shape = card["spec"], card["shape"]
+    spec, shape = upgraded(card["spec"]), card["shape"]  # issue 30: cross_attention renamed
     encoders, memo = encoders or {}, {} if memo is None else memo
     tokenizer = text = extractor = audio = None
     if shape["text_dim"]:
