@@ -528,3 +528,10 @@ def test_context_beyond_what_the_model_reads_is_noted(ws, with_context, capsys, 
     predict.main(["--model", str(with_context / "model"), "--csv", str(table),
                   "--out", str(tmp_path / "out.csv")])
     assert "1 of 2 rows give more (up to 6)" in capsys.readouterr().err
+
+
+def test_train_refuses_a_varies_key_that_is_not_in_the_spec_before_training(ws, tmp_path):
+    spec = {**BASE, "modality": "text", "loss": "ce"}
+    with pytest.raises(InputError, match="not_a_key: not a spec key"):
+        train.main(train_args(ws, tmp_path, "v", spec) + ["--varies", "seed", "not_a_key"])
+    assert not (tmp_path / "model").exists() and not (tmp_path / "ckpt").exists()

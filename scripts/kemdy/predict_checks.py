@@ -85,8 +85,8 @@ def expand_seeds(folders: list[Path]) -> list[Path]:
         seeds = seed_folders(folder)
         if seeds and ((folder / CARD).exists() or (folder / "stage1").is_dir()):
             raise InputError(folder, f"holds a model and the models of seeds "
-                             f"{', '.join(s.name for s in seeds)} (one of them left from an "
-                             "earlier `seeds` setting)", f"name the ones you mean: {folder} "
+                             f"{', '.join(s.name for s in seeds)} (one layout is left from "
+                             "an earlier `seeds` setting)", f"name the ones you mean: {folder} "
                              f"(its own model) or {folder}/seed*; the workflow's predict rule "
                              "retrains what the config asks for")
         out += seeds or [folder]
