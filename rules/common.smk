@@ -107,7 +107,9 @@ def checked_encoders():
     DAG is built, by the first job that loads one (training, predict): a target that only
     needs data steps (new_data.csv, folds.csv) runs without them, and nothing runs before
     the check either way."""
-    check_encoders(config, SPECS, {v: [c.params for c in PLANS[v].candidates] for v in SWEPT})
+    check_encoders(
+        config, SPECS, {v: [c.params for c in PLANS[v].candidates] for v in SWEPT}
+    )
 
 
 def alternation(names):
