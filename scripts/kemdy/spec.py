@@ -60,7 +60,7 @@ DEFAULTS = {
     "gradient_checkpointing": False,  # recompute the encoders' activations: less memory
     "audio_crop": "start",  # where training cuts a clip longer than audio_seconds
     "audio_eval": "crop",  # scoring: the same cut (random -> centre) | windows (whole clip)
-    "max_batch_seconds": None,  # cap on a batch's padded audio: long clips cannot run out of memory
+    "max_batch_seconds": None,  # cap on the audio seconds a batch's encoder processes
     "audio_layers": "last",  # last | weighted: a learnt softmax-weighted sum of every layer
     "va_weight": 0.0,  # > 0: also predict valence and arousal (a CCC loss of this weight)
     # Optimiser groups and targets (TMN's recipe; all off by default):
