@@ -1,5 +1,5 @@
 """Non-concat fusions through train.py: a cross_attention model (frozen audio run live,
-weighted layers, valence/arousal, text-only warm-up) is exported and predict.py rebuilds it
+weighted layers, valence/arousal from TMN's head, text-only warm-up) is exported and predict.py rebuilds it
 to the training figures; a tensor_mixer run stopped mid-epoch resumes to the last bit;
 metrics.json counts trainable and frozen parameters."""
 
@@ -35,8 +35,10 @@ def n_params(module) -> int:
 
 
 def test_cross_attention_exports_and_predicts_as_in_training(ws, tmp_path, capsys):
+    # TMN's read-out and head (valence/arousal from its last layer) through export too
     spec = {**BASE, **SMALL, "fusion": "cross_attention", "freeze_audio": True,
-            "audio_layers": "weighted", "va_weight": 0.5, "text_warmup_epochs": 1}
+            "audio_layers": "weighted", "va_weight": 0.5, "text_warmup_epochs": 1,
+            "attention_readout": "first_mean", "head": "gelu", "head_hidden": 8}
     metrics = train.main(train_args(ws, tmp_path, "mm_xattn", spec))
     # the frozen audio encoder ran in the model (no embedding cache), counted as frozen
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*audio*"))

@@ -1,6 +1,7 @@
-"""The emotion model: pre-trained encoders (hub name or local folder), a pooled vector per
-modality, concatenation, and the original project's MLP head; optionally a valence/arousal
-output beside the classes, and a learnt weighting of the audio encoder's layers.
+"""The emotion model: pre-trained encoders (hub name or local folder), a pooled vector (or
+the sequences) per modality, a fusion (concatenation by default), and the original
+project's MLP head (or TMN's heads: `head`); optionally a valence/arousal output beside the
+classes, and a learnt weighting of the audio encoder's layers.
 """
 
 from __future__ import annotations
