@@ -89,7 +89,7 @@ def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
         state["history"].append({"epoch": epoch, "train_loss": loss, "val_loss": val_loss,
                                  "val_f1_macro": scores["f1_macro"],
                                  "val_accuracy": scores["accuracy"],
-                                 "seconds": time.time() - start, "candidate": not warming})
+                                 "seconds": time.time() - start, "selectable": not warming})
         improved = not warming and (not len(val_rows) or scores["f1_macro"] > state["best_score"])
         if improved:
             state.update(best_score=scores["f1_macro"] if len(val_rows) else -1.0,

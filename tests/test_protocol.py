@@ -16,7 +16,7 @@ import yaml
 import render_report
 import select_candidate
 import summarize
-from kemdy import protocol, spec
+from kemdy import protocol, selection, spec
 from kemdy.classes import CLASSES
 from kemdy.errors import InputError
 from kemdy.metrics import score_predictions
@@ -202,17 +202,30 @@ def test_a_one_candidate_sweep_trains_the_plain_variants_exact_spec():
 
 
 def test_select_is_the_argmax_with_ties_to_the_first_and_refuses_no_validation():
-    assert protocol.select([0.2, 0.5, 0.4]) == 1
-    assert protocol.select([0.5, 0.3, 0.5]) == 0
+    assert selection.select([0.2, 0.5, 0.4]) == 1
+    assert selection.select([0.5, 0.3, 0.5]) == 0
     with pytest.raises(InputError, match="val_sessions"):
-        protocol.select([0.5, math.nan])
+        selection.select([0.5, math.nan])
 
 
 def test_the_validation_score_skips_warm_up_epochs():
     h = pd.DataFrame({"epoch": [1, 2, 3], "val_f1_macro": [0.9, 0.4, 0.5],
-                      "candidate": [False, True, True]})
-    assert protocol.validation_score(h) == 0.5
-    assert protocol.validation_score(h.drop(columns="candidate")) == 0.9
+                      "selectable": [False, True, True]})
+    assert selection.validation_score(h) == 0.5
+    assert selection.validation_score(h.drop(columns="selectable")) == 0.9
+
+
+def test_a_history_written_before_the_rename_reads_its_candidate_column(tmp_path):
+    """history.csv's `selectable` was called `candidate` (the word a sweep's settings own):
+    a finished run's file, and a resume state's rows, still say which epochs could be chosen."""
+    from kemdy.runs import history_frame, read_history
+
+    old = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.9], "val_loss": [1.0, 0.9],
+                        "val_f1_macro": [0.9, 0.4], "candidate": [False, True]})
+    old.to_csv(tmp_path / "history.csv", index=False)
+    assert selection.validation_score(read_history(tmp_path / "history.csv")) == 0.4
+    rows = history_frame([{"epoch": 1, "val_f1_macro": 0.9, "candidate": False}])
+    assert rows["selectable"].tolist() == [False]
 
 
 def fake_run(out: Path, variant: str, fold: int, test: pd.DataFrame, skill: float, rng,
@@ -229,7 +242,7 @@ def fake_run(out: Path, variant: str, fold: int, test: pd.DataFrame, skill: floa
     n = len(val_f1)
     pd.DataFrame({"epoch": range(1, n + 1), "train_loss": [1.0] * n, "val_loss": [1.0] * n,
                   "val_f1_macro": val_f1, "val_accuracy": val_f1, "seconds": [1.0] * n,
-                  "candidate": [True] * n}).to_csv(out / "history.csv", index=False)
+                  "selectable": [True] * n}).to_csv(out / "history.csv", index=False)
     best = int(np.argmax(val_f1)) + 1
     metrics = {"variant": variant, "fold": fold, **score_predictions(df), "best_epoch": best,
                "train_seconds": 1.0, "device": "cpu"}
@@ -270,7 +283,7 @@ def test_selection_is_the_validation_argmax_for_every_fold_and_seed_and_copies_i
     for (fold, seed), vals in curves.items():
         dirs = candidates_on_disk(tmp_path, p, fold, seed, vals)
         rows = choose(tmp_path, p, fold, seed, dirs)
-        assert list(rows.columns) == protocol.SELECTION_COLUMNS
+        assert list(rows.columns) == selection.SELECTION_COLUMNS
         assert rows["val_f1_macro"].tolist() == [max(v) for v in vals]
         assert rows["selected"].tolist() == [i == expect[(fold, seed)] for i in range(3)]
         assert [json.loads(x) for x in rows["params"]] == [c.params for c in p.candidates]

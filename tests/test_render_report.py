@@ -506,14 +506,14 @@ def test_inconsistent_side_files_are_flagged(tmp_path):
 
 def test_warm_up_epochs_are_not_candidates_for_the_best_epoch(tmp_path):
     """A text-only warm-up epoch may score best on validation, but it is never chosen:
-    history.csv's `candidate` column says so, and the check does not flag the run."""
+    history.csv's `selectable` column says so, and the check does not flag the run."""
     p = make_fixture(tmp_path)
     run = p["runs"] / "text_ce" / "fold1"
     history = pd.read_csv(run / "history.csv")
-    history["candidate"] = history["epoch"] > 1
+    history["selectable"] = history["epoch"] > 1
     history.loc[history["epoch"] == 1, "val_f1_macro"] = 0.99  # the warm-up epoch scores best
     history.to_csv(run / "history.csv", index=False)
-    best = int(history[history["candidate"]].sort_values("epoch")
+    best = int(history[history["selectable"]].sort_values("epoch")
                .loc[lambda h: h["val_f1_macro"].idxmax(), "epoch"])
     metrics = json.loads((run / "metrics.json").read_text())
     metrics["best_epoch"] = best
@@ -522,7 +522,7 @@ def test_warm_up_epochs_are_not_candidates_for_the_best_epoch(tmp_path):
                     "0,1,2", "--out", str(p["summary"])])
     render_report.main(report_args(p))
     assert Elements(p["out"].read_text(encoding="utf-8")).find(id="checks") == []
-    history["candidate"] = True  # without the column's word, epoch 1 would be the best
+    history["selectable"] = True  # without the column's word, epoch 1 would be the best
     history.to_csv(run / "history.csv", index=False)
     render_report.main(report_args(p))
     checks = Elements(p["out"].read_text(encoding="utf-8")).one(id="checks")[2]

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
-from kemdy.protocol import plan, select, validation_score
+from kemdy.protocol import plan
+from kemdy.selection import select, validation_score
 from kemdy.runs import read_history
 from kemdy.selection import read_selection
 from workflow_utils import BIN, env, replay_gpu_trace, run_results, snakemake, tiny_config, tree_digest

@@ -18,22 +18,17 @@ only ask it for paths and specs. Layout (docs/contracts.md):
     results/sweeps/{variant}/fold{k}/seed{s}/{cand}/  a sweep's candidate runs (+ model/)
     results/sweeps/{variant}/selection.csv            fold, seed, candidate, params, ...
 
-Seed aggregation (`seed_average`): a fold's figure is the mean over its seeds of each
-seed's figure; the spread across seeds is the sample std over a fold's seeds, averaged over
-folds.
+This module plans at DAG time only: scoring a sweep's candidates is the selection step's
+(kemdy/selection.py), aggregating seeds the report's (kemdy/report/summary.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from kemdy.errors import InputError
-from kemdy.runs import candidate_epochs
 from kemdy.spec import DEFAULTS, PROTOCOL_KEYS, check, fingerprint, resolve, unread_keys
 
 # Not hyper-parameters: what a variant is (modality, stages, encoders), the protocol itself,
@@ -41,7 +36,6 @@ from kemdy.spec import DEFAULTS, PROTOCOL_KEYS, check, fingerprint, resolve, unr
 STRUCTURAL = ("modality", "two_stage", "name", "seed", "gpus", "text_encoder", "audio_encoder",
               *PROTOCOL_KEYS)
 SWEEPABLE = tuple(k for k in ("loss", *DEFAULTS) if k not in STRUCTURAL)
-SELECTION_COLUMNS = ["fold", "seed", "candidate", "params", "val_f1_macro", "selected"]
 
 
 @dataclass(frozen=True)
@@ -253,51 +247,3 @@ def sweep_warning(config: dict, plans: dict[str, Plan]) -> str | None:
     return (f"WARNING: the sweeps of {', '.join(swept)} choose on folds.val_sessions {n} "
             "validation session per dataset and fold: one session's macro-F1 (its speakers, "
             "its recording) is a noisy judge. Set folds.val_sessions: 2 or more for sweeps.")
-
-
-# ---------------------------------------------------------------- selection
-
-
-def validation_score(history) -> float:
-    """The validation macro-F1 a training job chose its best epoch by: the best over the
-    epochs that could be chosen (`candidate`; text-only warm-up epochs cannot). NaN where
-    the job had no validation rows."""
-    scores = candidate_epochs(history)["val_f1_macro"].to_numpy(dtype=float)
-    return float(np.nanmax(scores)) if np.isfinite(scores).any() else math.nan
-
-
-def select(scores: list[float]) -> int:
-    """Index of the best validation score; ties go to the first in grid order."""
-    if not scores:
-        raise ValueError("no candidates to select from")
-    if any(not math.isfinite(s) for s in scores):
-        raise InputError("sweep", "a candidate has no validation macro-F1 (no validation "
-                         "split?)", "keep folds.val_sessions at 1 or more for a sweep")
-    return int(np.argmax(np.asarray(scores, dtype=float)))  # argmax: first of equal maxima
-
-
-def selection_rows(fold: int, seed: int, candidates: list[Candidate],
-                   scores: list[float]) -> list[dict]:
-    """One row per candidate of one fold and seed, the chosen one marked."""
-    chosen = select(scores)
-    return [{"fold": fold, "seed": seed, "candidate": c.id, "params": c.params_json,
-             "val_f1_macro": s, "selected": i == chosen}
-            for i, (c, s) in enumerate(zip(candidates, scores))]
-
-
-# ---------------------------------------------------------------- seed aggregation
-
-
-def seed_average(by_seed: dict[int, float]) -> tuple[float, float]:
-    """A fold's figure over its seeds: (mean, sample std; NaN for one seed)."""
-    values = [float(v) for v in by_seed.values()]
-    if not values:
-        return math.nan, math.nan
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
-    return float(np.mean(values)), std
-
-
-def seed_spread(per_fold: dict[int, dict[int, float]]) -> float:
-    """The spread across seeds: the mean over folds of each fold's std over its seeds."""
-    stds = [seed_average(s)[1] for s in per_fold.values() if len(s) > 1]
-    return float(np.mean(stds)) if stds else math.nan

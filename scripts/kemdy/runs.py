@@ -6,9 +6,10 @@ reads it (training, the two-stage combine, the summary and the report all come h
   device (and stage for a stage model, layer_weights for layer-weighted audio);
 - predictions.csv: `segment_id, label, pred`, one `prob_<class>` column per class (and
   `valence, arousal, pred_valence, pred_arousal` for a valence/arousal model);
-- history.csv: `epoch, train_loss, val_loss, val_f1_macro, val_accuracy, seconds, candidate`
-  (`candidate`: whether the epoch could be chosen as the best one; text-only warm-up epochs
-  cannot; a combined two-stage run adds `stage` first);
+- history.csv: `epoch, train_loss, val_loss, val_f1_macro, val_accuracy, seconds, selectable`
+  (`selectable`: whether the epoch could be chosen as the best one; text-only warm-up epochs
+  cannot; a combined two-stage run adds `stage` first). Runs written before it was renamed
+  call it `candidate`, the word a sweep's settings now own: read_history renames it;
 - config.json: the job's resolved spec (training runs only).
 """
 
@@ -27,7 +28,8 @@ from kemdy.errors import InputError
 from kemdy.tables import read_json
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_f1_macro", "val_accuracy", "seconds",
-                   "candidate"]
+                   "selectable"]
+LEGACY_HISTORY = {"candidate": "selectable"}  # an older run's (or resume state's) name
 FIX = "re-run the training step"
 
 
@@ -46,13 +48,14 @@ def write_run(out_dir, metrics: dict, predictions: pd.DataFrame, history: pd.Dat
 
 
 def history_frame(rows: list[dict]) -> pd.DataFrame:
+    rows = [{LEGACY_HISTORY.get(k, k): v for k, v in row.items()} for row in rows]
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
-def candidate_epochs(history: pd.DataFrame) -> pd.DataFrame:
-    """The epochs a job could choose as its best (`candidate`: not text-only warm-up); an
-    older history.csv without the column, or one without any candidate: every epoch."""
-    rows = history[history["candidate"].astype(bool)] if "candidate" in history else history
+def selectable_epochs(history: pd.DataFrame) -> pd.DataFrame:
+    """The epochs a job could choose as its best (`selectable`: not text-only warm-up); an
+    older history.csv without the column, or one without any such epoch: every epoch."""
+    rows = history[history["selectable"].astype(bool)] if "selectable" in history else history
     return history if rows.empty else rows
 
 
@@ -104,7 +107,8 @@ def read_history(path, fix: str = FIX) -> pd.DataFrame:
         raise InputError(path, f"missing column(s) {absent}", fix)
     if history.empty:
         raise InputError(path, "no epochs", fix)
-    return history
+    legacy = {old: new for old, new in LEGACY_HISTORY.items() if new not in history}
+    return history.rename(columns=legacy)
 
 
 def read_metrics(path) -> dict:

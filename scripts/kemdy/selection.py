@@ -2,8 +2,8 @@
 seed's part of it).
 
 For one fold and seed, every candidate's validation macro-F1 is read from its history.csv
-(kemdy.protocol.validation_score: the score its best epoch was chosen by; its test
-predictions are never opened), the best is chosen (kemdy.protocol.select) and its run folder
+(validation_score: the score its best epoch was chosen by; its test predictions are never
+opened), the best is chosen (select) and its run folder
 and exported model are copied, byte for byte, to where a plain run's would be: everything
 downstream (summary, report, predict) reads the chosen run as it reads any other.
 
@@ -14,19 +14,50 @@ JSON (sorted keys), `selected` True for the one kept.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kemdy.atomic import atomic_dir, atomic_outputs, write_csv
 from kemdy.errors import InputError
-from kemdy.protocol import SELECTION_COLUMNS, Candidate, selection_rows, validation_score
-from kemdy.runs import read_history
+from kemdy.protocol import Candidate
+from kemdy.runs import read_history, selectable_epochs
 from kemdy.tables import read_table
 
+SELECTION_COLUMNS = ["fold", "seed", "candidate", "params", "val_f1_macro", "selected"]
+
 RUN_FILES = ("history.csv", "predictions.csv", "metrics.json", "config.json")
+
+
+def validation_score(history) -> float:
+    """The validation macro-F1 a training job chose its best epoch by: the best over the
+    epochs that could be chosen (`selectable`; text-only warm-up epochs are not). NaN where
+    the job had no validation rows."""
+    scores = selectable_epochs(history)["val_f1_macro"].to_numpy(dtype=float)
+    return float(np.nanmax(scores)) if np.isfinite(scores).any() else math.nan
+
+
+def select(scores: list[float]) -> int:
+    """Index of the best validation score; ties go to the first in grid order."""
+    if not scores:
+        raise ValueError("no candidates to select from")
+    if any(not math.isfinite(s) for s in scores):
+        raise InputError("sweep", "a candidate has no validation macro-F1 (no validation "
+                         "split?)", "keep folds.val_sessions at 1 or more for a sweep")
+    return int(np.argmax(np.asarray(scores, dtype=float)))  # argmax: first of equal maxima
+
+
+def selection_rows(fold: int, seed: int, candidates: list[Candidate],
+                   scores: list[float]) -> list[dict]:
+    """One row per candidate of one fold and seed, the chosen one marked."""
+    chosen = select(scores)
+    return [{"fold": fold, "seed": seed, "candidate": c.id, "params": c.params_json,
+             "val_f1_macro": s, "selected": i == chosen}
+            for i, (c, s) in enumerate(zip(candidates, scores))]
 
 
 def copy_run(src, dst) -> None:

@@ -13,7 +13,7 @@ from kemdy.errors import InputError
 from kemdy.metrics import HEADLINE, headline, score_predictions
 from kemdy.report.bootstrap import paired_bootstrap
 from kemdy.report.summary import Runs
-from kemdy.runs import candidate_epochs
+from kemdy.runs import selectable_epochs
 
 
 def headline_rows(found: Runs) -> list[dict]:
@@ -131,13 +131,13 @@ def ci_sentence(c: dict) -> str:
 
 
 def best_epochs(history: pd.DataFrame) -> list[dict]:
-    """One curve per stage: epochs, losses and the candidate epoch of the best validation
+    """One curve per stage: epochs, losses and the selectable epoch of the best validation
     macro-F1."""
     groups = history.groupby("stage", sort=True) if "stage" in history else [(None, history)]
     curves = []
     for stage, h in groups:
         h = h.sort_values("epoch")
-        chosen = candidate_epochs(h)  # as the job chose (not text-only warm-up epochs)
+        chosen = selectable_epochs(h)  # as the job chose (not text-only warm-up epochs)
         curves.append({
             "stage": stage, "epoch": h["epoch"].to_numpy(),
             "train_loss": h["train_loss"].to_numpy(dtype=float),

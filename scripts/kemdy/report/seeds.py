@@ -9,9 +9,8 @@ from pathlib import Path
 
 from kemdy.errors import InputError
 from kemdy.metrics import HEADLINE
-from kemdy.protocol import seed_average, seed_spread, select
-from kemdy.report.summary import Runs, fold_stats
-from kemdy.selection import read_selection
+from kemdy.report.summary import Runs, fold_stats, seed_average, seed_spread
+from kemdy.selection import read_selection, select
 from kemdy.tables import read_json
 
 

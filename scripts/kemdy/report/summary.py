@@ -24,7 +24,6 @@ import pandas as pd
 from kemdy.atomic import write_csv
 from kemdy.errors import InputError
 from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
-from kemdy.protocol import seed_average
 from kemdy.runs import read_history, read_json, read_predictions
 
 RUN_FILES = ("predictions.csv", "metrics.json")
@@ -148,9 +147,24 @@ def load_run(run_dir: Path, variant: str, fold: int, with_history: bool = False)
     return Run(variant, fold, run_dir, predictions, stored, scores, history)
 
 
+def seed_average(by_seed: dict[int, float]) -> tuple[float, float]:
+    """A fold's figure over its seeds: (mean, sample std; NaN for one seed)."""
+    values = [float(v) for v in by_seed.values()]
+    if not values:
+        return math.nan, math.nan
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    return float(np.mean(values)), std
+
+
+def seed_spread(per_fold: dict[int, dict[int, float]]) -> float:
+    """The spread across seeds: the mean over folds of each fold's std over its seeds."""
+    stds = [seed_average(s)[1] for s in per_fold.values() if len(s) > 1]
+    return float(np.mean(stds)) if stds else math.nan
+
+
 def seed_run(members: list[Run], variant: str, fold: int, path: Path) -> Run:
     """One fold of a several-seed variant: its seeds' predictions stacked (a `seed` column),
-    every figure the mean over the seeds (kemdy.protocol.seed_average)."""
+    every figure the mean over the seeds (seed_average)."""
     predictions = pd.concat([m.predictions.assign(seed=m.seed) for m in members],
                             ignore_index=True)
     scores = {k: seed_average({m.seed: m.scores[k] for m in members})[0]
