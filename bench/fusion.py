@@ -32,7 +32,7 @@ import torch
 from bench import geometry
 from bench.common import machine, write_result
 from kemdy.train.batches import Inputs, length_grouped_batches
-from kemdy.train.fusion_spec import DEFAULT_SIZES, FUSIONS, SEQUENCE_FUSIONS
+from kemdy.fusion_spec import DEFAULT_SIZES, FUSIONS, SEQUENCE_FUSIONS
 from kemdy.train.loop import Runtime, cosine_with_warmup, precision, run_epoch
 from kemdy.train.losses import Criterion
 from kemdy.train.models import EmotionModel, apply_freezing

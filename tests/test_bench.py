@@ -120,7 +120,7 @@ def test_quality_check_uses_pooled_macro_f1_and_session_intervals(tmp_path):
 
 def test_fusion_benchmark_measures_every_fusion_against_concat(tmp_path):
     from bench.fusion import run as run_fusion
-    from kemdy.train.fusion_spec import FUSIONS
+    from kemdy.fusion_spec import FUSIONS
 
     result = run_fusion(tmp_path, small=True, batch_size=2, steps=1, seconds=(0.5,))
     runs = {(r["fusion"], r["encoders"]): r for r in result["runs"]}

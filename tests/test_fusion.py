@@ -12,7 +12,7 @@ from kemdy import spec as specs
 from kemdy.demo import encoders as bde
 from kemdy.errors import InputError
 from kemdy.train.batches import audio_batch, pad_tokens
-from kemdy.train.fusion_spec import DEFAULT_SIZES, FUSIONS, SEQUENCE_FUSIONS
+from kemdy.fusion_spec import DEFAULT_SIZES, FUSIONS, SEQUENCE_FUSIONS
 from kemdy.train.models import VA_CENTRE, EmotionModel, Head, apply_freezing
 
 TEXTS = ["오늘은 정말 기분이 좋아요!", "왜 그랬어? 진짜 화가 나네. 이건 아니잖아, 정말로.", "회의 자료"]

@@ -11,9 +11,9 @@ import yaml
 from torch import nn
 
 from kemdy.errors import InputError
-from kemdy.train import fusion_spec
+from kemdy import fusion_spec
 from kemdy.train.fusion import GMU, CoAttention, Gated, make_fusion
-from kemdy.train.fusion_spec import DEFAULT_SIZES, FUSIONS, SEQUENCE_FUSIONS, options
+from kemdy.fusion_spec import DEFAULT_SIZES, FUSIONS, SEQUENCE_FUSIONS, options
 from kemdy.train.models import VA_CENTRE, EmotionModel
 from kemdy.train.mult import CrossAttention, MulTEncoder, sinusoids
 

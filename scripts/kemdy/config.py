@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kemdy.errors import InputError
 from kemdy.spec import encoder_of, encoders
-from kemdy.train.fusion_spec import needs_sequences
+from kemdy.fusion_spec import needs_sequences
 
 SWEPT = "_swept"  # in a sweep candidate's spec here: the keys its sweep set
 

@@ -27,7 +27,7 @@ from kemdy.predict_checks import (check_ensemble, check_members, check_text, exp
 from kemdy.train.batches import audio_batch, crop_offset, pad_tokens, window_offsets
 from kemdy.train.context import encode_pairs, last_turns
 from kemdy.train.export import read_weights, rerun_fix
-from kemdy.train.fusion_spec import upgraded
+from kemdy.fusion_spec import upgraded
 from kemdy.train.losses import probabilities
 from kemdy.train.models import EmotionModel
 

@@ -15,9 +15,9 @@ import json
 
 from kemdy.atomic import write_json
 from kemdy.errors import InputError
-from kemdy.train.fusion_spec import (DEFAULT_SIZES, FUSIONS, HEAD_KEYS, SIZE_KEYS,
+from kemdy.fusion_spec import (DEFAULT_SIZES, FUSIONS, HEAD_KEYS, SIZE_KEYS,
                                      needs_sequences, size_problem)
-from kemdy.train.fusion_spec import options as fusion_options
+from kemdy.fusion_spec import options as fusion_options
 from kemdy.tables import read_json
 
 MODALITIES = ("text", "audio", "text+audio")

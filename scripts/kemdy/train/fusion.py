@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kemdy.train.fusion_spec import FUSIONS, size_problem
+from kemdy.fusion_spec import FUSIONS, size_problem
 from kemdy.train.mult import CrossAttention, masked_mean
 
 

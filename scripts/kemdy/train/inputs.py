@@ -20,7 +20,7 @@ from kemdy.train.distributed import Dist, log
 from kemdy.train.embedding_cache import (audio_embeddings, cache_path, input_key, lookup,
                                          text_embeddings)
 from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_line, load_text_encoder
-from kemdy.train.fusion_spec import needs_sequences
+from kemdy.fusion_spec import needs_sequences
 
 
 def cached(path, keys, compute, dist: Dist, shape: tuple) -> torch.Tensor:

@@ -12,7 +12,7 @@ from torch import nn
 
 from kemdy.train.encoders import is_whisper
 from kemdy.train.fusion import make_fusion
-from kemdy.train.fusion_spec import HEADS, needs_sequences, options
+from kemdy.fusion_spec import HEADS, needs_sequences, options
 
 TEXT_POOLINGS = ("pooled", "first_token")
 VA_CENTRE = 3.0  # valence and arousal are rated 1-5: the output starts at the middle
