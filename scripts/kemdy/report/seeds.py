@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kemdy.errors import InputError
 from kemdy.metrics import HEADLINE
+from kemdy.report.options import parse_variant_values
 from kemdy.report.summary import Runs, fold_stats, seed_average, seed_spread
 from kemdy.selection import read_selection, select
 from kemdy.tables import read_json
@@ -37,14 +38,8 @@ def seeds_section(found: Runs) -> list[dict]:
 
 def parse_selections(items: list[str] | None) -> dict[str, Path]:
     """--selection VARIANT=CSV (repeated)."""
-    out = {}
-    for item in items or []:
-        variant, _, path = item.partition("=")
-        if not variant or not path:
-            raise InputError("--selection", f"'{item}' is not VARIANT=CSV",
-                             "pass e.g. --selection text_lr=results/sweeps/text_lr/selection.csv")
-        out[variant] = Path(path)
-    return out
+    return parse_variant_values(items, "--selection", "VARIANT=CSV",
+                                "text_lr=results/sweeps/text_lr/selection.csv", Path)
 
 
 def check_choice(path: Path, table, found: Runs, variant: str, notes: list[str]) -> None:

@@ -24,6 +24,7 @@ import pandas as pd
 from kemdy.atomic import write_csv
 from kemdy.errors import InputError
 from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
+from kemdy.report.options import parse_variant_values
 from kemdy.runs import read_history, read_json, read_predictions
 
 RUN_FILES = ("predictions.csv", "metrics.json")
@@ -89,15 +90,15 @@ def parse_list(text: str) -> list[str]:
 
 def parse_seeds(items: list[str] | None) -> dict[str, list[int]]:
     """--seeds VARIANT=S1,S2 (repeated): the variants trained over several seeds."""
-    out = {}
-    for item in items or []:
-        variant, _, seeds = item.partition("=")
-        try:
-            out[variant] = [int(s) for s in parse_list(seeds)]
-        except ValueError:
-            raise InputError("--seeds", f"'{item}' is not VARIANT=S1,S2,...",
-                             "pass e.g. --seeds text_ce=1,2,3") from None
-    return out
+    return parse_variant_values(items, "--seeds", "VARIANT=S1,S2,...", "text_ce=1,2,3",
+                                _seed_list)
+
+
+def _seed_list(text: str) -> list[int]:
+    seeds = [int(s) for s in parse_list(text)]
+    if not seeds:  # `V=,` would read as a single-seed variant with n_seeds 0
+        raise ValueError(text)
+    return seeds
 
 
 def parse_folds(text: str) -> list[int]:
