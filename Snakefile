@@ -46,6 +46,7 @@ localrules:
     ingest,
     decode_audio,
     aggregate_labels,
+    score_raters,
     make_folds,
     combine_stages,
     combine_stages_seed,

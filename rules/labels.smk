@@ -59,3 +59,36 @@ rule make_folds:
         "python {params.script:q} --new-data {input:q} --out {output:q}"
         " --method {params.method} --n-folds {params.n_folds} --group-by {params.group_by}"
         " --val-sessions {params.val_sessions} --seed {params.seed} > {log:q} 2>&1"
+
+
+rule score_raters:
+    input:
+        segments="results/data/segments.csv",
+        ingest="results/data/ingest.json",
+        new_data="results/data/new_data.csv",
+    output:
+        raters="results/data/raters.csv",
+        consensus="results/data/raters_consensus.csv",
+    log:
+        "logs/score_raters.log",
+    benchmark:
+        "benchmarks/score_raters.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: claimed(1)
+    resources:
+        mem_mb=RES["data"]["mem_mb"],
+        runtime=RES["data"]["runtime"],
+    params:
+        script=step("scripts/score_raters.py"),
+        method=config["labels"]["method"],
+        min_votes=config["labels"]["min_votes"],
+        tol=config["labels"]["dawid_skene"]["tol"],
+        max_iter=config["labels"]["dawid_skene"]["max_iter"],
+        min_segments=config["raters"]["min_segments"],
+    shell:
+        "python {params.script:q} --segments {input.segments:q} --new-data {input.new_data:q}"
+        " --ingest {input.ingest:q} --method {params.method} --min-votes {params.min_votes}"
+        " --ds-tol {params.tol} --ds-max-iter {params.max_iter}"
+        " --min-segments {params.min_segments} --out {output.raters:q}"
+        " --consensus {output.consensus:q} > {log:q} 2>&1"

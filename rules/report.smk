@@ -41,7 +41,7 @@ rule summarize:
         runtime=RES["data"]["runtime"],
     params:
         script=step("scripts/summarize.py"),
-        args=shlex.join(summarize_args("results/summary.csv")),
+        args=shlex.join(COMMANDS.summarize("results/summary.csv")),
     shell:
         "python {params.script:q} {params.args} > {log:q} 2>&1"
 
@@ -51,7 +51,7 @@ rule render_report:
         summary="results/summary.csv",
         config="results/config.json",
         runs=run_files("history.csv"),
-        selections=selections(),
+        selections=list(COMMANDS.selections().values()),
         data=expand(
             "results/data/{name}",
             name=[
@@ -62,6 +62,8 @@ rule render_report:
                 "evaluators.csv",
                 "agreement.json",
                 "folds.csv",
+                "raters.csv",
+                "raters_consensus.csv",
             ],
         ),
     output:
@@ -88,6 +90,9 @@ rule render_report:
         runtime=RES["data"]["runtime"],
     params:
         script=step("scripts/render_report.py"),
-        args=shlex.join(render_args("results/summary.csv", REPORT, "results/report")),
+        args=shlex.join(
+            COMMANDS.render("results/summary.csv", REPORT, "results/report")
+            + ["--raters", "results/data/raters.csv"]
+        ),
     shell:
         "python {params.script:q} {params.args} > {log:q} 2>&1"

@@ -228,6 +228,28 @@ def test_changing_the_aggregation_reruns_labels_and_what_follows_only(run):
                      "build_demo_audio_encoder"}
 
 
+def test_every_rater_is_scored_and_shown_beside_the_variants(run):
+    """score_raters (the raters' ceiling): the ten KEMDy20 raters on the labelled segments
+    they voted on, the median and best rater in the report, in seconds; a new threshold
+    reruns only it and the report."""
+    work = run["work"]
+    table = pd.read_csv(work / "results/data/raters.csv")
+    new = pd.read_csv(work / "results/data/new_data.csv", dtype={"segment_id": str})
+    assert len(table) == 10 and set(table["dataset"]) == {"KEMDy20"}
+    assert table["included"].all() and table["n"].between(20, len(new)).all()
+    consensus = pd.read_csv(work / "results/data/raters_consensus.csv", dtype=str)
+    assert sorted(consensus["segment_id"]) == sorted(new["segment_id"])
+    html = (work / "reports/summary.html").read_text()
+    for mark in ('id="raters"', 'id="raters-shares"', 'data-rater-role="median"',
+                 'data-rater-role="best"'):
+        assert mark in html, mark
+    assert pd.read_csv(work / "benchmarks/score_raters.tsv", sep="\t")["s"].iloc[0] < 30
+    config = tiny_config(**{"raters.min_segments": 50})
+    (work / "changed.yaml").write_text(json.dumps(config))
+    rules, _ = planned(work, "--configfile", "changed.yaml")
+    assert rules == {"score_raters", "render_report", "snapshot_config", "all"}, rules
+
+
 def test_a_changed_look_alike_file_is_refused_and_the_restored_one_runs(run):
     """A file of the look-alike whose bytes are no longer what the generator wrote is the
     user's: the workflow, which writes and deletes look-alike roots, refuses the root before

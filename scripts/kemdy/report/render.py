@@ -19,6 +19,7 @@ from kemdy.report.breakdowns import SHOWN, breakdowns, segment_meta
 from kemdy.report.data import data_section
 from kemdy.report.dimensions import layer_section, va_section
 from kemdy.report.provenance import benchmarks, provenance
+from kemdy.report.raters import raters_section
 from kemdy.report.results import results_sections
 from kemdy.report.seeds import parse_selections, seeds_section, sweeps_section
 from kemdy.report.summary import (Runs, check_summary, collect_runs, parse_folds, parse_list,
@@ -123,6 +124,8 @@ def build(args) -> tuple[str, dict[str, bytes]]:
                    layers=layer_section(found), seeds=seeds_section(found),
                    sweeps=sweeps_section(parse_selections(getattr(args, "selection", None)),
                                          found, args.allow_missing, results["notes"]))
+    raters = (raters_section(args.raters, args.data_dir, found, config, results["notes"])
+              if getattr(args, "raters", None) else None)  # --raters: the raters' ceiling
     bench = benchmarks(args.benchmarks)
     prov = provenance(config, args.config_json, found, data, bench, args.reference,
                       args.bootstrap, args.seed)
@@ -135,7 +138,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
     missing.sort(key=lambda m: (variants.index(m["run"].split("/")[0]), m["run"]))
     context = {
         "demo_banner": DEMO_BANNER, "prov": prov, "results": results, "data": data,
-        "explained": explained,
+        "explained": explained, "raters": raters,
         "missing": missing, "variants": variants, "folds": folds, "n_folds": len(folds),
         "reference": args.reference, "headline_metrics": HEADLINE, "names": NAMES,
         "n_seeds": {v: len(found.seeds.get(v, [None])) for v in variants},
