@@ -39,6 +39,7 @@ include: "rules/train.smk"
 include: "rules/sweep.smk"
 include: "rules/report.smk"
 include: "rules/predict.smk"
+include: "rules/aftermath.smk"
 
 
 # Every step but training runs where Snakemake runs: on a cluster only training jobs queue.
@@ -63,11 +64,3 @@ rule all:
     default_target: True
     input:
         REPORT,
-
-
-onsuccess:
-    report_aftermath(failed=False)
-
-
-onerror:
-    report_aftermath(failed=True)

@@ -39,7 +39,7 @@ def job_times(workdir: str) -> pd.DataFrame:
         rel = os.path.relpath(path, os.path.join(workdir, "benchmarks"))
         rule = rel.split(os.sep)[0].removesuffix(".tsv")
         if rule == "train" and ".stage" in rel:
-            rule = "train_stage" + rel.split(".stage")[1][0]
+            rule = "train_stage"
         rows.append({"rule": rule, "job": rel, "seconds": float(pd.read_csv(path, sep="\t")["s"].iloc[0])})
     return pd.DataFrame(rows, columns=["rule", "job", "seconds"])
 

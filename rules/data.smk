@@ -23,7 +23,7 @@ rule ingest:
     params:
         script=step("scripts/ingest.py"),
         state=STATES,
-        datasets=dataset_args(),
+        datasets=dataset_args(DATASETS),
         skip="--skip-missing" if OPTIONS["skip_missing"] else "",
         share=OPTIONS["max_skipped_share"],
         sample_rate=config["audio"]["sample_rate"],
@@ -52,7 +52,7 @@ rule decode_audio:
     params:
         script=step("scripts/decode_audio.py"),
         state=STATES,
-        datasets=dataset_args(),
+        datasets=dataset_args(DATASETS),
         sample_rate=config["audio"]["sample_rate"],
         max_seconds=config["audio"]["max_seconds"],
         out_dir=lambda w, output: os.path.dirname(output.index),

@@ -21,7 +21,7 @@ if LOOKALIKES:
             runtime=RES["data"]["runtime"],
         params:
             script=step("scripts/generate_lookalike.py"),
-            args=lookalike_args(),
+            args=lookalike_args(LOOKALIKES, config["synthetic"]),
         shell:
             # Nothing under a root is a declared output, so Snakemake never deletes a
             # dataset folder; the generator replaces only a root its marker says it wrote.

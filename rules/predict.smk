@@ -6,8 +6,8 @@
 rule predict:
     input:
         table="predict/{name}.csv",
-        models=lambda w: exported_models(w.variant),
-        runs=lambda w: exported_runs(w.variant),
+        models=exported_models,
+        runs=lambda w: NEEDS.exported_runs(w.variant),
     output:
         "results/predict/{variant}/{name}.csv",
     log:
@@ -25,8 +25,8 @@ rule predict:
         runtime=RES["data"]["runtime"],
     params:
         script=step("scripts/predict.py"),
-        models=lambda w: shlex.join(model_dirs(w.variant)),
-        vary=lambda w: predict_vary(w.variant),
+        models=lambda w: shlex.join(NEEDS.model_dirs(w.variant)),
+        vary=lambda w: COMMANDS.predict_vary(w.variant),
     shell:
         "HF_HUB_OFFLINE=1 python {params.script:q} --model {params.models}{params.vary}"
         " --csv {input.table:q} --out {output:q} --threads {resources.cpus} > {log:q} 2>&1;"

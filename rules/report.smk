@@ -25,8 +25,8 @@ rule snapshot_config:
 
 rule summarize:
     input:
-        run_files("predictions.csv"),
-        run_files("metrics.json"),
+        NEEDS.run_files("predictions.csv"),
+        NEEDS.run_files("metrics.json"),
     output:
         "results/summary.csv",
     log:
@@ -50,7 +50,7 @@ rule render_report:
     input:
         summary="results/summary.csv",
         config="results/config.json",
-        runs=run_files("history.csv"),
+        runs=NEEDS.run_files("history.csv"),
         selections=list(COMMANDS.selections().values()),
         data=expand(
             "results/data/{name}",
@@ -92,7 +92,6 @@ rule render_report:
         script=step("scripts/render_report.py"),
         args=shlex.join(
             COMMANDS.render("results/summary.csv", REPORT, "results/report")
-            + ["--raters", "results/data/raters.csv"]
         ),
     shell:
         "python {params.script:q} {params.args} > {log:q} 2>&1"

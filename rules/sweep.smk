@@ -6,33 +6,25 @@
 
 use rule train as train_candidate with:
     output:
-        metrics="results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/metrics.json",
-        predictions="results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/predictions.csv",
-        history="results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/history.csv",
-        model=directory(
-            "results/sweeps/{variant}/fold{fold}/seed{seed}/{candidate}/model"
-        ),
+        **trained(layout.candidate_dir(), layout.candidate_model_dir()),
     log:
-        "logs/train/{variant}/fold{fold}.seed{seed}.{candidate}.log",
+        f"logs/train/{layout.job_stem(candidate=True)}.log",
     benchmark:
-        "benchmarks/train/{variant}/fold{fold}.seed{seed}.{candidate}.tsv"
+        f"benchmarks/train/{layout.job_stem(candidate=True)}.tsv"
     wildcard_constraints:
         variant=alternation(SWEPT),
 
 
 rule select_candidate:
     input:
-        unpack(candidate_files),
+        unpack(lambda w: NEEDS.candidates(w.variant, w.fold, w.get("seed"))),
     output:
-        metrics="results/runs/{variant}/fold{fold}/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/history.csv",
-        model=directory("results/models/{variant}/fold{fold}"),
-        part="results/sweeps/{variant}/fold{fold}/selection.csv",
+        **trained(layout.run_dir(), layout.model_dir()),
+        part=layout.selection_part(),
     log:
-        "logs/select_candidate/{variant}/fold{fold}.log",
+        f"logs/select_candidate/{layout.job_stem()}.log",
     benchmark:
-        "benchmarks/select_candidate/{variant}/fold{fold}.tsv"
+        f"benchmarks/select_candidate/{layout.job_stem()}.tsv"
     wildcard_constraints:
         variant=alternation([v for v in SWEPT if not PLANS[v].multi_seed]),
     conda:
@@ -58,24 +50,21 @@ rule select_candidate:
 
 use rule select_candidate as select_candidate_seed with:
     output:
-        metrics="results/runs/{variant}/fold{fold}/seed{seed}/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/seed{seed}/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/seed{seed}/history.csv",
-        model=directory("results/models/{variant}/fold{fold}/seed{seed}"),
-        part="results/sweeps/{variant}/fold{fold}/seed{seed}/selection.csv",
+        **trained(layout.run_dir(seeded=True), layout.model_dir(seeded=True)),
+        part=layout.selection_part(seeded=True),
     log:
-        "logs/select_candidate/{variant}/fold{fold}.seed{seed}.log",
+        f"logs/select_candidate/{layout.job_stem(seeded=True)}.log",
     benchmark:
-        "benchmarks/select_candidate/{variant}/fold{fold}.seed{seed}.tsv"
+        f"benchmarks/select_candidate/{layout.job_stem(seeded=True)}.tsv"
     wildcard_constraints:
         variant=alternation([v for v in SWEPT if PLANS[v].multi_seed]),
 
 
 rule gather_selection:
     input:
-        lambda w: selection_parts(w.variant),
+        lambda w: NEEDS.selection_parts(w.variant),
     output:
-        "results/sweeps/{variant}/selection.csv",
+        layout.selection(),
     log:
         "logs/gather_selection/{variant}.log",
     benchmark:

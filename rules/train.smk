@@ -16,82 +16,79 @@ TRAIN_SHELL = (
 )
 
 
+# The settings that change a model: a change reruns exactly the runs it affects.
+TRAIN_PARAMS = dict(
+    launcher=step("scripts/gpu_slot.py"),
+    script=step("scripts/train.py"),
+    spec=lambda w: json.dumps(job_spec(w), sort_keys=True),
+    stage="",
+    encoders=lambda w: COMMANDS.encoders(w.variant),
+    # --segments (dialogue context) and --varies (seeds, sweeps)
+    context=lambda w: COMMANDS.train_extra(w.variant, job_spec(w)["context_turns"]),
+    out_dir=lambda w, output: os.path.dirname(output.metrics),
+    # Outside the outputs, which Snakemake deletes when a job fails: a rerun resumes.
+    checkpoint_dir=lambda w, output: layout.checkpoint_dir(
+        os.path.dirname(output.metrics)
+    ),
+)
+# "{stage}": Snakemake fills in the job's wildcard
+STAGE_PARAMS = {**TRAIN_PARAMS, "stage": "--stage {stage}"}
+
+
 rule train:
     input:
         unpack(train_inputs),
     output:
-        metrics="results/runs/{variant}/fold{fold}/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/history.csv",
-        model=directory("results/models/{variant}/fold{fold}"),
+        **trained(layout.run_dir(), layout.model_dir()),
     log:
-        "logs/train/{variant}/fold{fold}.log",
+        f"logs/train/{layout.job_stem()}.log",
     benchmark:
-        "benchmarks/train/{variant}/fold{fold}.tsv"
+        f"benchmarks/train/{layout.job_stem()}.tsv"
     wildcard_constraints:
-        variant=alternation(ONE_STAGE),
+        variant=alternation(PLAIN_ONE_STAGE),
     conda:
         "../envs/train.yaml"
-    threads: lambda w: claimed(train_threads(w.variant))
+    # one set of threads per GPU process; the train slot count times the variant's GPUs
+    threads: lambda w: claimed(RES["train"]["threads"] * SPECS[w.variant]["gpus"])
     resources:
-        gpu=lambda w: gpus(w.variant),
-        cpus=lambda w: train_threads(w.variant),
+        gpu=lambda w: RES["train"]["gpu"] * SPECS[w.variant]["gpus"],
+        cpus=lambda w: RES["train"]["threads"] * SPECS[w.variant]["gpus"],
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
         # a resource, not a param: changing it must not rerun a job
         checkpoint_minutes=RES["train"]["checkpoint_minutes"],
     params:
-        **train_params(),
+        **TRAIN_PARAMS,
     shell:
         TRAIN_SHELL
 
 
-use rule train as train_stage1 with:
+# Two-stage: one job per stage ({stage}: 1 neutral vs rest, 2 which emotion), then combined.
+use rule train as train_stage with:
     output:
-        metrics="results/runs/{variant}/fold{fold}/stage1/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/stage1/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/stage1/history.csv",
-        model=directory("results/models/{variant}/fold{fold}/stage1"),
+        **trained(layout.run_dir(staged=True), layout.model_dir(staged=True)),
     log:
-        "logs/train/{variant}/fold{fold}.stage1.log",
+        f"logs/train/{layout.job_stem(staged=True)}.log",
     benchmark:
-        "benchmarks/train/{variant}/fold{fold}.stage1.tsv"
+        f"benchmarks/train/{layout.job_stem(staged=True)}.tsv"
     wildcard_constraints:
-        variant=alternation(TWO_STAGE),
+        variant=alternation(PLAIN_TWO_STAGE),
     params:
-        **train_params(stage=1),
-
-
-use rule train as train_stage2 with:
-    output:
-        metrics="results/runs/{variant}/fold{fold}/stage2/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/stage2/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/stage2/history.csv",
-        model=directory("results/models/{variant}/fold{fold}/stage2"),
-    log:
-        "logs/train/{variant}/fold{fold}.stage2.log",
-    benchmark:
-        "benchmarks/train/{variant}/fold{fold}.stage2.tsv"
-    wildcard_constraints:
-        variant=alternation(TWO_STAGE),
-    params:
-        **train_params(stage=2),
+        **STAGE_PARAMS,
 
 
 rule combine_stages:
     input:
-        stage1="results/runs/{variant}/fold{fold}/stage1/predictions.csv",
-        stage2="results/runs/{variant}/fold{fold}/stage2/predictions.csv",
+        stage1=layout.stage_predictions(1),
+        stage2=layout.stage_predictions(2),
     output:
-        metrics="results/runs/{variant}/fold{fold}/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/history.csv",
+        **layout.run_files(layout.run_dir()),
     log:
-        "logs/combine_stages/{variant}/fold{fold}.log",
+        f"logs/combine_stages/{layout.job_stem()}.log",
     benchmark:
-        "benchmarks/combine_stages/{variant}/fold{fold}.tsv"
+        f"benchmarks/combine_stages/{layout.job_stem()}.tsv"
     wildcard_constraints:
-        variant=alternation(TWO_STAGE),
+        variant=alternation(PLAIN_TWO_STAGE),
     conda:
         "../envs/train.yaml"
     threads: claimed(1)
@@ -114,45 +111,40 @@ rule combine_stages:
 # Several seeds (kemdy/protocol.py): one job per variant x fold x seed, under seed{seed}/.
 use rule train as train_seed with:
     output:
-        metrics="results/runs/{variant}/fold{fold}/seed{seed}/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/seed{seed}/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/seed{seed}/history.csv",
-        model=directory("results/models/{variant}/fold{fold}/seed{seed}"),
+        **trained(layout.run_dir(seeded=True), layout.model_dir(seeded=True)),
     log:
-        "logs/train/{variant}/fold{fold}.seed{seed}.log",
+        f"logs/train/{layout.job_stem(seeded=True)}.log",
     benchmark:
-        "benchmarks/train/{variant}/fold{fold}.seed{seed}.tsv"
+        f"benchmarks/train/{layout.job_stem(seeded=True)}.tsv"
     wildcard_constraints:
-        variant=alternation(SEEDED_ONE),
+        variant=alternation(SEEDED_ONE_STAGE),
 
 
 use rule train as train_seed_stage with:
     output:
-        metrics="results/runs/{variant}/fold{fold}/seed{seed}/stage{stage}/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/seed{seed}/stage{stage}/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/seed{seed}/stage{stage}/history.csv",
-        model=directory("results/models/{variant}/fold{fold}/seed{seed}/stage{stage}"),
+        **trained(
+            layout.run_dir(seeded=True, staged=True),
+            layout.model_dir(seeded=True, staged=True),
+        ),
     log:
-        "logs/train/{variant}/fold{fold}.seed{seed}.stage{stage}.log",
+        f"logs/train/{layout.job_stem(seeded=True, staged=True)}.log",
     benchmark:
-        "benchmarks/train/{variant}/fold{fold}.seed{seed}.stage{stage}.tsv"
+        f"benchmarks/train/{layout.job_stem(seeded=True, staged=True)}.tsv"
     wildcard_constraints:
-        variant=alternation(SEEDED_TWO),
+        variant=alternation(SEEDED_TWO_STAGE),
     params:
-        **train_params(stage="{stage}"),
+        **STAGE_PARAMS,
 
 
 use rule combine_stages as combine_stages_seed with:
     input:
-        stage1="results/runs/{variant}/fold{fold}/seed{seed}/stage1/predictions.csv",
-        stage2="results/runs/{variant}/fold{fold}/seed{seed}/stage2/predictions.csv",
+        stage1=layout.stage_predictions(1, seeded=True),
+        stage2=layout.stage_predictions(2, seeded=True),
     output:
-        metrics="results/runs/{variant}/fold{fold}/seed{seed}/metrics.json",
-        predictions="results/runs/{variant}/fold{fold}/seed{seed}/predictions.csv",
-        history="results/runs/{variant}/fold{fold}/seed{seed}/history.csv",
+        **layout.run_files(layout.run_dir(seeded=True)),
     log:
-        "logs/combine_stages/{variant}/fold{fold}.seed{seed}.log",
+        f"logs/combine_stages/{layout.job_stem(seeded=True)}.log",
     benchmark:
-        "benchmarks/combine_stages/{variant}/fold{fold}.seed{seed}.tsv"
+        f"benchmarks/combine_stages/{layout.job_stem(seeded=True)}.tsv"
     wildcard_constraints:
-        variant=alternation(SEEDED_TWO),
+        variant=alternation(SEEDED_TWO_STAGE),

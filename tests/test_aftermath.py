@@ -118,3 +118,40 @@ def test_a_summary_older_than_its_runs_goes_aside_and_a_current_one_stays(tmp_pa
     assert not summary.exists() and (tmp_path / "summary.stale.csv").read_text() == "old"
     assert f"{runs[1]}, which it should summarise, is missing" in capsys.readouterr().err
     aftermath.set_stale_summary_aside(str(summary), [str(p) for p in runs])  # nothing left: no-op
+
+
+def test_snakemakes_private_state_is_where_the_pinned_version_keeps_it():
+    """kemdy/workflow_state.py reads JobScheduler._user_kill, ._errors, .failed and
+    .remaining_jobs: held to the Snakemake version requirements.txt pins, so an upgrade
+    that moves them fails here rather than in a user's aftermath."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    import snakemake
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    pinned = re.search(r"^snakemake==(\S+)", (Path(__file__).parents[1] / "requirements.txt")
+                       .read_text(), flags=re.M)[1]
+    assert snakemake.__version__ == pinned
+    source = inspect.getsource(JobScheduler)
+    for attribute in ("self._user_kill", "self._errors", "self.failed", "def remaining_jobs"):
+        assert attribute in source, attribute
+
+
+def test_the_workflow_state_adapter_reads_a_stop_and_the_failed_jobs():
+    from types import SimpleNamespace
+
+    from kemdy import workflow_state as ws
+
+    job = SimpleNamespace(rule=SimpleNamespace(name="train"), log=["logs/a.log"],
+                          wildcards_dict={"variant": "text_ce", "fold": "0"})
+    stopped = SimpleNamespace(_user_kill="graceful", _errors=False, failed=[job],
+                              remaining_jobs=[1, 2])
+    assert ws.stopped_by_user(stopped) and ws.remaining_jobs(stopped) == 2
+    assert not ws.stopped_by_user(SimpleNamespace(_user_kill="graceful", _errors=True))
+    assert not ws.stopped_by_user(None) and ws.remaining_jobs(None) is None
+    assert ws.failed_jobs(stopped) == {"train (variant=text_ce, fold=0)": ["logs/a.log"]}
+    workflow = SimpleNamespace(nodes=None, is_main_process=True, cores=8)
+    assert ws.local_cores(workflow) == 8
+    assert ws.local_cores(SimpleNamespace(nodes=4, is_main_process=True, cores=8)) is None

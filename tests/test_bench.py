@@ -20,7 +20,7 @@ def test_job_times_and_efficiency(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"s": [seconds], "h:m:s": ["0:00:01"], "max_rss": [1.0]}).to_csv(path, sep="\t", index=False)
     jobs = job_times(tmp_path)
-    assert sorted(jobs.rule) == ["ingest", "train", "train_stage1"]
+    assert sorted(jobs.rule) == ["ingest", "train", "train_stage"]
     result = summarise(jobs, wall=10.0, cores=2)
     assert result["job_seconds"] == pytest.approx(18.0)
     assert result["parallel_efficiency"] == pytest.approx(0.9)

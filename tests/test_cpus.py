@@ -37,3 +37,12 @@ def test_garbage_is_ignored_and_at_least_one_cpu_is_left(tmp_path):
     assert available_cpus(cgroup(tmp_path, v2="nonsense")) == AFFINITY
     (tmp_path / "cpu.max").write_text("1000 100000")  # a tenth of a CPU
     assert available_cpus(str(tmp_path)) == 1
+
+
+def test_claimed_threads_scale_only_where_cores_exceed_the_cpus():
+    from kemdy.cpus import claimed
+
+    assert claimed(2, None, 4) == 2  # a cluster job, a job's own process, --lint
+    assert claimed(2, 4, 4) == 2 and claimed(2, 3, 4) == 2
+    assert claimed(1, 16, 2) == 8  # --cores 16 on 2 CPUs: a 1-thread job holds 8 of 16
+    assert claimed(3, 16, 2) == 16  # never more than --cores

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.workflow
 CLUSTER = REPO / "tests/slurm/cluster.sh"
 VARIANTS = ("text_ce", "mm_two_stage")
 SEEDS = [42, 43]  # text_ce's: one SLURM job per fold x seed; 42 is the tiny run's own seed
-TRAIN_RULES = ("train", "train_seed", "train_stage1", "train_stage2")
+TRAIN_RULES = ("train", "train_seed", "train_stage")
 # Test-only: Snakemake's first checks come every --seconds-between-status-checks (10 s by
 # default), later ones every slurm-init-seconds-before-status-checks after a job ended (the
 # profile's 20 s), plus 10 s for every check that finds no job ended.
@@ -173,7 +173,7 @@ def test_every_training_job_went_to_slurm_with_one_gpu(runs):
     work, submitted = runs["work"], runs["submitted"]
     n_folds = config()["folds"]["n_folds"]
     want = {("train_seed", f"text_ce_{k}_{s}") for k in range(n_folds) for s in SEEDS} | {
-        (rule, f"mm_two_stage_{k}") for rule in ("train_stage1", "train_stage2") for k in range(n_folds)}
+        ("train_stage", f"mm_two_stage_{k}_{t}") for t in (1, 2) for k in range(n_folds)}
     # Exactly the training jobs (each seed its own), once each: every other rule is a localrule.
     assert sorted((rule, wc) for _, rule, wc in submitted) == sorted(want), submitted
     listed = jobs_of(work)

@@ -49,7 +49,7 @@ def test_slurm_profile_plans_the_grid(tmp_path):
     config["variants"]["text_ce"]["gpus"] = 2  # one job, two GPU processes
     proc = snakemake(copy_workflow(tmp_path, config), "--profile", "profiles/slurm", "-n")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
-    assert counts["train"] == "20" and counts["train_stage1"] == "10" and counts["combine_stages"] == "10"
+    assert counts["train"] == "20" and counts["train_stage"] == "20" and counts["combine_stages"] == "10"
     # the plugin asks for --gpus from `gpu` and --cpus-per-task from threads: a 2-GPU job
     # gets both twice over, one set of threads per process
     jobs = re.findall(r"rule train:\n(?:.*\n)*?\s+wildcards: variant=(\w+), fold=\d\n"
@@ -114,7 +114,7 @@ def test_claimed_cores_never_add_up_to_more_cpus_than_the_machine_has(tmp_path):
         resources = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
         jobs.append((block.split(":")[0][5:], threads[1] if threads else "1",
                      resources[1] if resources else ""))
-    assert {r for r, _, _ in jobs} >= {"train", "train_stage1", "ingest", "build_demo_audio_encoder"}
+    assert {r for r, _, _ in jobs} >= {"train", "train_stage", "ingest", "build_demo_audio_encoder"}
     for rule, threads, resources in jobs:
         if rule == "all":  # the target: it runs nothing
             continue
@@ -251,3 +251,47 @@ def test_predict_after_seeds_shrink_plans_the_training_and_shows_its_warnings(tm
     assert ran.returncode == 0, ran.stderr
     assert ran.stderr == "warning: no context given\n"
     assert "loading models" in (work / "logs/predict/seeded/new.log").read_text()
+
+
+def test_every_training_and_selection_rule_writes_where_the_layout_says(tmp_path):
+    """kemdy/layout.py owns the results tree: each rule's outputs, in a dry run that plans
+    every job shape (plain, two-stage, seeds, seeded two-stage, a sweep over seeds), are
+    that module's patterns filled with the job's wildcards."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from kemdy import layout
+
+    config = tiny_config()
+    config["variants"]["text_ce"]["seeds"] = [1, 2]
+    config["variants"]["text_two_stage"]["seeds"] = [1, 2]
+    out = snakemake(copy_workflow(tmp_path, config), "-n", "--forceall").stdout
+    seeded, staged = dict(seeded=True), dict(staged=True)
+    both = dict(seeded=True, staged=True)
+    runs = {"train": ({}, False), "train_stage": (staged, False), "train_seed": (seeded, False),
+            "train_seed_stage": (both, False), "combine_stages": ({}, None),
+            "combine_stages_seed": (seeded, None), "select_candidate_seed": (seeded, True)}
+    seen = set()
+    for block in re.split(r"\n(?=rule \w+:)", out)[1:]:
+        rule = block.split(":")[0][5:]
+        wildcards = dict(re.findall(r"(\w+)=([\w.]+)", (re.search(r"wildcards: (.*)", block)
+                                                        or [None, ""])[1]))
+        outputs = set(re.search(r"output: (.*)", block)[1].split(", ")) if "output:" in block \
+            else set()
+        if rule in runs:
+            kind, model = runs[rule]
+            want = set(layout.run_files(layout.fill(layout.run_dir(**kind), **wildcards)).values())
+            if model is not None:
+                want.add(layout.fill(layout.model_dir(**kind), **wildcards))
+            if model:  # a selection also writes its part
+                want.add(layout.fill(layout.selection_part(kind.get("seeded", False)), **wildcards))
+        elif rule == "train_candidate":
+            want = {*layout.run_files(layout.fill(layout.candidate_dir(), **wildcards)).values(),
+                    layout.fill(layout.candidate_model_dir(), **wildcards)}
+        elif rule == "gather_selection":
+            want = {layout.fill(layout.selection(), **wildcards)}
+        else:
+            continue
+        assert outputs == want, (rule, wildcards)
+        seen.add(rule)
+    assert seen == {*runs, "train_candidate", "gather_selection"}

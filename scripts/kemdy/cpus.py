@@ -33,3 +33,13 @@ def available_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
     if quota is not None:
         n = min(n, max(1, math.ceil(quota)))
     return max(1, n)
+
+
+def claimed(threads: int, cores: int | None, cpus: int) -> int:
+    """Threads a local job claims from Snakemake's --cores: its own, scaled up where --cores
+    counts more cores than this machine really has (affinity, cgroup quota), so that the jobs
+    Snakemake runs at once never need more CPUs than there are. `cores` None: no scaling (a
+    cluster job gets its own node; a job's own process; no --cores, as under --lint)."""
+    if cores is None or cores <= cpus:
+        return threads
+    return min(cores, math.ceil(threads * cores / cpus))

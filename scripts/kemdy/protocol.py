@@ -7,16 +7,11 @@ A variant fans out into training jobs: one per fold x seed x candidate.
 - `sweep: {key: [values], ...}` (on a variant): the grid of every combination, in grid order
   (the keys as written, the last key varying fastest), each candidate with a stable id (a
   hash of its values: adding a value leaves the other candidates' jobs alone). For every
-  fold and seed, every candidate trains; `select` keeps the one with the best validation
+  fold and seed, every candidate trains; kemdy.selection keeps the one with the best validation
   macro-F1 (ties: the first in grid order), read from its history.csv, never from test rows.
 
 `plan` resolves a variant into its Plan once, when the workflow builds the DAG; the rules
-only ask it for paths and specs. Layout (docs/contracts.md):
-
-    results/runs/{variant}/fold{k}/                   one seed: the run (chosen, if swept)
-    results/runs/{variant}/fold{k}/seed{s}/           several seeds: one run per seed
-    results/sweeps/{variant}/fold{k}/seed{s}/{cand}/  a sweep's candidate runs (+ model/)
-    results/sweeps/{variant}/selection.csv            fold, seed, candidate, params, ...
+only ask it for specs and for its jobs' paths, which kemdy/layout.py lays out.
 
 This module plans at DAG time only: scoring a sweep's candidates is the selection step's
 (kemdy/selection.py), aggregating seeds the report's (kemdy/report/summary.py).
@@ -28,7 +23,9 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
+from kemdy import layout
 from kemdy.errors import InputError
+from kemdy.layout import fill
 from kemdy.spec import DEFAULTS, PROTOCOL_KEYS, check, fingerprint, resolve, unread_keys
 
 # Not hyper-parameters: what a variant is (modality, stages, encoders), the protocol itself,
@@ -86,17 +83,22 @@ class Plan:
                 return c
         raise KeyError(f"{self.name} has no sweep candidate {cid}")
 
-    def run_dir(self, fold: int, seed: int) -> str:
+    def run_dir(self, fold: int, seed: int, stage: int | None = None) -> str:
         """Where the (chosen) run of one fold and seed lives: the plain layout for one seed."""
-        base = f"results/runs/{self.name}/fold{fold}"
-        return f"{base}/seed{seed}" if self.multi_seed else base
+        return fill(layout.run_dir(self.multi_seed, stage is not None), variant=self.name,
+                    fold=fold, seed=seed, stage=stage)
 
-    def model_dir(self, fold: int, seed: int) -> str:
-        base = f"results/models/{self.name}/fold{fold}"
-        return f"{base}/seed{seed}" if self.multi_seed else base
+    def model_dir(self, fold: int, seed: int, stage: int | None = None) -> str:
+        return fill(layout.model_dir(self.multi_seed, stage is not None), variant=self.name,
+                    fold=fold, seed=seed, stage=stage)
 
     def candidate_dir(self, fold: int, seed: int, cid: str) -> str:
-        return f"results/sweeps/{self.name}/fold{fold}/seed{seed}/{cid}"
+        return fill(layout.candidate_dir(), variant=self.name, fold=fold, seed=seed,
+                    candidate=cid)
+
+    def selection_part(self, fold: int, seed: int) -> str:
+        return fill(layout.selection_part(self.multi_seed), variant=self.name, fold=fold,
+                    seed=seed)
 
 
 def seeds_of(config: dict, name: str, spec: dict) -> list[int]:

@@ -1,0 +1,84 @@
+"""Which files each job of the workflow reads, from the config and each variant's plan: the
+rules' input functions (rules/common.smk) only call these. Paths come from kemdy/layout.py."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from kemdy.commands import SEGMENTS
+from kemdy.layout import run_of_model
+from kemdy.protocol import Plan
+from kemdy.spec import encoder_of, encoders
+
+DATA, FOLDS = "results/data/new_data.csv", "results/data/folds.csv"
+AUDIO_INDEX = "results/data/audio/audio_index.csv"
+
+
+@dataclass
+class Needs:
+    config: dict
+    plans: dict[str, Plan]
+    folds: list[int]
+
+    def job_spec(self, variant: str, seed=None, candidate: str | None = None) -> dict:
+        """The spec of one training job: the variant's, with its seed and sweep candidate."""
+        p = self.plans[variant]
+        return p.job_spec(int(seed if seed is not None else p.seeds[0]), candidate)
+
+    def encoder_inputs(self, spec: dict) -> dict[str, str]:
+        """Demo encoders are built by a rule; hub names or local folders (a variant's own
+        text_encoder/audio_encoder too) are used as given."""
+        if not self.config["encoders"]["build_demo"]:
+            return {}
+        used = {m: encoder_of(self.config, spec, m) for m in encoders(spec)}
+        return {f"{m}_encoder": name for m, (name, key) in used.items()
+                if key == f"encoders.{m}"}
+
+    def train(self, variant: str, seed=None, candidate: str | None = None) -> dict[str, str]:
+        """A training job's inputs: the labels, the folds, the encoders it loads, the audio
+        cache for an audio model, the transcripts for dialogue context."""
+        spec = self.plans[variant].spec
+        inputs = {"data": DATA, "folds": FOLDS, **self.encoder_inputs(spec)}
+        if "audio" in spec["modality"]:
+            inputs["audio"] = AUDIO_INDEX
+        if self.job_spec(variant, seed, candidate)["context_turns"]:  # a sweep may set it
+            inputs["segments"] = SEGMENTS
+        return inputs
+
+    def model_dirs(self, variant: str) -> list[str]:
+        """The exported (chosen) model of every fold x seed of a variant: predict's ensemble."""
+        p = self.plans[variant]
+        return [p.model_dir(k, s) for k in self.folds for s in p.seeds]
+
+    def exported_models(self, variant: str) -> list[str]:
+        """The exported model folders of every fold x seed (each stage's, if two)."""
+        folders = self.model_dirs(variant)
+        if not self.plans[variant].spec["two_stage"]:
+            return folders
+        return [os.path.join(f, f"stage{t}") for f in folders for t in (1, 2)]
+
+    def exported_runs(self, variant: str) -> list[str]:
+        """The metrics.json written with each of those models: a model folder left from
+        another layout (seed folders inside, after `seeds: [1, 2]` became `[1]`) still
+        exists, so only these files tell Snakemake the model must be trained again."""
+        return [f"{run_of_model(f)}/metrics.json" for f in self.exported_models(variant)]
+
+    def run_files(self, name: str) -> list[str]:
+        """A file of every (chosen) run: variant x fold, x seed where there are several."""
+        return [f"{p.run_dir(k, s)}/{name}" for p in self.plans.values() for k in self.folds
+                for s in p.seeds]
+
+    def selection_parts(self, variant: str) -> list[str]:
+        """select_candidate's selection rows of every fold (x seed, where there are several)."""
+        p = self.plans[variant]
+        return [p.selection_part(k, s) for k in self.folds for s in p.seeds]
+
+    def candidates(self, variant: str, fold, seed=None) -> dict[str, list[str]]:
+        """Every candidate run of one variant, fold and seed: the selection's inputs."""
+        p = self.plans[variant]
+        seed = seed if seed is not None else p.seeds[0]
+        dirs = [p.candidate_dir(fold, seed, c.id) for c in p.candidates]
+        return {"histories": [f"{d}/history.csv" for d in dirs],
+                "metrics": [f"{d}/metrics.json" for d in dirs],
+                "models": [f"{d}/model" for d in dirs]}
