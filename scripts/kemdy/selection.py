@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kemdy import layout
 from kemdy.atomic import atomic_dir, atomic_outputs, write_csv
 from kemdy.errors import InputError
 from kemdy.protocol import Candidate
@@ -30,7 +31,7 @@ from kemdy.tables import read_table
 
 SELECTION_COLUMNS = ["fold", "seed", "candidate", "params", "val_f1_macro", "selected"]
 
-RUN_FILES = ("history.csv", "predictions.csv", "metrics.json", "config.json")
+COPIED_FILES = (*layout.RUN_FILES, "config.json")  # a chosen run, copied where a plain run lies
 
 
 def validation_score(history) -> float:
@@ -63,7 +64,7 @@ def selection_rows(fold: int, seed: int, candidates: list[Candidate],
 def copy_run(src, dst) -> None:
     """The files of run folder `src` into `dst`, all or none (config.json if present)."""
     src, dst = Path(src), Path(dst)
-    names = [n for n in RUN_FILES if (src / n).is_file()]
+    names = [n for n in COPIED_FILES if (src / n).is_file()]
     with atomic_outputs(*(dst / n for n in names)) as temps:
         for name, tmp in zip(names, temps):
             shutil.copyfile(src / name, tmp)

@@ -27,7 +27,7 @@ from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
 from kemdy.report.options import parse_variant_values
 from kemdy.runs import read_history, read_json, read_predictions
 
-RUN_FILES = ("predictions.csv", "metrics.json")
+SCORED_FILES = ("predictions.csv", "metrics.json")  # what the summary reads of a run
 SUMMARY_TOLERANCE = 1e-6
 # metrics.json is written from the same predictions, so only float noise may differ.
 TOLERANCE = 1e-6
@@ -186,12 +186,12 @@ def load_fold(run_dir: Path, variant: str, fold: int, seeds: list[int] | None,
     """(run, absent files, whether a history.csv is missing) of one fold: one run, or with
     several `seeds` one run per seed (absent unless every seed is there)."""
     if not seeds:
-        absent = [f for f in RUN_FILES if not (run_dir / f).is_file()]
+        absent = [f for f in SCORED_FILES if not (run_dir / f).is_file()]
         if absent:
             return None, absent, False
         run = load_run(run_dir, variant, fold, history)
         return run, [], history and run.history is None
-    absent = [f"seed{s}/{f}" for s in seeds for f in RUN_FILES
+    absent = [f"seed{s}/{f}" for s in seeds for f in SCORED_FILES
               if not (run_dir / f"seed{s}" / f).is_file()]
     if absent:
         return None, absent, False
