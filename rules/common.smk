@@ -17,7 +17,7 @@ from kemdy.cpus import available_cpus, claimed as claimed_cpus  # noqa: E402
 from kemdy.needs import Needs  # noqa: E402
 from kemdy.prerun import check_config, dataset_state  # noqa: E402
 from kemdy.protocol import plan, sweep_warning  # noqa: E402
-from kemdy.spec import encoder_of, encoders, fingerprint  # noqa: E402
+from kemdy.spec import fingerprint, identity  # noqa: E402
 from kemdy.sweep_schema import schema_check  # noqa: E402
 from kemdy.workflow_state import local_cores  # noqa: E402
 

@@ -20,7 +20,8 @@ TRAIN_SHELL = (
 TRAIN_PARAMS = dict(
     launcher=step("scripts/gpu_slot.py"),
     script=step("scripts/train.py"),
-    spec=lambda w: json.dumps(job_spec(w), sort_keys=True),
+    # the job's identity: a key added since, at its default, reruns nothing (kemdy/spec.py)
+    spec=lambda w: json.dumps(identity(job_spec(w)), sort_keys=True),
     stage="",
     encoders=lambda w: COMMANDS.encoders(w.variant),
     # --segments (dialogue context) and --varies (seeds, sweeps)

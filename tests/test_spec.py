@@ -1,6 +1,7 @@
 """One list of losses and modalities, one set of spec defaults: the config schema's enums and
 training keys must be exactly the library's."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,23 @@ def test_optimiser_and_target_keys_where_they_act(variant):
     default = spec.resolve({"variants": {"v": {"modality": "text", "loss": "ce"}}}, "v")
     assert (default["lr_encoders"], default["target_sharpening"], default["va_loss"]) == (
         None, "none", "ccc")
+
+
+def test_a_jobs_identity_leaves_out_a_later_key_at_its_default_and_the_job_fills_it_back():
+    from kemdy.spec import DEFAULTS, IDENTITY_KEYS, identity, job_spec
+
+    spec = {**DEFAULTS, "modality": "text", "loss": "ce", "name": "v"}
+    later = sorted(set(DEFAULTS) - IDENTITY_KEYS)
+    assert "head" in later and "attention_readout" in later
+    ident = identity(spec)
+    assert not set(later) & set(ident)  # at their defaults: not part of the identity
+    assert IDENTITY_KEYS <= set(ident) and ident["name"] == "v"
+    assert identity({**spec, "head": "gelu"})["head"] == "gelu"  # set: it is
+    # cross_attention became MulT with these options: its jobs name them
+    cross = identity({**spec, "modality": "text+audio", "fusion": "cross_attention"})
+    assert cross["attention_readout"] == DEFAULTS["attention_readout"]
+    # train.py gets the identity and trains the full spec
+    full = job_spec(json.dumps(ident), None, "v")
+    assert {k: full[k] for k in DEFAULTS} == DEFAULTS
+    with pytest.raises(InputError, match="lacks"):  # a key every job has carried is required
+        job_spec(json.dumps({k: v for k, v in ident.items() if k != "lr"}), None, "v")

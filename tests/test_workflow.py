@@ -180,6 +180,21 @@ def test_second_run_does_nothing(run):
     assert not rules, out[-2000:]
 
 
+def test_a_new_spec_key_at_its_default_reruns_no_finished_job(run):
+    """Upgrading never retrains a finished grid for nothing: a key added to the spec with a
+    default leaves every job's identity (its params) as it was."""
+    spec_py = run["work"] / "scripts/kemdy/spec.py"
+    original = spec_py.read_text()
+    assert '    "fusion": "concat",\n' in original
+    try:
+        spec_py.write_text(original.replace('    "fusion": "concat",\n',
+                                            '    "fusion": "concat",\n    "new_key": 0.5,\n', 1))
+        rules, out = planned(run["work"])
+        assert not rules, out[-2000:]
+    finally:
+        spec_py.write_text(original)
+
+
 def test_the_generic_cluster_profile_submits_exactly_the_training_jobs(run):
     """profiles/cluster-generic submits the training jobs through its submit script (every
     other rule is a local rule: on a cluster it would wait in the queue for seconds of work);

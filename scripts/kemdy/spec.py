@@ -75,6 +75,20 @@ DEFAULTS = {
     "fusion": "concat",
     **DEFAULT_SIZES,
 }
+# A training job's identity (its Snakemake params) is its spec. These are the keys every job
+# carried when that rule was made; a key added to DEFAULTS since joins a job's identity only
+# once set off its default (`identity`), so an upgrade that adds a key reruns no finished
+# job: on a real grid, GPU-hours for the same numbers.
+IDENTITY_KEYS = frozenset({
+    "two_stage", "seed", "epochs", "patience", "lr", "batch_size", "max_len", "audio_seconds",
+    "weight_decay", "warmup_ratio", "grad_clip", "dropout", "text_warmup_epochs",
+    "text_pooling", "freeze_text", "freeze_audio", "freeze_feature_encoder", "focal_gamma",
+    "neutral_threshold", "gpus", "accumulate", "gradient_checkpointing", "audio_crop",
+    "audio_eval", "max_batch_seconds", "audio_layers", "va_weight", "lr_encoders",
+    "target_sharpening", "va_loss", "context_turns", "fusion", "mixer_projection",
+    "mixer_patch", "mixer_depth", "mixer_width", "attention_dim", "attention_heads",
+    "attention_layers",
+})
 REQUIRED = ("modality", "loss")
 # Keys without a default: absent, a variant's jobs load encoders.text / encoders.audio. Not in
 # DEFAULTS, so that a spec (a training job's parameter) changes only where they are set.
@@ -279,6 +293,8 @@ def job_spec(spec_json: str | None, config_path: str | None, variant: str,
         except json.JSONDecodeError as err:
             raise InputError("--spec", f"not valid JSON ({err})",
                              "pass the resolved spec as JSON") from None
+        if isinstance(spec, dict):  # the workflow passes the job's identity: keys at default left out
+            spec = {**{k: v for k, v in DEFAULTS.items() if k not in IDENTITY_KEYS}, **spec}
     else:
         import yaml
 
@@ -286,6 +302,16 @@ def job_spec(spec_json: str | None, config_path: str | None, variant: str,
             spec, source = resolve(yaml.safe_load(handle), variant, config_path), config_path
     spec.setdefault("name", variant)
     return for_stage(spec, stage, max_epochs, source)
+
+
+def identity(spec: dict) -> dict:
+    """A job's spec as its identity: a key added since IDENTITY_KEYS is left out while it
+    holds its default (train.py fills it back in, `job_spec`). The options of the fusion a
+    spec uses stay in: `cross_attention` became MulT's transformer when its options were
+    added, so a job trained as the former co-attention must not pass for it."""
+    read = SIZE_KEYS.get(spec.get("fusion", "concat"), ())
+    return {k: v for k, v in spec.items() if k in IDENTITY_KEYS or k not in DEFAULTS
+            or k in read or v != DEFAULTS[k]}
 
 
 def fingerprint(obj) -> str:
