@@ -15,7 +15,7 @@ from kemdy.commands import (
 from kemdy.config import check_encoders, datasets  # noqa: E402
 from kemdy.cpus import available_cpus, claimed as claimed_cpus  # noqa: E402
 from kemdy.needs import Needs  # noqa: E402
-from kemdy.prerun import check_config, dataset_state  # noqa: E402
+from kemdy.prerun import check_config, dataset_state, segments_refresh  # noqa: E402
 from kemdy.protocol import plan, sweep_warning  # noqa: E402
 from kemdy.spec import fingerprint, identity  # noqa: E402
 from kemdy.sweep_schema import schema_check  # noqa: E402
@@ -65,6 +65,13 @@ STATES = {d["name"]: dataset_state(d) for d in DATASETS}
 # What a report was rendered from: a failed rerun on other inputs moves it aside.
 INPUTS_DIGEST = fingerprint(
     {"config": json.loads(json.dumps(config)), "datasets": STATES}
+)
+# an older segments.csv without `turn` reruns ingest when dialogue context needs it
+CONTEXT = any(
+    p.job_spec(s, c)["context_turns"]
+    for p in PLANS.values()
+    for s in p.seeds
+    for c in [None, *(c.id for c in p.candidates)]
 )
 COMMANDS = Commands(config, PLANS, FOLDS, INPUTS_DIGEST)  # the steps' arguments
 NEEDS = Needs(config, PLANS, FOLDS)  # the jobs' inputs

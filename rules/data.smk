@@ -6,6 +6,7 @@
 rule ingest:
     input:
         lookalikes=lookalike_truths(),
+        refresh=segments_refresh(SEGMENTS, CONTEXT),
     output:
         segments="results/data/segments.csv",
         report="results/data/ingest.json",

@@ -91,3 +91,15 @@ def test_resume_state_lies_outside_the_outputs_where_it_always_did(out_dir, resu
     assert layout.checkpoint_dir(out_dir) == resume
     with pytest.raises(ValueError):
         layout.checkpoint_dir("elsewhere/v/fold0")
+
+
+def test_an_older_segments_csv_reruns_ingest_once_and_only_for_context(tmp_path):
+    from kemdy.prerun import segments_refresh
+
+    segments, stamp = tmp_path / "segments.csv", str(tmp_path / "k" / "turn.stamp")
+    assert segments_refresh(str(segments), True, stamp) == []  # no results yet
+    segments.write_text("dataset,segment_id,text\nKEMDy20,a,x\n")  # written before `turn`
+    assert segments_refresh(str(segments), False, stamp) == []  # no context: nothing reruns
+    assert segments_refresh(str(segments), True, stamp) == [stamp]  # touched: ingest reruns
+    segments.write_text("dataset,segment_id,turn,text\nKEMDy20,a,1,x\n")  # ingest ran
+    assert segments_refresh(str(segments), True, stamp) == [stamp]  # the same inputs since

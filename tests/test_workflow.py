@@ -195,6 +195,25 @@ def test_a_new_spec_key_at_its_default_reruns_no_finished_job(run):
         spec_py.write_text(original)
 
 
+def test_an_older_segments_csv_without_turn_reruns_ingest_for_dialogue_context(run):
+    """A results/ written before segments.csv had `turn`: the context variant's jobs need it,
+    so ingest reruns by itself (a dry run plans it), with no advice to follow by hand."""
+    work = run["work"]
+    segments, stamp = work / "results/data/segments.csv", work / ".snakemake/kemdy/segments_turn.stamp"
+    original, mtime = segments.read_bytes(), segments.stat().st_mtime_ns
+    try:
+        pd.read_csv(segments, dtype=str, keep_default_na=False).drop(columns="turn").to_csv(
+            segments, index=False)
+        os.utime(segments, ns=(mtime, mtime))
+        rules, out = planned(work)
+        assert "ingest" in rules, out[-2000:]
+    finally:
+        segments.write_bytes(original)
+        os.utime(segments, ns=(mtime, mtime))
+        stamp.unlink(missing_ok=True)
+    assert not planned(work)[0]
+
+
 def test_the_generic_cluster_profile_submits_exactly_the_training_jobs(run):
     """profiles/cluster-generic submits the training jobs through its submit script (every
     other rule is a local rule: on a cluster it would wait in the queue for seconds of work);

@@ -5,7 +5,9 @@ corrected or added file reruns them and what follows, and nothing else does)."""
 
 from __future__ import annotations
 
+import csv
 import os
+from pathlib import Path
 
 from kemdy.demo.owned import check_owned, generated_state
 from kemdy.errors import InputError
@@ -56,3 +58,21 @@ def check_config(config: dict, datasets: list[dict], n_folds: int) -> None:
                              key=f"{d['key']}.root")
         else:
             check_kind(d["release"], d["root"], key=f"{d['key']}.kind")
+
+
+def segments_refresh(segments: str, needs_turn: bool,
+                     stamp: str = ".snakemake/kemdy/segments_turn.stamp") -> list[str]:
+    """ingest's extra input that makes it rerun, once, when a dialogue-context job needs the
+    `turn` column that a segments.csv written by an older version lacks.
+
+    The stamp is touched when that is so (newer than segments.csv, it reruns ingest) and is
+    an input from then on, whether or not it is needed, so that the input list ingest was
+    run with stays the same and the rerun happens once; a results/ without that history
+    never has the stamp, and nothing reruns."""
+    if needs_turn and os.path.isfile(segments):
+        with open(segments, encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), [])
+        if "turn" not in header:
+            Path(stamp).parent.mkdir(parents=True, exist_ok=True)
+            Path(stamp).touch()
+    return [stamp] if os.path.exists(stamp) else []
