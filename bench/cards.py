@@ -112,9 +112,8 @@ def from_fusion(result: dict, precision: str) -> list[dict]:
     embedding pass the table does not time."""
     from bench import geometry as g
 
-    real = result["encoders"] == "real"
-    text, audio = shape(g.KLUE_BASE if real else g.SMALL_TEXT), shape(
-        g.W2V2_BASE if real else g.SMALL_AUDIO)
+    small = result["encoders"] != "real"
+    text, audio = shape(g.shape("text", small)), shape(g.shape("audio", small))
     return [{"text": text, "audio": audio, "audio_seconds": r["audio_seconds"],
              "batch_size": result["batch_size"], "encoders": r["encoders"],
              "precision": precision, "fusion": r["fusion"],

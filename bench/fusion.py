@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import copy
 import ctypes
 import os
 import tempfile
@@ -31,11 +30,9 @@ import torch
 
 from bench import geometry
 from bench.common import machine, write_result
+from kemdy.fusion_spec import DEFAULT_SIZES, FUSIONS
 from kemdy.train.batches import Inputs, length_grouped_batches
-from kemdy.fusion_spec import DEFAULT_SIZES, FUSIONS, SEQUENCE_FUSIONS
-from kemdy.train.loop import Runtime, cosine_with_warmup, precision, run_epoch
-from kemdy.train.losses import Criterion
-from kemdy.train.models import EmotionModel, apply_freezing
+from kemdy.train.loop import Runtime, precision
 
 KEMDY20_SEGMENTS = 13462
 SMALL_SIZES = {"mixer_projection": 16, "mixer_patch": 4, "mixer_depth": 2, "mixer_width": 32,
@@ -92,36 +89,16 @@ class PeakRSS:
         self.gib = (self.peak - self.base) / 2**30
 
 
-def build(fusion: str, parts: dict, frozen: bool, sizes: dict) -> EmotionModel:
-    spec = {"modality": "text+audio", "fusion": fusion, "freeze_text": frozen,
-            "freeze_audio": frozen, "freeze_feature_encoder": True, **sizes}
-    live = not frozen or fusion in SEQUENCE_FUSIONS  # else the vectors come cached
-    text = copy.deepcopy(parts["text"]) if live else None
-    audio = copy.deepcopy(parts["audio"]) if live else None
-    apply_freezing(text, audio, spec)
-    torch.manual_seed(0)
-    return EmotionModel(geometry.N_CLASSES, parts["text"].config.hidden_size,
-                        parts["audio"].config.hidden_size, text, audio,
-                        pass_audio_mask=False, fusion=spec)
-
-
 def measure(model, inputs: Inputs, runtime: Runtime, batch_size: int, steps: int) -> dict:
     """Training samples/s of a timed pass after an untimed one, and its peak memory."""
-    model.to(runtime.device)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     batches = length_grouped_batches(inputs.lengths, batch_size, 0, 0)[:steps]
-    crit, sched = Criterion("ce"), cosine_with_warmup(opt, 1, 2 * len(batches))
-    run_epoch(model, inputs, batches, crit, opt, sched, 1.0, runtime)  # kernels chosen
+    epoch = geometry.epoch_timer(model, inputs, batches, runtime)
+    epoch()  # kernels chosen
     cuda = runtime.device.type == "cuda"
     if cuda:
-        torch.cuda.synchronize(runtime.device)
         torch.cuda.reset_peak_memory_stats(runtime.device)
     with PeakRSS() as rss:
-        start = time.perf_counter()
-        run_epoch(model, inputs, batches, crit, opt, sched, 1.0, runtime)
-        if cuda:
-            torch.cuda.synchronize(runtime.device)
-        seconds = time.perf_counter() - start
+        seconds = epoch()
     peak = torch.cuda.max_memory_allocated(runtime.device) / 2**30 if cuda else rss.gib
     return {"train_samples_per_s": sum(map(len, batches)) / seconds, "peak_gib": peak,
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
@@ -156,10 +133,12 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
                                      parts["text"].config.vocab_size, audio_seconds=s)
             for frozen in (False, True):
                 for fusion in FUSIONS:
-                    runs_live = not frozen or fusion in SEQUENCE_FUSIONS
-                    feed = live if runs_live else cached(live, parts)
-                    got = measure(build(fusion, parts, frozen, sizes), feed, runtime,
-                                  batch_size, steps)
+                    spec = {"fusion": fusion, "freeze_text": frozen, "freeze_audio": frozen,
+                            **sizes}
+                    model = geometry.model("mm", parts, spec)
+                    # frozen encoders outside the model: their vectors come in the batch
+                    feed = live if model.text_encoder is not None else cached(live, parts)
+                    got = measure(model, feed, runtime, batch_size, steps)
                     run_ = {"fusion": fusion, "audio_seconds": s,
                             "encoders": "frozen" if frozen else "trained", **got}
                     base = next((r for r in result["runs"] if r["fusion"] == "concat" and

@@ -10,7 +10,7 @@ whisper-small or whisper-large-v3 audio encoder instead (mixed precision only): 
 peak GPU memory, in float32 and in the mixed precision the workflow picks for the device
 (bfloat16 where native, else float16 with a GradScaler). Then the multimodal training
 step fed with DataLoader workers against none (the batch collated in the loop, as
-before). Samples/s are over timed steps after two warm-up steps.
+before). Samples/s are over a timed pass after an untimed one over the same batches.
 """
 
 from __future__ import annotations
@@ -27,14 +27,7 @@ from bench import cards, geometry
 from bench.common import machine, write_result
 from kemdy.cpus import available_cpus
 from kemdy.train.batches import length_grouped_batches
-from kemdy.train.loop import (Runtime, cosine_with_warmup, precision, predict, run_epoch,
-                              scores_unpadded)
-from kemdy.train.losses import Criterion
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from kemdy.train.loop import Runtime, precision, predict, scores_unpadded
 
 
 def _peak_reset(device):
@@ -50,32 +43,26 @@ def _peak_gib(device) -> float | None:
 def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, steps: int,
             accumulate: int = 1, eval_rows: int = 256, pass_audio_mask: bool = False) -> dict:
     """Training and evaluation samples/s and peak memory of one model in one precision."""
-    model = geometry.model(kind, parts, pass_audio_mask=pass_audio_mask).to(runtime.device)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    batches = length_grouped_batches(inputs.lengths, batch_size, 0, 0)[: steps + 2]
-    crit = Criterion("ce")
-    sched = cosine_with_warmup(opt, 1, len(batches))
+    model = geometry.model(kind, parts, pass_audio_mask=pass_audio_mask)
+    batches = length_grouped_batches(inputs.lengths, batch_size, 0, 0)[:steps]
+    epoch = geometry.epoch_timer(model, inputs, batches, runtime, accumulate=accumulate)
     _peak_reset(runtime.device)
     # Warm-up: one untimed pass over the same batches. Every new batch shape costs a first
     # call its kernel selection (measured on an H200: the first pass of a precision ran at
     # 133-183 samples/s, the next at 1,370-1,650), and an epoch of training sees its shapes
     # again every epoch: the timed pass is the steady state.
-    run_epoch(model, inputs, batches[2:], crit, opt, sched, 1.0, runtime, accumulate=accumulate)
-    _sync(runtime.device)
-    start = time.perf_counter()
-    run_epoch(model, inputs, batches[2:], crit, opt, sched, 1.0, runtime, accumulate=accumulate)
-    _sync(runtime.device)
-    train_s = time.perf_counter() - start
+    epoch()
+    train_s = epoch()
     rows = np.arange(min(eval_rows, len(inputs.task.frame)))
     predict(model, inputs, rows, "ce", 2 * batch_size, runtime)  # warm-up, as above
-    _sync(runtime.device)
+    geometry.sync(runtime.device)
     start = time.perf_counter()
     predict(model, inputs, rows, "ce", 2 * batch_size, runtime)
-    _sync(runtime.device)
+    geometry.sync(runtime.device)
     eval_s = time.perf_counter() - start
-    trained = sum(len(b) for b in batches[2:])
+    trained = sum(len(b) for b in batches)
     unpadded = scores_unpadded(inputs, model)  # as predict() batched it
-    del model, opt
+    del model, epoch
     return {"train_samples_per_s": trained / train_s, "eval_samples_per_s": len(rows) / eval_s,
             "peak_gib": _peak_gib(runtime.device), "train_samples": trained,
             "eval_samples": int(len(rows)), "eval_batch": 2 * batch_size,
@@ -98,7 +85,7 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
               "parameters": {k: geometry.n_parameters(v) for k, v in parts.items()},
               "runs": []}
     vocab = parts["text"].config.vocab_size
-    n = batch_size * (steps + 2)
+    n = batch_size * steps
     with tempfile.TemporaryDirectory(prefix="kemdy_bench_gpu_") as tmp:
         for kind in ("text", "mm"):
             inputs = geometry.workload(f"{tmp}/{kind}", n, kind, vocab)
@@ -131,14 +118,10 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
 
 def card_shapes(small: bool) -> dict:
     """Each measured model's (text, audio) encoder shapes, as the card table keys them."""
-    g = geometry
-    text = cards.shape(g.SMALL_TEXT if small else g.KLUE_BASE)
-    audio = {"mm": g.SMALL_AUDIO if small else g.W2V2_BASE,
-             "mm+wavlm-large": g.SMALL_WAVLM if small else g.WAVLM_LARGE,
-             "mm+whisper-small": g.SMALL_WHISPER if small else g.WHISPER_SMALL,
-             "mm+whisper-large-v3": dict(g.SMALL_WHISPER, num_mel_bins=128) if small
-             else g.WHISPER_LARGE_V3}
-    return {"text": (text, None), **{k: (text, cards.shape(v)) for k, v in audio.items()}}
+    text = cards.shape(geometry.shape("text", small))
+    audio = {"mm": "audio", **{f"mm+{name}": name for name in geometry.extra_audio(small)}}
+    return {"text": (text, None), **{model: (text, cards.shape(geometry.shape(name, small)))
+                                     for model, name in audio.items()}}
 
 
 def measure_extra_audio(result: dict, parts: dict, inputs, precisions: dict, device,

@@ -18,7 +18,6 @@ They train on kemdy.demo.toy_corpus, the corpus the tests train on too.
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 import time
@@ -27,16 +26,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from bench import geometry
 from bench.common import machine, timed, write_result
 from kemdy.demo.toy_corpus import toy_workspace
 from kemdy.release.audio import AudioStore, read_wave
 from kemdy.train.batches import Inputs, length_grouped_batches, pad_tokens, tokenize
 from kemdy.train.data import load_split, make_task
 from kemdy.train.embedding_cache import audio_embeddings
-from kemdy.train.loop import Runtime, cosine_with_warmup, predict, run_epoch
-from kemdy.train.losses import Criterion
 from kemdy.train.encoders import load_audio_encoder, load_text_encoder
-from kemdy.train.models import EmotionModel, apply_freezing
+from kemdy.train.loop import Runtime, predict
 
 TEXT_PAD = 256  # the original padded every text to max_len 256 (196 in the multimodal model)
 MM_TEXT_PAD = 196
@@ -110,20 +108,14 @@ def _setup(tmp, part: str, n_segments: int, wav_rate: int):
     return ws, task, Inputs(task, **kw), encoders, wavs
 
 
-def _model(encoders, n_classes, freeze_audio=False):
-    text = copy.deepcopy(encoders["text"])
-    audio = None if "audio" not in encoders or freeze_audio else copy.deepcopy(encoders["audio"])
-    apply_freezing(text, audio, {"freeze_feature_encoder": True})
-    audio_dim = encoders["audio"].config.hidden_size if "audio" in encoders else 0
-    torch.manual_seed(0)
-    return EmotionModel(n_classes, text.config.hidden_size, audio_dim, text, audio)
+def _model(encoders, freeze_audio=False):
+    """The toy workspace's model; the audio mask passed, as its extractor says."""
+    return geometry.model("mm" if "audio" in encoders else "text", encoders,
+                          {"freeze_audio": freeze_audio}, pass_audio_mask=True)
 
 
 def _epoch(model, inputs, batches):
-    crit = Criterion("ce")
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    sched = cosine_with_warmup(opt, 1, len(batches))
-    return lambda: run_epoch(model, inputs, batches, crit, opt, sched, 1.0, CPU)
+    return geometry.epoch_timer(model, inputs, batches, CPU, lr=1e-4)
 
 
 def _summary(times: dict) -> tuple[dict, dict]:
@@ -137,7 +129,7 @@ def bench_text(tmp, n_segments: int, reps: int, batch_size: int = 64) -> dict:
     orig = OriginalText(ours, TEXT_PAD)
     n = len(task.frame)
     rows = np.arange(n)
-    ours_model, orig_model = _model(encoders, 7), _model(encoders, 7)
+    ours_model, orig_model = _model(encoders), _model(encoders)
     times = {k: [] for k in ("ours_train", "orig_train", "ours_eval", "orig_eval")}
 
     def eval_batched():
@@ -182,8 +174,8 @@ def bench_audio(tmp, n_segments: int, reps: int, batch_size: int = 16,
                            ours.feature_extractor, 16000)
     cache_seconds = time.perf_counter() - start
     frozen = Inputs(task, token_ids=ours.token_ids, pad_id=ours.pad_id, audio_emb=emb)
-    arms = {"original": (_model(encoders, 7), orig), "ours": (_model(encoders, 7), ours),
-            "ours_frozen": (_model(encoders, 7, freeze_audio=True), frozen)}
+    arms = {"original": (_model(encoders), orig), "ours": (_model(encoders), ours),
+            "ours_frozen": (_model(encoders, freeze_audio=True), frozen)}
     times = {k: [] for k in arms}
     for rep in range(reps):  # interleaved
         for name, (model, inputs) in arms.items():

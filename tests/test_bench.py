@@ -57,12 +57,37 @@ def test_gpu_benchmark_small_runs_on_cpu(tmp_path):
                          ("mm+wavlm-large", "float32", 1), ("mm+whisper-small", "float32", 1),
                          ("mm+whisper-large-v3", "float32", 1)}
     assert all(r["train_samples"] == 4 and r["train_samples_per_s"] > 0 for r in runs.values())
+    # the workload is what is timed: no rows decoded for batches that never run
+    assert all(r["eval_samples"] == 4 for r in runs.values())
     assert runs[("mm", "float32", 1)]["eval_unpadded"]  # wav2vec2-base: no padding in a batch
     # wavlm-large: layer-norm front end and an attention mask, padding-insensitive
     assert not runs[("mm+wavlm-large", "float32", 1)]["eval_unpadded"]
     assert not runs[("mm+whisper-small", "float32", 1)]["eval_unpadded"]  # own 30-s windows
     parameters = json.loads((tmp_path / "gpu.json").read_text())["parameters"]
     assert parameters["text"] > 0 and parameters["wavlm-large"] > 0
+
+
+def test_the_shared_model_builder_keeps_a_frozen_encoder_out_as_the_workflow_does():
+    """bench gpu, fusion, checkpoints and train-* build their models with geometry.model:
+    an encoder is in the model while it trains, or frozen under a sequence fusion; else its
+    vectors come in the batch (the embedding cache)."""
+    from bench import geometry
+
+    parts = geometry.encoders(small=True)
+    text = geometry.model("text", parts)
+    assert text.text_encoder is not None and text.audio_encoder is None and text.audio_dim == 0
+    concat = geometry.model("mm", parts, {"freeze_text": True, "freeze_audio": True})
+    assert concat.text_encoder is None and concat.audio_encoder is None and concat.audio_dim == 32
+    seq = geometry.model("mm", parts, {"fusion": "cross_attention", "freeze_text": True,
+                                       "freeze_audio": True, "attention_dim": 32,
+                                       "attention_heads": 2})
+    assert not any(p.requires_grad for p in seq.text_encoder.parameters())
+    text_trained = geometry.model("mm", parts, {"freeze_audio": True})
+    assert text_trained.audio_encoder is None
+    assert all(p.requires_grad for p in text_trained.text_encoder.encoder.parameters())
+    mm = geometry.model("mm", parts)  # wav2vec2's front end frozen, as configs/kemdy20.yaml
+    assert not any(p.requires_grad for p in mm.audio_encoder.feature_extractor.parameters())
+    assert all(p.requires_grad for p in mm.audio_encoder.encoder.parameters())
 
 
 def test_checkpoint_benchmark_measures_real_files(tmp_path):
