@@ -121,6 +121,16 @@ def from_fusion(result: dict, precision: str) -> list[dict]:
             for r in result["runs"] if r["encoders"] == "trained"]
 
 
+def card_shapes(small: bool) -> dict:
+    """Each model bench gpu measures: its (text, audio) encoder shapes, as the table keys them."""
+    from bench import geometry as g
+
+    text = shape(g.shape("text", small))
+    audio = {"mm": "audio", **{f"mm+{name}": name for name in g.extra_audio(small)}}
+    return {"text": (text, None), **{model: (text, shape(g.shape(name, small)))
+                                     for model, name in audio.items()}}
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -130,8 +140,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fusion-json", help="bench fusion's result: the fusion rows")
     parser.add_argument("--out-dir", required=True)
     args = parser.parse_args(argv)
-    from bench.gpu import card_shapes
-
     with open(args.gpu_json) as fh:
         result = json.load(fh)
     table = from_gpu(result, card_shapes(result["small"]))

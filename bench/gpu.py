@@ -112,16 +112,8 @@ def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | N
         result["memory_gib"] = torch.cuda.get_device_properties(device).total_memory / 2**30
     write_result(out_dir, "gpu", result)
     print(f"card table (python -m bench grid --cards): "
-          f"{cards.write(out_dir, cards.from_gpu(result, card_shapes(small)))}")
+          f"{cards.write(out_dir, cards.from_gpu(result, cards.card_shapes(small)))}")
     return result
-
-
-def card_shapes(small: bool) -> dict:
-    """Each measured model's (text, audio) encoder shapes, as the card table keys them."""
-    text = cards.shape(geometry.shape("text", small))
-    audio = {"mm": "audio", **{f"mm+{name}": name for name in geometry.extra_audio(small)}}
-    return {"text": (text, None), **{model: (text, cards.shape(geometry.shape(name, small)))
-                                     for model, name in audio.items()}}
 
 
 def measure_extra_audio(result: dict, parts: dict, inputs, precisions: dict, device,

@@ -123,7 +123,7 @@ def test_bench_gpu_writes_the_card_table_bench_grid_reads(tmp_path):
                         "train_samples_per_s": 1.0, "eval_samples_per_s": 1.0, "peak_gib": 5.0},
                        {"model": "mm+whisper-small", "precision": "bfloat16", "workers": 4,
                         "error": "out of GPU memory"}]}
-    from bench.gpu import card_shapes
+    from bench.cards import card_shapes
 
     path = cards.write(tmp_path, cards.from_gpu(result, card_shapes(small=False)))
     table = cards.load(path)
