@@ -339,9 +339,11 @@ def test_the_real_config_runs_end_to_end_on_real_like_encoders(tmp_path):
                             {"audio_layers": "weighted", "fusion": "gated", "lr_encoders": 3e-4}),
         "fam_wavlm_electra": (families.audio_like(enc / "wavlm", "wavlm-base-plus"),
                               families.text_like(enc / "electra", "koelectra", texts),
-                              {"freeze_audio": True, "text_pooling": "first_token",
-                               "fusion": "cross_attention", "attention_dim": 32,
-                               "attention_heads": 2, "attention_layers": 1,
+                              # the default text_pooling (pooled): a sequence fusion reads
+                              # ELECTRA's token states, never a pooler, so it is accepted
+                              {"freeze_audio": True, "fusion": "cross_attention",
+                               "attention_dim": 32, "attention_heads": 2,
+                               "attention_layers": 1, "attention_self_layers": 1,
                                "context_turns": 2}),
         "fam_data2vec_xlmr": (families.audio_like(enc / "data2vec", "data2vec-audio-base"),
                               families.text_like(enc / "xlmr", "xlm-roberta", texts),
