@@ -27,27 +27,24 @@ import argparse
 import math
 import sys
 import time
-import warnings
 
 import numpy as np
 import torch
 
 from kemdy import spec as specs
-from kemdy.classes import EMOTIONS
 from kemdy.cpus import available_cpus
 from kemdy.errors import InputError, run_cli
-from kemdy.metrics import score_predictions
 from kemdy.runs import history_frame, write_run
-from kemdy.train import checkpoints as ckpt
+from kemdy.train import checkpoints as ckpt, init as init_from
 from kemdy.train.batches import training_batches
 from kemdy.train.data import load_split, make_task
 from kemdy.train.distributed import Dist, init_distributed, log
 from kemdy.train.export import card, check_varies, write_export
 from kemdy.train.inputs import prepare_inputs
 from kemdy.train.loop import (cosine_with_warmup, predict, predictions_frame, run_epoch,
-                              runtime_for, val_scores)
+                              runtime_for, score_test, val_scores)
 from kemdy.train.losses import make_criterion
-from kemdy.train.models import apply_freezing, build_model
+from kemdy.train.models import apply_freezing, build_model, parameter_counts
 from kemdy.train.optim import make_optimizer
 from kemdy.train.stopping import Stopped, stop_on_signals
 
@@ -111,15 +108,6 @@ def fit(job: dict, state: dict, best_state, stop) -> tuple[dict, dict]:
     return state, best_state
 
 
-def parameter_counts(model, inputs) -> dict:
-    """{trainable, frozen} of the model as trained; frozen includes the encoders whose
-    vectors came from the embedding cache (not in the model, but part of what it is)."""
-    counts = {"trainable": 0, "frozen": int(getattr(inputs, "cached_parameters", 0))}
-    for p in model.parameters():
-        counts["trainable" if p.requires_grad else "frozen"] += p.numel()
-    return counts
-
-
 def finish(job: dict, state: dict, best_state: dict, args) -> dict:
     """7. Test once with the best epoch's weights; write the run and export its model."""
     spec, model, task, dist = job["spec"], job["model"], job["task"], job["dist"]
@@ -129,13 +117,8 @@ def finish(job: dict, state: dict, best_state: dict, args) -> dict:
                            2 * int(spec["batch_size"]), job["runtime"], dist=dist,
                            windows=job["windows"], max_samples=job["cap"])
     predictions = predictions_frame(task, test_rows, probs, va)
-    scored = predictions  # stage 2 is judged on the segments it is meant for
-    if task.stage == 2:
-        scored = predictions[predictions["label"].isin(EMOTIONS)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        figures = score_predictions(scored, task.classes)
-    metrics = {"variant": args.variant or spec["name"], "fold": args.fold, **figures,
+    metrics = {"variant": args.variant or spec["name"], "fold": args.fold,
+               **score_test(task, predictions),
                "best_epoch": state["best_epoch"],
                "train_seconds": round(sum(h["seconds"] for h in state["history"]), 3),
                "device": job["device_name"]}
@@ -187,6 +170,7 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
 
     # 5. resume from a checkpoint of this very spec, data and fold
     data = [args.data, args.folds] + ([args.segments] if spec["context_turns"] else [])
+    data += init_from.load(model, args.init_from, spec, task, shape, fps, dist)  # sequential
     fp = specs.fingerprint({"spec": spec, "fold": args.fold, "world": dist.world,
                             "data": ckpt.file_hash(*data), "encoders": fps})
     parts = (model, optimizer, scheduler, runtime.scaler)
@@ -226,6 +210,7 @@ def parse_args(argv=None):
     p.add_argument("--text-encoder", default="results/encoders/text")
     p.add_argument("--audio-encoder", default="results/encoders/audio")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--init-from", help="an exported model to start from (kemdy/train/init.py)")
     p.add_argument("--model-dir", help="where the best model is exported (default: out-dir/model)")
     p.add_argument("--checkpoint-dir", required=True)
     p.add_argument("--cache-dir", default="results/cache/embeddings")

@@ -1,6 +1,6 @@
 """The training loop's parts: precision, the learning-rate schedule, batches fed by a
 DataLoader, one epoch (with gradient accumulation), batched prediction (optionally the mean
-over windows of a whole clip) and the table of a model's predictions."""
+over windows of a whole clip), the table of a model's predictions and their scores."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from kemdy.classes import EMOTIONS
 from kemdy.cpus import available_cpus
-from kemdy.metrics import headline
+from kemdy.metrics import headline, score_predictions
 from kemdy.train.batches import Inputs, eval_batches, window_offsets
 from kemdy.train.data import Task
 from kemdy.train.distributed import Dist
@@ -254,3 +255,14 @@ def val_scores(task: Task, rows, probs) -> dict:
     with warnings.catch_warnings():  # an early model predicts classes absent from the labels
         warnings.simplefilter("ignore", UserWarning)
         return headline(df["label"], df["pred"])
+
+
+def score_test(task: Task, predictions: pd.DataFrame) -> dict:
+    """metrics.json's figures of the test fold (kemdy.metrics.score_predictions): stage 2 is
+    judged on the segments it is meant for, those whose true label is an emotion."""
+    scored = predictions
+    if task.stage == 2:
+        scored = predictions[predictions["label"].isin(EMOTIONS)]
+    with warnings.catch_warnings():  # classes absent from the labels or the predictions
+        warnings.simplefilter("ignore", UserWarning)
+        return score_predictions(scored, task.classes)

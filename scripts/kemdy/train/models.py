@@ -342,3 +342,12 @@ def build_model(spec: dict, task, encoders: dict, shape: dict, device, dist):
     return model, torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=layerdrop)
+
+
+def parameter_counts(model, inputs) -> dict:
+    """{trainable, frozen} of the model as trained; frozen includes the encoders whose
+    vectors came from the embedding cache (not in the model, but part of what it is)."""
+    counts = {"trainable": 0, "frozen": int(getattr(inputs, "cached_parameters", 0))}
+    for p in model.parameters():
+        counts["trainable" if p.requires_grad else "frozen"] += p.numel()
+    return counts
