@@ -539,3 +539,37 @@ def test_precision_by_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
     amp, scaler = loop.precision(torch.device("cuda"))
     assert amp == torch.float16 and scaler is not None  # a V100 or T4: fp16 with a GradScaler
+
+
+
+# Never imported by a training job, which does not use them: scikit-learn cost every job
+# 1.5 s before kemdy.metrics computed its figures with numpy; the others belong to the
+# report, the sweep's selection and the workflow (README: performance).
+NOT_IN_A_JOB = ("sklearn", "matplotlib", "snakemake", "kemdy.report", "kemdy.selection",
+                "kemdy.protocol")
+MODULES_OF_A_JOB = """
+import json, sys
+sys.path.insert(0, "scripts")
+import train
+train.main(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    json.dump(sorted(sys.modules), out)
+"""
+
+
+def test_a_training_job_imports_nothing_it_does_not_use(ws, tmp_path):
+    # A real job in a fresh process: what the encoders import lazily (transformers' model
+    # classes, found from config.json) counts too.
+    argv = train_args(ws, tmp_path, "v", {**MM, "epochs": 1, "loss": "ce", "freeze_audio": True})
+    listed = tmp_path / "modules.json"
+    done = subprocess.run([sys.executable, "-c", MODULES_OF_A_JOB, str(listed), *argv],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = set(json.loads(listed.read_text()))
+    need = {"torch", "transformers.models.roberta.modeling_roberta",
+            "transformers.models.wav2vec2.modeling_wav2vec2", "kemdy.train.loop"}
+    assert need <= loaded, need - loaded  # the job ran as the workflow's does
+    unused = sorted(m for m in loaded for name in NOT_IN_A_JOB
+                    if m == name or m.startswith(f"{name}."))
+    assert not unused, f"a training job imports {unused}"
