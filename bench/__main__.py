@@ -34,6 +34,7 @@ PARTS = {  # part -> (module, positional arguments of its run())
     "checkpoints": ("bench.checkpoints", ()),
     "fusion": ("bench.fusion", ()),
     "peakl": ("bench.peakl", ()),
+    "startup": ("bench.startup", ()),
 }
 
 
