@@ -160,6 +160,8 @@ def test_a_fine_tuned_checkpoint_loads_with_one_line_not_a_weight_table(tmp_path
     assert "trained, front end frozen; 0 weights new (initialised), 2 in the checkpoint unused" \
         in line
     assert "frozen (vectors cached)" in load_line("audio", "x", audio, {"freeze_audio": True})
+    sequences = {"freeze_audio": True, "modality": "text+audio", "fusion": "cross_attention"}
+    assert "frozen (run live)" in load_line("audio", "x", audio, sequences)
 
 
 def test_wavlm_warns_no_deprecation_at_every_step():

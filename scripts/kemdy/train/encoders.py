@@ -11,6 +11,8 @@ import tempfile
 import torch
 from torch import nn
 
+from kemdy.fusion_spec import needs_sequences
+
 
 def quiet_transformers() -> None:
     """No per-file progress bars in the job logs, and no warning repeated every step: WavLM
@@ -91,8 +93,8 @@ def load_line(modality: str, path: str, model: nn.Module, spec: dict) -> str:
     """The one log line of an encoder load: class, size, what trains, which weights the
     checkpoint lacked (initialised new) or had beyond the encoder (a head: unused)."""
     n = sum(p.numel() for p in model.parameters())
-    if spec.get(f"freeze_{modality}", False):
-        role = "frozen (vectors cached)"
+    if spec.get(f"freeze_{modality}", False):  # a sequence fusion runs it in the model
+        role = "frozen (run live)" if needs_sequences(spec) else "frozen (vectors cached)"
     elif modality == "audio" and spec.get("freeze_feature_encoder", True):
         role = "trained, front end frozen"
     elif modality == "text" and spec.get("text_pooling", "pooled") == "first_token" \
