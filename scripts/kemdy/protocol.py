@@ -155,7 +155,7 @@ def check_sweep(name: str, spec: dict, sweep: dict, validate=None) -> list[Candi
                          "is scored only after both stages are combined, and neither stage's "
                          "validation score is the combined one",
                          f"drop variants.{name}.sweep or variants.{name}.two_stage",
-                         key=f"{where}")
+                         key=where)
     for key, values in sweep.items():
         check_swept_key(name, key, values, validate)
     candidates = [Candidate(candidate_id(p), p) for p in grid(sweep)]
@@ -209,12 +209,13 @@ def check_swept_key(name: str, key: str, values, validate=None) -> None:
         if validate is not None:
             validate(where, key, value)
     seen = {}
-    for i, value in enumerate(values):
-        first = values[seen.setdefault(canonical(value), i)]
-        if seen[canonical(value)] != i:
+    for value in values:
+        if canonical(value) in seen:
+            first = seen[canonical(value)]
             same = ("lists a value twice" if json.dumps(first) == json.dumps(value) else
                     f"lists {first!r} and {value!r}, the same number")
             raise InputError("config", f"{where} {same}", "list each value once", key=where)
+        seen[canonical(value)] = value
 
 
 def swept_error(err: InputError, name: str, c: Candidate) -> InputError:
