@@ -37,6 +37,7 @@ include: "rules/data.smk"
 include: "rules/labels.smk"
 include: "rules/train.smk"
 include: "rules/sweep.smk"
+include: "rules/transfer.smk"
 include: "rules/report.smk"
 include: "rules/predict.smk"
 include: "rules/aftermath.smk"
@@ -54,6 +55,8 @@ localrules:
     select_candidate,
     select_candidate_seed,
     gather_selection,
+    transfer_split,
+    summarize_transfer,
     snapshot_config,
     summarize,
     render_report,

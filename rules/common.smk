@@ -19,6 +19,7 @@ from kemdy.prerun import check_config, dataset_state, segments_refresh  # noqa: 
 from kemdy.protocol import plan, sweep_warning  # noqa: E402
 from kemdy.spec import fingerprint, identity  # noqa: E402
 from kemdy.sweep_schema import schema_check  # noqa: E402
+from kemdy.transfer.plan import plan_transfer  # noqa: E402
 from kemdy.workflow_state import local_cores  # noqa: E402
 
 
@@ -73,8 +74,12 @@ CONTEXT = any(
     for s in p.seeds
     for c in [None, *(c.id for c in p.candidates)]
 )
-COMMANDS = Commands(config, PLANS, FOLDS, INPUTS_DIGEST)  # the steps' arguments
-NEEDS = Needs(config, PLANS, FOLDS)  # the jobs' inputs
+# transfer between releases (kemdy/transfer/): None without a transfer: section
+TRANSFER = plan_transfer(config, PLANS, DATASETS)
+DIRECTIONS = [d.name for d in TRANSFER.directions] if TRANSFER else []
+# the steps' arguments
+COMMANDS = Commands(config, PLANS, FOLDS, INPUTS_DIGEST, TRANSFER)
+NEEDS = Needs(config, PLANS, FOLDS, TRANSFER)  # the jobs' inputs
 
 
 @functools.cache
@@ -131,3 +136,15 @@ def trained(run_dir, model_dir):
 def exported_models(w):
     checked_encoders()  # predict loads the encoders these models name
     return NEEDS.exported_models(w.variant)
+
+
+def transfer_inputs(w):
+    checked_encoders()
+    return NEEDS.transfer_train(w.variant, w.direction)
+
+
+def transfer_extra(w, input):
+    """A transfer run's --segments and, sequential, --init-from (kemdy/commands.py)."""
+    extra = COMMANDS.train_extra(w.variant, job_spec(w)["context_turns"])
+    init = COMMANDS.transfer_init(w.direction, input.get("init"))
+    return " ".join(a for a in (extra, init) if a)

@@ -52,6 +52,7 @@ rule render_report:
         config="results/config.json",
         runs=NEEDS.run_files("history.csv"),
         selections=list(COMMANDS.selections().values()),
+        transfer=NEEDS.transfer_report(),
         data=expand(
             "results/data/{name}",
             name=[

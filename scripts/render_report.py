@@ -6,7 +6,7 @@
         --folds 0,1,2,3,4 --reference text_ce --bootstrap 1000 --seed 0 \
         --out reports/summary.html [--plots-dir results/report] [--allow-missing] \
         [--seeds VARIANT=S1,S2 ...] [--selection VARIANT=results/sweeps/VARIANT/selection.csv ...]
-        [--raters results/data/raters.csv]
+        [--raters results/data/raters.csv] [--transfer results/transfer/matrix.csv]
 
 Every figure is recomputed from the runs' predictions.csv and checked against metrics.json
 and summary.csv (a stale or disagreeing file is an error). The sections and the template:
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raters", type=Path, default=None,
                         help="raters.csv (raters_consensus.csv beside it): the median and "
                         "best rater beside every variant")
+    parser.add_argument("--transfer", type=Path, default=None,
+                        help="results/transfer/matrix.csv (its runs beside it): the transfer "
+                        "between releases, recomputed and checked")
     args = parser.parse_args(argv)
     if args.bootstrap < 1:
         raise InputError("--bootstrap", f"{args.bootstrap} resamples", "pass at least 1")

@@ -390,6 +390,9 @@ def test_kemdy19_and_kemdy20_look_alikes_end_to_end(tmp_path):
                           "mm_ce": {**config["variants"]["mm_ce"], "text_warmup_epochs": 1}}
     config["report"]["bootstrap"] = 100
     config["resources"]["train"]["threads"] = 1
+    # transfer between releases (issue 33.2): four text_ce jobs more, two epochs each
+    config["transfer"] = {"variants": ["text_ce"], "sequential": True, "val_sessions": 1,
+                          "test_sessions": 2}
     work = copy_workflow(tmp_path, config)
     snakemake(work)
     segments = pd.read_csv(work / "results/data/segments.csv")
@@ -405,6 +408,18 @@ def test_kemdy19_and_kemdy20_look_alikes_end_to_end(tmp_path):
     html = (work / "reports/summary.html").read_text()
     assert 'id="breakdown-dataset"' in html and 'data-group="KEMDy19"' in html
     assert 'data-group="KEMDy20"' in html
+    # the transfer matrix: each direction trained, recomputed by the report without a note
+    matrix = pd.read_csv(work / "results/transfer/matrix.csv", keep_default_na=False)
+    assert list(dict.fromkeys(matrix["trained_on"])) == [
+        "KEMDy19", "KEMDy20", "both", "KEMDy19 then KEMDy20", "KEMDy20 then KEMDy19"]
+    assert len(matrix) == 10 and len(set(zip(matrix["trained_on"], matrix["tested_on"]))) == 10
+    assert pd.to_numeric(matrix["f1_macro"]).between(0, 1).all()
+    seq = matrix[(matrix["trained_on"] == "KEMDy19 then KEMDy20") & (matrix["tested_on"] == "KEMDy19")]
+    assert pd.to_numeric(seq["kept_f1_macro"]).notna().all()
+    log = (work / "logs/transfer/text_ce/KEMDy19-then-KEMDy20/fold0.log").read_text()
+    assert "initialised from results/transfer/models/text_ce/KEMDy19-to-KEMDy20/fold0" in log
+    assert 'id="transfer"' in html and 'data-trained-on="KEMDy20 then KEMDy19"' in html
+    assert "rerun summarize_transfer" not in html  # no consistency note on the matrix
 
 
 @pytest.mark.parametrize("kind, looks_like, shape", [

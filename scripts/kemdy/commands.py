@@ -13,6 +13,7 @@ from kemdy import layout
 from kemdy.layout import fill
 from kemdy.protocol import Plan
 from kemdy.spec import encoder_of, encoders
+from kemdy.transfer.plan import TransferPlan
 
 SEGMENTS = "results/data/segments.csv"  # dialogue context: the previous turns' transcripts
 RATERS = "results/data/raters.csv"  # score_raters: each rater against the others' consensus
@@ -49,6 +50,7 @@ class Commands:
     plans: dict[str, Plan]
     folds: list[int]
     inputs_digest: str = ""
+    transfer: TransferPlan | None = None  # the config's transfer: section
 
     @property
     def variants(self) -> list[str]:
@@ -112,4 +114,26 @@ class Commands:
         # the raters' ceiling: a partial report shows it where score_raters has run
         if not allow_missing or os.path.exists(RATERS):
             args += ["--raters", RATERS]
+        if self.transfer and (not allow_missing or os.path.exists(layout.TRANSFER_MATRIX)):
+            args += ["--transfer", layout.TRANSFER_MATRIX]
         return args + (["--allow-missing"] if allow_missing else [])
+
+    def transfer_split(self) -> list[str]:
+        """transfer_split's arguments: the two datasets and the config's session counts."""
+        t = self.transfer
+        args = ["--new-data", "results/data/new_data.csv", "--datasets", ",".join(t.datasets)]
+        args += ["--val-sessions", str(t.val_sessions), "--test-sessions", str(t.test_sessions)]
+        args += ["--seed", str(t.seed), "--out-dir", layout.TRANSFER_DATA]
+        return args + (["--sequential"] if t.sequential else [])
+
+    def summarize_transfer(self) -> list[str]:
+        """summarize_transfer's arguments."""
+        args = ["--config-json", "results/config.json", "--data-dir", "results/data"]
+        args += ["--runs-dir", layout.RUNS, "--transfer-dir", layout.TRANSFER]
+        return args + ["--folds", ",".join(map(str, self.folds)), "--out",
+                       layout.TRANSFER_MATRIX]
+
+    def transfer_init(self, direction: str, init: str | None) -> str:
+        """A sequential transfer run's --init-from (the source-only run's model), quoted."""
+        sequential = self.transfer.direction(direction).sequential
+        return shlex.join(["--init-from", init]) if sequential else ""

@@ -13,6 +13,16 @@ Patterns carry Snakemake's wildcards ({variant}, {fold}, {seed}, {stage}, {candi
     results/sweeps/{variant}/selection.csv                    every fold's
     results/checkpoints/...                                   resume states, outside the outputs
 
+Transfer between releases (config `transfer:`, kemdy/transfer/): {direction} is
+SOURCE-to-TARGET (trained on the source release only) or SOURCE-then-TARGET (that model
+fine-tuned on the target release); fold0 is the one test fold of the direction's folds file.
+
+    results/data/transfer/sessions.csv                        each session's role (train/val/test)
+    results/data/transfer/{direction}/new_data.csv, folds.csv what a transfer run reads
+    results/transfer/runs/{variant}/{direction}/fold0         a transfer run
+    results/transfer/models/{variant}/{direction}/fold0       its exported model
+    results/transfer/matrix.csv                               the report's transfer matrix
+
 seed{s} appears where a variant has several seeds; stage{t} for each stage of a two-stage
 variant. Logs and benchmarks of a training job are named by `job_stem`.
 """
@@ -21,6 +31,9 @@ from __future__ import annotations
 
 RUNS, MODELS, SWEEPS = "results/runs", "results/models", "results/sweeps"
 CHECKPOINTS = "results/checkpoints"
+TRANSFER, TRANSFER_DATA = "results/transfer", "results/data/transfer"
+TRANSFER_SESSIONS = f"{TRANSFER_DATA}/sessions.csv"
+TRANSFER_MATRIX = f"{TRANSFER}/matrix.csv"
 RUN_FILES = ("metrics.json", "predictions.csv", "history.csv")  # what every run folder holds
 BASE = "{variant}/fold{fold}"
 
@@ -70,10 +83,11 @@ def stage_predictions(stage: int, seeded: bool = False) -> str:
 def checkpoint_dir(out_dir: str) -> str:
     """Resume state of the run written to out_dir, outside the outputs (which Snakemake
     deletes when a job fails): results/checkpoints/{the run's path under runs/ or sweeps/}."""
-    for root, under in ((SWEEPS, f"{CHECKPOINTS}/sweeps"), (RUNS, CHECKPOINTS)):
+    for root, under in ((SWEEPS, f"{CHECKPOINTS}/sweeps"), (RUNS, CHECKPOINTS),
+                        (TRANSFER, f"{CHECKPOINTS}/transfer")):
         if out_dir.startswith(f"{root}/"):
             return under + out_dir[len(root):]
-    raise ValueError(f"{out_dir} is not a run folder under {RUNS}/ or {SWEEPS}/")
+    raise ValueError(f"{out_dir} is not a run folder under {RUNS}/, {SWEEPS}/ or {TRANSFER}/")
 
 
 def run_of_model(model: str) -> str:
@@ -87,6 +101,20 @@ def job_stem(seeded: bool = False, staged: bool = False, candidate: bool = False
     """A training job's log and benchmark name (without the extension)."""
     return (BASE + (".seed{seed}" if seeded or candidate else "")
             + (".stage{stage}" if staged else "") + (".{candidate}" if candidate else ""))
+
+
+def transfer_run_dir() -> str:
+    """A transfer run (wildcards {variant}, {direction}, {fold}: always 0)."""
+    return f"{TRANSFER}/runs/{{variant}}/{{direction}}/fold{{fold}}"
+
+
+def transfer_model_dir() -> str:
+    return f"{TRANSFER}/models/{{variant}}/{{direction}}/fold{{fold}}"
+
+
+def transfer_table(name: str) -> str:
+    """new_data.csv or folds.csv of one direction (wildcard {direction})."""
+    return f"{TRANSFER_DATA}/{{direction}}/{name}"
 
 
 def fill(pattern: str, **wildcards) -> str:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from kemdy import layout
 from kemdy.commands import SEGMENTS
-from kemdy.layout import run_of_model
+from kemdy.layout import fill, run_of_model
 from kemdy.protocol import Plan
 from kemdy.spec import encoder_of, encoders
+from kemdy.transfer.plan import TransferPlan
 
 DATA, FOLDS = "results/data/new_data.csv", "results/data/folds.csv"
 AUDIO_INDEX = "results/data/audio/audio_index.csv"
@@ -20,6 +22,7 @@ class Needs:
     config: dict
     plans: dict[str, Plan]
     folds: list[int]
+    transfer: TransferPlan | None = None  # the config's transfer: section
 
     def job_spec(self, variant: str, seed=None, candidate: str | None = None) -> dict:
         """The spec of one training job: the variant's, with its seed and sweep candidate."""
@@ -82,3 +85,40 @@ class Needs:
         return {"histories": [f"{d}/history.csv" for d in dirs],
                 "metrics": [f"{d}/metrics.json" for d in dirs],
                 "models": [f"{d}/model" for d in dirs]}
+
+    def transfer_train(self, variant: str, direction: str) -> dict[str, str]:
+        """A transfer run's inputs: a training job's, with its direction's new_data.csv and
+        folds.csv; a sequential run's also the source-only run's model it starts from (and
+        that run's metrics.json: a model folder alone may be left from another layout)."""
+        d = self.transfer.direction(direction)
+        inputs = {**self.train(variant),
+                  "data": fill(layout.transfer_table("new_data.csv"), direction=direction),
+                  "folds": fill(layout.transfer_table("folds.csv"), direction=direction)}
+        if d.sequential:
+            source = dict(variant=variant, direction=d.init.name, fold=0)
+            inputs.update(init=fill(layout.transfer_model_dir(), **source),
+                          init_run=fill(layout.transfer_run_dir(), **source) + "/metrics.json")
+        return inputs
+
+    def transfer_runs(self) -> list[str]:
+        """predictions.csv and metrics.json of every transfer run (none without transfer:)."""
+        if self.transfer is None:
+            return []
+        dirs = [fill(layout.transfer_run_dir(), variant=v, direction=d.name, fold=0)
+                for v in self.transfer.variants for d in self.transfer.directions]
+        return [f"{r}/{name}" for r in dirs for name in ("predictions.csv", "metrics.json")]
+
+    def transfer_matrix(self) -> list[str]:
+        """What summarize_transfer reads: the transfer runs, each transfer variant's folds."""
+        if self.transfer is None:
+            return []
+        folds = [f"{p.run_dir(k, s)}/{name}" for v in self.transfer.variants
+                 for p in [self.plans[v]] for k in self.folds for s in p.seeds
+                 for name in ("predictions.csv", "metrics.json")]
+        return self.transfer_runs() + folds
+
+    def transfer_report(self) -> list[str]:
+        """The report's transfer inputs (none without transfer:)."""
+        return [layout.TRANSFER_MATRIX, layout.TRANSFER_SESSIONS, *self.transfer_runs()] \
+            if self.transfer else []
+

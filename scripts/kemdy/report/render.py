@@ -24,6 +24,7 @@ from kemdy.report.results import results_sections
 from kemdy.report.seeds import parse_selections, seeds_section, sweeps_section
 from kemdy.report.summary import (Runs, check_summary, collect_runs, parse_folds, parse_list,
                                   parse_seeds)
+from kemdy.report.transfer import transfer_section
 from kemdy.report.variants import variant_rows
 from kemdy.spec import fingerprint, read_config
 
@@ -126,6 +127,9 @@ def build(args) -> tuple[str, dict[str, bytes]]:
                                          found, args.allow_missing, results["notes"]))
     raters = (raters_section(args.raters, args.data_dir, found, config, results["notes"])
               if getattr(args, "raters", None) else None)  # --raters: the raters' ceiling
+    transfer = (transfer_section(args.transfer, args.data_dir, args.runs_dir, config, folds,
+                                 args.bootstrap, args.seed, results["notes"])
+                if getattr(args, "transfer", None) else None)  # --transfer: the matrix
     bench = benchmarks(args.benchmarks)
     prov = provenance(config, args.config_json, found, data, bench, args.reference,
                       args.bootstrap, args.seed)
@@ -138,7 +142,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
     missing.sort(key=lambda m: (variants.index(m["run"].split("/")[0]), m["run"]))
     context = {
         "demo_banner": DEMO_BANNER, "prov": prov, "results": results, "data": data,
-        "explained": explained, "raters": raters,
+        "explained": explained, "raters": raters, "transfer": transfer,
         "missing": missing, "variants": variants, "folds": folds, "n_folds": len(folds),
         "reference": args.reference, "headline_metrics": HEADLINE, "names": NAMES,
         "n_seeds": {v: len(found.seeds.get(v, [None])) for v in variants},
