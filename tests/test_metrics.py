@@ -62,3 +62,87 @@ def test_every_figure_equals_scikit_learns_own_call():
         for j, c in enumerate(CLASSES):
             assert scored["per_class"][c] == pytest.approx(
                 {"precision": pr[j], "recall": rc[j], "f1": f1[j], "support": sup[j]}, abs=1e-12)
+
+
+def test_calibration_figures_on_a_case_worked_by_hand():
+    """Three segments, three classes: every figure written out."""
+    from kemdy.metrics import brier, expected_calibration_error, nll
+
+    probs = np.array([[0.7, 0.2, 0.1],    # top class 0, confidence 0.7, right (label 0)
+                      [0.5, 0.4, 0.1],    # top class 0, confidence 0.5, wrong (label 1)
+                      [0.05, 0.05, 0.9]])  # top class 2, confidence 0.9, right (label 2)
+    y = np.array([0, 1, 2])
+    # 15 bins of width 1/15: 0.7 in (9/15, 10/15], 0.5 in (7/15, 8/15], 0.9 in (13/15, 14/15]
+    ece = (abs(1 - 0.7) + abs(0 - 0.5) + abs(1 - 0.9)) / 3
+    assert expected_calibration_error(probs, y) == pytest.approx(ece, abs=1e-15)
+    # with 2 bins, (0, 0.5] holds 0.5 (an edge falls in the bin below) and (0.5, 1] both
+    # right ones: accuracy 1 against their mean confidence 0.8
+    two = (1 * abs(0 - 0.5) + 2 * abs(1 - (0.7 + 0.9) / 2)) / 3
+    assert expected_calibration_error(probs, y, bins=2) == pytest.approx(two, abs=1e-15)
+    sq = [(0.7 - 1) ** 2 + 0.2 ** 2 + 0.1 ** 2, 0.5 ** 2 + (0.4 - 1) ** 2 + 0.1 ** 2,
+          0.05 ** 2 + 0.05 ** 2 + (0.9 - 1) ** 2]
+    assert brier(probs, y) == pytest.approx(np.mean(sq), abs=1e-15)
+    assert nll(probs, y) == pytest.approx(-(np.log(0.7) + np.log(0.4) + np.log(0.9)) / 3,
+                                          abs=1e-15)
+    # a probability of 0 for the label costs -log(1e-15), not infinity
+    assert nll(np.array([[1.0, 0.0]]), np.array([1])) == pytest.approx(-np.log(1e-15))
+
+
+def test_calibration_figures_equal_a_direct_computation_and_scikit_learn():
+    from sklearn.metrics import brier_score_loss, log_loss
+
+    from kemdy.metrics import score_predictions
+
+    rng = np.random.default_rng(4)
+    for case in range(20):
+        n = int(rng.integers(1, 120))
+        logits = rng.normal(0, 1 + case % 4, (n, len(CLASSES)))
+        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        y = rng.integers(0, len(CLASSES), n)
+        frame = pd.DataFrame({"label": np.asarray(CLASSES)[y],
+                              "pred": np.asarray(CLASSES)[probs.argmax(1)]})
+        for j, c in enumerate(CLASSES):
+            frame[f"prob_{c}"] = probs[:, j]
+        got = score_predictions(frame)
+        # ECE, directly: each bin (k/15, (k+1)/15] of the top-class confidence
+        conf, right = probs.max(1), probs.argmax(1) == y
+        ece = 0.0
+        for k in range(15):
+            inside = (conf > k / 15) & (conf <= (k + 1) / 15)
+            if inside.any():
+                ece += inside.sum() / n * abs(right[inside].mean() - conf[inside].mean())
+        assert got["ece"] == pytest.approx(ece, abs=1e-12)
+        onehot = np.eye(len(CLASSES))[y]
+        assert got["brier"] == pytest.approx(((probs - onehot) ** 2).sum(1).mean(), abs=1e-12)
+        assert got["brier"] == pytest.approx(
+            brier_score_loss(y, probs, labels=range(len(CLASSES))), abs=1e-12)
+        assert got["nll"] == pytest.approx(-np.log(probs[np.arange(n), y]).mean(), abs=1e-12)
+        assert got["nll"] == pytest.approx(log_loss(y, probs, labels=range(len(CLASSES))),
+                                           abs=1e-9)
+
+
+def test_temperature_scaled_probabilities_are_softmax_of_logits_over_t():
+    from kemdy.metrics import score_predictions, temperature_scaled
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 3, (50, len(CLASSES)))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    for t in (0.3, 1.0, 2.5):
+        want = np.exp(logits / t) / np.exp(logits / t).sum(1, keepdims=True)
+        got = temperature_scaled(probs, t)
+        assert got == pytest.approx(want, abs=1e-12)
+        assert (got.argmax(1) == probs.argmax(1)).all()  # no prediction moves
+    y = rng.integers(0, len(CLASSES), 50)
+    frame = pd.DataFrame({"label": np.asarray(CLASSES)[y], "pred": np.asarray(CLASSES)[y]})
+    for j, c in enumerate(CLASSES):
+        frame[f"prob_{c}"] = probs[:, j]
+    plain, scaled = score_predictions(frame), score_predictions(frame, temperature=2.5)
+    assert "ece_calibrated" not in plain and scaled["temperature"] == 2.5
+    calibrated = frame.copy()
+    calibrated[[f"prob_{c}" for c in CLASSES]] = temperature_scaled(probs, 2.5)
+    again = score_predictions(calibrated)
+    for m in ("ece", "brier", "nll"):
+        assert scaled[m] == plain[m]  # the figures before stay the raw probabilities'
+        assert scaled[f"{m}_calibrated"] == pytest.approx(again[m], abs=1e-12)
+    # a table without probabilities (a rater's votes) has no calibration figures
+    assert "ece" not in score_predictions(frame[["label", "pred"]])

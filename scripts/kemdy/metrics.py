@@ -8,6 +8,18 @@ sklearn.metrics costs every training job about a second (more than torch), and t
 bootstrap needs the same figures for thousands of resampled confusion matrices at once
 (`macro_f1_of`, `balanced_accuracy_of`). tests/test_metrics.py, test_summarize.py and
 test_render_report.py hold every figure equal to scikit-learn's own calls.
+
+Calibration (CALIBRATION: lower is better, so these stay out of the headline table, its
+best marks and the paired bootstrap) is scored on the `prob_<class>` columns, the top class
+being the argmax of the probabilities:
+- ece: expected calibration error over ECE_BINS equal-width bins of the top-class
+  confidence, (k/15, (k+1)/15]: sum over bins of (share of segments) x |accuracy -
+  mean confidence|;
+- brier: the multi-class Brier score, the sum over classes of (p_c - [c is the label])^2,
+  averaged over segments (0 to 2);
+- nll: the mean of -log p(label), p clipped below at PROB_FLOOR (so a 0 costs 34.5, not inf).
+With a temperature T (`calibrate: temperature`) the same figures of the calibrated
+probabilities softmax(log p / T) (`temperature_scaled`) get the suffix `_calibrated`.
 """
 
 from __future__ import annotations
@@ -23,6 +35,12 @@ NAMES = {"f1_macro": "F1-macro", "balanced_accuracy": "Balanced accuracy (UA)",
          "f1_weighted": "F1-weighted", "f1_micro": "F1-micro", "accuracy": "Accuracy (WA)"}
 # A valence/arousal model's figures: concordance (CCC), Pearson's r, mean absolute error.
 VA_METRICS = [f"{m}_{d}" for d in ("valence", "arousal") for m in ("ccc", "pearson", "mae")]
+# Calibration of the class probabilities: lower is better for all three.
+CALIBRATION = ["ece", "brier", "nll"]
+CALIBRATED = [f"{m}_calibrated" for m in CALIBRATION]
+CALIBRATION_NAMES = {"ece": "ECE (15 bins)", "brier": "Brier score", "nll": "NLL"}
+ECE_BINS = 15
+PROB_FLOOR = 1e-15  # -log p is clipped at 34.5 (scikit-learn's former log_loss eps)
 
 
 def confusion(label, pred, labels) -> np.ndarray:
@@ -64,8 +82,10 @@ def headline(label, pred) -> dict[str, float]:
     }
 
 
-def score_predictions(predictions: pd.DataFrame, classes: list[str] = CLASSES) -> dict:
-    """metrics.json figures (contracts.md) from a `segment_id, label, pred, prob_*` table."""
+def score_predictions(predictions: pd.DataFrame, classes: list[str] = CLASSES,
+                      temperature: float | None = None) -> dict:
+    """metrics.json figures (contracts.md) from a `segment_id, label, pred, prob_*` table;
+    with a `temperature` also the calibrated probabilities' figures and the temperature."""
     label, pred = predictions["label"].astype(str), predictions["pred"].astype(str)
     cm = confusion(label.to_numpy(), pred.to_numpy(), classes)
     per = {
@@ -76,6 +96,7 @@ def score_predictions(predictions: pd.DataFrame, classes: list[str] = CLASSES) -
         "n_test": int(len(predictions)),
         **headline(label, pred),
         **va_scores(predictions),
+        **probability_scores(predictions, classes, temperature),
         "per_class": per,
         "confusion": cm.tolist(),
         "classes": list(classes),
@@ -109,6 +130,86 @@ def va_scores(predictions: pd.DataFrame) -> dict[str, float]:
 def probabilities(predictions: pd.DataFrame, classes: list[str] = CLASSES) -> np.ndarray:
     """The `prob_<class>` columns as an (n, n_classes) array, in class order."""
     return predictions[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def label_indices(predictions: pd.DataFrame, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows whose label is one of `classes`, the label's column in `classes`)."""
+    index = {c: i for i, c in enumerate(classes)}
+    y = predictions["label"].astype(str).map(index)
+    keep = y.notna().to_numpy()
+    return keep, y[keep].to_numpy(dtype=int)
+
+
+def probability_scores(predictions: pd.DataFrame, classes: list[str] = CLASSES,
+                       temperature: float | None = None) -> dict[str, float]:
+    """ece, brier, nll (and with a temperature their `_calibrated` forms and `temperature`)
+    of a table's prob_<class> columns, over the rows labelled with one of `classes`; {}
+    for a table without them (a rater's votes)."""
+    if any(f"prob_{c}" not in predictions for c in classes):
+        return {}
+    keep, y = label_indices(predictions, classes)
+    probs = probabilities(predictions, classes)[keep]
+    out = calibration_scores(probs, y)
+    if temperature is not None:
+        scaled = calibration_scores(temperature_scaled(probs, temperature), y)
+        out.update({f"{m}_calibrated": v for m, v in scaled.items()},
+                   temperature=float(temperature))
+    return out
+
+
+def calibration_scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """ece, brier and nll of (n, k) probabilities against label columns y (n,); NaN for
+    no rows."""
+    if not len(y):
+        return {m: float("nan") for m in CALIBRATION}
+    return {"ece": expected_calibration_error(probs, y), "brier": brier(probs, y),
+            "nll": nll(probs, y)}
+
+
+def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> dict:
+    """Per equal-width bin of the top-class confidence, (k/bins, (k+1)/bins]: `count`,
+    mean `confidence` and `accuracy` (the top class is the label; NaN in an empty bin)."""
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y).astype(float)
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(which, confidence, bins) / count
+        accuracy = np.bincount(which, correct, bins) / count
+    return {"edges": np.linspace(0, 1, bins + 1), "count": count, "confidence": mean_conf,
+            "accuracy": accuracy}
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
+    """sum over bins of (n_bin / n) x |accuracy - mean confidence| (reliability_bins)."""
+    b = reliability_bins(probs, y, bins)
+    filled = b["count"] > 0
+    gap = np.abs(b["accuracy"][filled] - b["confidence"][filled])
+    return float(np.sum(b["count"][filled] * gap) / len(y))
+
+
+def brier(probs: np.ndarray, y: np.ndarray) -> float:
+    """Multi-class Brier score: sum over classes of (p_c - onehot_c)^2, mean over rows."""
+    onehot = np.eye(probs.shape[1])[y]
+    return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+
+
+def nll(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean -log p(label), p clipped below at PROB_FLOOR."""
+    return float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], PROB_FLOOR))))
+
+
+def temperature_scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T) of each row: the calibrated probabilities. For a softmax model
+    log p is the logits less a constant per row, so this is softmax(logits / T); the argmax
+    never changes (T > 0)."""
+    z = np.log(np.maximum(np.asarray(probs, dtype=float), PROB_FLOOR)) / float(temperature)
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 # ---------------------------------------------------------------- from confusion counts
