@@ -9,16 +9,15 @@
         --cache-dir results/cache/embeddings --threads 2 [--stage 1|2] [--max-epochs N]
         [--segments results/data/segments.csv]   (context_turns > 0: the dialogues' transcripts)
 
-The workflow passes the variant's resolved spec as `--spec JSON` instead of `--config`.
-Writes the run folder (kemdy/runs.py) and the best model (kemdy/train/export.py); several
-GPUs: torchrun (DDP; rank 0 writes). SIGTERM/SIGINT: saves where it stands, exits 128 +
-the signal, writes no output.
+The workflow passes the resolved spec as `--spec JSON` instead of `--config`. Writes the run
+folder (kemdy/runs.py) and the best model (kemdy/train/export.py); several GPUs: torchrun (DDP;
+rank 0 writes). SIGTERM/SIGINT: saves where it stands, writes no output, exits 128 + the signal.
 
 Steps: 1. the spec; 2. the fold's split and this stage's targets; 3. encoders and inputs
-(a frozen encoder's vectors come from the embedding cache); 4. model, AdamW, cosine
-schedule with warm-up; 5. resume from a matching checkpoint; 6. epochs: train, validate,
-keep the best by validation macro-F1, stop early; 7. test once with the best weights,
-export the best model, drop the resume state.
+(a frozen encoder's vectors come from the embedding cache); 4. model, AdamW, cosine schedule
+with warm-up; 5. resume from a matching checkpoint; 6. epochs: train, validate, keep the best
+by validation macro-F1, stop early; 7. with the best weights: fit the temperature on the
+validation rows (calibrate: temperature), test once, export the model, drop the resume state.
 """
 
 from __future__ import annotations
@@ -35,14 +34,14 @@ from kemdy import spec as specs
 from kemdy.cpus import available_cpus
 from kemdy.errors import InputError, run_cli
 from kemdy.runs import history_frame, write_run
-from kemdy.train import checkpoints as ckpt, init as init_from
+from kemdy.train import calibration, checkpoints as ckpt, init as init_from
 from kemdy.train.batches import training_batches
 from kemdy.train.data import load_split, make_task
 from kemdy.train.distributed import Dist, init_distributed, log
 from kemdy.train.export import card, check_varies, write_export
 from kemdy.train.inputs import prepare_inputs
 from kemdy.train.loop import (cosine_with_warmup, predict, predictions_frame, run_epoch,
-                              runtime_for, score_test, val_scores)
+                              runtime_for, val_scores)
 from kemdy.train.losses import make_criterion
 from kemdy.train.models import apply_freezing, build_model, parameter_counts
 from kemdy.train.optim import make_optimizer
@@ -118,7 +117,7 @@ def finish(job: dict, state: dict, best_state: dict, args) -> dict:
                            windows=job["windows"], max_samples=job["cap"])
     predictions = predictions_frame(task, test_rows, probs, va)
     metrics = {"variant": args.variant or spec["name"], "fold": args.fold,
-               **score_test(task, predictions),
+               **calibration.test_scores(job, predictions),  # calibrate: fitted on validation
                "best_epoch": state["best_epoch"],
                "train_seconds": round(sum(h["seconds"] for h in state["history"]), 3),
                "device": job["device_name"]}
@@ -171,8 +170,8 @@ def train(spec: dict, args, dist: Dist, stop) -> dict:
     # 5. resume from a checkpoint of this very spec, data and fold
     data = [args.data, args.folds] + ([args.segments] if spec["context_turns"] else [])
     data += init_from.load(model, args.init_from, spec, task, shape, fps, dist)  # sequential
-    fp = specs.fingerprint({"spec": spec, "fold": args.fold, "world": dist.world,
-                            "data": ckpt.file_hash(*data), "encoders": fps})
+    fp = specs.fingerprint({"spec": calibration.training_spec(spec), "fold": args.fold,
+                            "world": dist.world, "data": ckpt.file_hash(*data), "encoders": fps})
     parts = (model, optimizer, scheduler, runtime.scaler)
     state, best_state = ckpt.resume(*parts, args.checkpoint_dir, fp, dist)
 

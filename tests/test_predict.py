@@ -535,3 +535,48 @@ def test_train_refuses_a_varies_key_that_is_not_in_the_spec_before_training(ws, 
     with pytest.raises(InputError, match="not_a_key: not a spec key"):
         train.main(train_args(ws, tmp_path, "v", spec) + ["--varies", "seed", "not_a_key"])
     assert not (tmp_path / "model").exists() and not (tmp_path / "ckpt").exists()
+
+
+@pytest.fixture(scope="module")
+def calibrated(ws, tmp_path_factory):
+    """A text model trained with calibrate: temperature (its model.json records T)."""
+    run = tmp_path_factory.mktemp("cal")
+    home, paths = relative_encoders(ws)
+    spec = {**BASE, "modality": "text", "loss": "ce", "calibrate": "temperature"}
+    train_in(home, train_args(paths, run, "cal", spec))
+    return run
+
+
+def test_predict_gives_a_calibrated_models_calibrated_probabilities(ws, calibrated, capsys,
+                                                                    tmp_path):
+    """softmax(logits / T) with the model.json's T: predictions.csv's raw probabilities
+    scaled as the report scales them; the emotion unchanged."""
+    from kemdy.metrics import temperature_scaled
+    from kemdy.predict import batch_for, load_stage
+    from kemdy.train.export import read_card
+
+    folder = calibrated / "model"
+    card = read_card(folder)
+    t = card["temperature"]
+    assert t > 0 and abs(t - 1.0) > 1e-3  # a temperature that moves the probabilities
+    preds = pd.read_csv(calibrated / "out" / "predictions.csv").set_index("segment_id")
+    stage = load_stage(folder, card)
+    for k in range(3):
+        sid, _, text = segment(ws, calibrated, k)
+        out = cli(capsys, "--model", folder, "--text", text)
+        got = np.array([out["probabilities"][c] for c in CLASSES])
+        raw = preds.loc[sid, [f"prob_{c}" for c in CLASSES]].to_numpy(dtype=float)
+        assert got == pytest.approx(temperature_scaled(raw, t), abs=1e-5)
+        assert not np.allclose(got, raw, atol=1e-4)
+        with torch_no_grad():
+            logits, _ = stage.model(batch_for(stage, text, None, "cpu")[0])
+        scaled = (logits[0].double() / t).softmax(-1).numpy()
+        assert got == pytest.approx(scaled, abs=1e-6)
+        assert out["emotion"] == preds.loc[sid, "pred"]
+    # an edited temperature is refused (model.json's digest covers it); a bad one named
+    _, _, text = segment(ws, calibrated)
+    edited = edited_copy(folder, tmp_path / "edited", exported=False, temperature=2 * t)
+    assert "edited after export" in refused(capsys, "--model", edited, "--text", text)
+    bad = edited_copy(folder, tmp_path / "bad", temperature=-1.0)
+    assert "temperature -1.0 is not a positive number" in refused(capsys, "--model", bad,
+                                                                  "--text", text)

@@ -573,3 +573,44 @@ def test_a_training_job_imports_nothing_it_does_not_use(ws, tmp_path):
     unused = sorted(m for m in loaded for name in NOT_IN_A_JOB
                     if m == name or m.startswith(f"{name}."))
     assert not unused, f"a training job imports {unused}"
+
+
+def test_calibrate_temperature_is_fitted_on_validation_and_recorded(ws, tmp_path, capsys):
+    """calibrate: temperature: T from the validation rows with the best epoch's weights, in
+    metrics.json and model.json; predictions.csv keeps the model's own probabilities, so the
+    figures before and after are both recomputable; changing every test label changes no
+    temperature."""
+    from kemdy.metrics import score_predictions, temperature_scaled
+    from kemdy.train.export import card_digest, check_digest
+
+    spec = {**TEXT, "epochs": 2, "calibrate": "temperature"}
+    metrics, preds, _ = run(ws, tmp_path / "a", spec)
+    t = metrics["temperature"]
+    assert 0.05 <= t <= 20 and metrics["temperature_fit"]["val_segments"] > 0
+    assert "calibration: temperature" in capsys.readouterr().err
+    saved = json.load(open(tmp_path / "a" / "out" / "metrics.json"))
+    again = score_predictions(preds, temperature=saved["temperature"])
+    for m in ("ece", "brier", "nll", "ece_calibrated", "brier_calibrated", "nll_calibrated"):
+        assert saved[m] == pytest.approx(again[m], abs=1e-9), m
+    probs = preds[[f"prob_{c}" for c in CLASSES]].to_numpy()
+    assert (temperature_scaled(probs, t).argmax(1) == probs.argmax(1)).all()
+    card = json.load(open(tmp_path / "a" / "model" / "model.json"))
+    assert card["temperature"] == t and card["spec"]["calibrate"] == "temperature"
+    assert check_digest(tmp_path / "a" / "model", card)
+    assert card_digest({**card, "temperature": 2 * t}) != card_digest(card)  # signed
+    # the same job with every test label changed: the same temperature, other test figures
+    data = pd.read_csv(ws["data"])
+    split = load_split(ws["data"], ws["folds"], 0)
+    test = data["segment_id"].isin(split.loc[split["part"] == "test", "segment_id"])
+    data.loc[test, "label"] = np.where(data.loc[test, "label"] == "neutral", "angry",
+                                       "neutral")
+    data.to_csv(tmp_path / "new_data.csv", index=False)
+    other, _, _ = run({**ws, "data": str(tmp_path / "new_data.csv")}, tmp_path / "b", spec)
+    assert other["temperature"] == t
+    assert other["nll_calibrated"] != metrics["nll_calibrated"]
+    # calibrate none: no temperature anywhere, the outputs as before the key existed
+    plain, _, _ = run(ws, tmp_path / "c", {**spec, "calibrate": "none"})
+    assert "temperature" not in plain and "ece_calibrated" not in plain
+    assert "temperature" not in json.load(open(tmp_path / "c" / "model" / "model.json"))
+    assert {m: plain[m] for m in ("f1_macro", "ece", "nll")} == \
+        {m: metrics[m] for m in ("f1_macro", "ece", "nll")}

@@ -9,11 +9,14 @@ stage 1's P(neutral) reaches the threshold, else stage 2's emotion; the seven pr
 are P(neutral) and (1 - P(neutral)) x stage 2's. A model trained with dialogue context
 (spec context_turns K) reads the transcripts of the turns before the item (oldest first; the
 last K are used) as training did (kemdy.train.context); without them it scores the item as
-a dialogue's first turn, which training also saw.
+a dialogue's first turn, which training also saw. A model trained with calibrate: temperature
+gives its calibrated probabilities, softmax(log p / T) with the T its model.json records (the
+same most likely class; each fold's own T before the folds are averaged).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,7 @@ import torch
 
 from kemdy.classes import CLASSES, EMOTIONS
 from kemdy.errors import InputError
+from kemdy.metrics import temperature_scaled
 from kemdy.predict_checks import (check_ensemble, check_members, check_text, expand_seeds,
                                   load_encoder, model_parts, read_wav)
 from kemdy.train.batches import audio_batch, crop_offset, pad_tokens, window_offsets
@@ -66,7 +70,17 @@ def load_stage(folder, card: dict, device="cpu", encoders: dict | None = None,
     except RuntimeError as err:
         raise InputError(folder, "its weights do not fit the model its model.json describes "
                          f"({str(err).strip().splitlines()[0]})", rerun_fix(folder)) from None
+    check_temperature(folder, card)
     return Stage(card, model.to(device).eval(), tokenizer, extractor)
+
+
+def check_temperature(folder, card: dict) -> None:
+    """A calibrated model's temperature: a positive number (the digest guards an edit; this
+    an export made without one)."""
+    t = card.get("temperature")
+    if t is not None and not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
+        raise InputError(Path(folder) / "model.json", f"temperature {t!r} is not a positive "
+                         "number", rerun_fix(folder), key="temperature")
 
 
 def read_models(folders, vary=()) -> tuple[list[dict], list[Path]]:
@@ -127,14 +141,19 @@ def batch_for(stage: Stage, text: str, wave: np.ndarray | None, device,
 @torch.no_grad()
 def score(stage: Stage, text: str, wave, device, context=None
           ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(class probabilities, valence/arousal or None) of one stage on one item."""
+    """(class probabilities, valence/arousal or None) of one stage on one item: the mean
+    over the clip's windows, calibrated with the model's temperature if it has one (as
+    training scored it: kemdy.metrics.temperature_scaled of that mean)."""
     probs, vas = [], []
     for batch in batch_for(stage, text, wave, device, context):
         logits, va = stage.model(batch)
         probs.append(probabilities(stage.card["spec"]["loss"], logits)[0].cpu().numpy())
         if va is not None:
             vas.append(va[0].float().cpu().numpy())
-    return np.mean(probs, 0), (np.mean(vas, 0) if vas else None)
+    p = np.mean(probs, 0)
+    if stage.card.get("temperature") is not None:
+        p = temperature_scaled(p, float(stage.card["temperature"]))
+    return p, (np.mean(vas, 0) if vas else None)
 
 
 def check_context(models: list[dict[str, Stage]], context) -> list[str]:

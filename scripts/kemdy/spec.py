@@ -31,6 +31,8 @@ AUDIO_LAYERS = ("last", "weighted")
 SOFT_LOSSES = ("soft_bce", "soft_focal")
 SHARPENINGS = ("none", "peakl")
 VA_LOSSES = ("ccc", "mse")
+# Post-hoc calibration of the class probabilities (kemdy/train/calibration.py).
+CALIBRATIONS = ("none", "temperature")
 
 # The original project's settings (original-method.md section 3), plus the options it did
 # not have, off by default.
@@ -70,6 +72,9 @@ DEFAULTS = {
     # Dialogue context (kemdy/train/context.py): the text encoder also reads the transcripts
     # of this many previous turns of the segment's dialogue (0: the segment's own only).
     "context_turns": 0,
+    # none | temperature: one temperature per training job, fitted on its validation rows
+    # after training (the weights and predictions are unchanged; the probabilities are not)
+    "calibrate": "none",
     # Fusion of text+audio (kemdy/train/fusion.py): concat (the original) | tensor_mixer |
     # cross_attention | co_attention | gated | gmu, their sizes, and the head (mlp: the original).
     "fusion": "concat",
@@ -175,7 +180,22 @@ def check(spec: dict, source: str = "--spec", prefix: str = "") -> dict:
                          f"{spec['batch_size']}", "use at most one micro-batch per item",
                          key=f"{prefix}accumulate")
     check_optim_targets(spec, source, prefix)
+    check_calibrate(spec, source, prefix)
     return spec
+
+
+def check_calibrate(spec: dict, source: str, prefix: str) -> None:
+    """calibrate: temperature fits one temperature per model; a two-stage variant's
+    combined probabilities come from two models and a threshold, so it is refused there."""
+    if spec["calibrate"] not in CALIBRATIONS:
+        raise InputError(source, f"calibrate {spec['calibrate']!r}", f"use one of "
+                         f"{CALIBRATIONS}", key=f"{prefix}calibrate")
+    if spec["calibrate"] != "none" and spec["two_stage"]:
+        raise InputError(source, f"calibrate {spec['calibrate']} with two_stage true: a "
+                         "two-stage prediction combines two models' probabilities through "
+                         "neutral_threshold, which one temperature per stage would move",
+                         "set calibrate: none for this variant, or two_stage: false",
+                         key=f"{prefix}calibrate")
 
 
 def check_optim_targets(spec: dict, source: str, prefix: str) -> None:
@@ -240,6 +260,8 @@ def unread_keys(spec: dict) -> dict[str, str]:
         out["target_sharpening"] = f"loss {loss} trains on the hard label"
     if not float(spec["va_weight"]):
         out["va_loss"] = "va_weight 0: no valence/arousal output"
+    # fitted after training: the same weights, predictions and validation macro-F1
+    out["calibrate"] = "a temperature is fitted after training and changes no prediction"
     return out
 
 

@@ -32,11 +32,14 @@ DIGEST = "card_digest"  # model.safetensors' metadata key
 
 def card_digest(card: dict) -> str:
     """sha256 of what in model.json decides the model predict rebuilds: the spec, stage,
-    classes, shape, variant, `varies` and the encoders' fingerprints (not their name or
-    path: where an encoder is found may change, --text-encoder/--audio-encoder; nor the
-    informative best_epoch and layer_weights). JSON-normalised, so the card as written and as
-    read back give the same digest."""
+    classes, shape, variant, `varies`, a calibrated model's temperature (its probabilities)
+    and the encoders' fingerprints (not their name or path: where an encoder is found may
+    change, --text-encoder/--audio-encoder; nor the informative best_epoch and
+    layer_weights). JSON-normalised, so the card as written and as read back give the same
+    digest; a card without a temperature gives the digest it gave before there was one."""
     signed = {k: card.get(k) for k in ("variant", "stage", "spec", "classes", "shape")}
+    if card.get("temperature") is not None:  # calibrate: temperature; older cards have none
+        signed["temperature"] = card["temperature"]
     signed["varies"] = sorted(card.get("varies") or [])
     signed["encoders"] = {m: e and e.get("fingerprint") for m, e in
                           (card.get("encoders") or {}).items()}
@@ -77,14 +80,16 @@ def card(metrics: dict, spec: dict, task, args, shape: dict, fingerprints: dict)
     """model.json of a training job: what predict needs to rebuild the model around the
     exported weights. `fingerprints`: the encoders' (kemdy/train/inputs.py). `varies`: the
     spec keys in which the variant's exported models legitimately differ (its seeds, its
-    sweep's choices per fold), so predict averages them without being told."""
+    sweep's choices per fold), so predict averages them without being told. `temperature`
+    (calibrate: temperature only): predict's probabilities are softmax(log p / T)."""
     return {"variant": metrics["variant"], "fold": metrics["fold"], "stage": task.stage,
             "spec": spec, "classes": task.classes, "shape": shape,
             "varies": list(getattr(args, "varies", None) or []),
             "encoders": {m: encoder_entry(getattr(args, f"{m}_encoder"), fingerprints[m])
                          if m in encoders(spec) else None for m in ENCODERS},
             "best_epoch": metrics["best_epoch"],
-            "layer_weights": metrics.get("layer_weights")}
+            "layer_weights": metrics.get("layer_weights"),
+            **({"temperature": metrics["temperature"]} if "temperature" in metrics else {})}
 
 
 def rerun_fix(folder) -> str:

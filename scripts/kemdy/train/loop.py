@@ -257,12 +257,13 @@ def val_scores(task: Task, rows, probs) -> dict:
         return headline(df["label"], df["pred"])
 
 
-def score_test(task: Task, predictions: pd.DataFrame) -> dict:
+def score_test(task: Task, predictions: pd.DataFrame, temperature: float | None = None) -> dict:
     """metrics.json's figures of the test fold (kemdy.metrics.score_predictions): stage 2 is
-    judged on the segments it is meant for, those whose true label is an emotion."""
+    judged on the segments it is meant for, those whose true label is an emotion. With a
+    `temperature` (kemdy/train/calibration.py) also the calibrated probabilities' figures."""
     scored = predictions
     if task.stage == 2:
         scored = predictions[predictions["label"].isin(EMOTIONS)]
     with warnings.catch_warnings():  # classes absent from the labels or the predictions
         warnings.simplefilter("ignore", UserWarning)
-        return score_predictions(scored, task.classes)
+        return score_predictions(scored, task.classes, temperature)

@@ -1,0 +1,94 @@
+"""Temperature scaling (`calibrate: temperature`; Guo et al., 2017): after training, one
+temperature T per job is fitted on the job's validation rows with the best epoch's weights,
+never on its test rows. The calibrated probabilities are softmax(log p / T)
+(kemdy.metrics.temperature_scaled): for a softmax model softmax(logits / T); the argmax, so
+every prediction and headline figure, is unchanged. Valence/arousal outputs are untouched:
+T applies to the class probabilities only.
+
+T minimises the validation negative log-likelihood over log T in [log 0.05, log 20] by
+golden-section search: the NLL is convex in 1/T, so it has one minimum along log T and the
+search finds it, the same on every machine and rank (numpy, float64). Without validation
+rows T is 1 (the probabilities as the model gives them), with a warning in the job's log.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kemdy.metrics import PROB_FLOOR, nll, temperature_scaled
+from kemdy.train.distributed import log
+from kemdy.train.loop import predict, score_test
+
+BOUNDS = (0.05, 20.0)  # T beyond these: the fit is at its bound and the log says so
+TOLERANCE = 1e-6  # width of the final log T bracket
+POST_HOC = ("calibrate",)  # spec keys read after training only: not part of a resume state
+
+
+def training_spec(spec: dict) -> dict:
+    """The spec less what only acts after training: a resume state (its fingerprint) made
+    with calibrate none serves calibrate temperature, and one made before the key existed
+    is still found."""
+    return {k: v for k, v in spec.items() if k not in POST_HOC}
+
+
+def fit_temperature(probs: np.ndarray, y: np.ndarray, bounds=BOUNDS,
+                    tol: float = TOLERANCE) -> float:
+    """The T in `bounds` minimising nll(softmax(log p / T), y): golden-section search over
+    log T. probs (n, k) as the model gives them, y (n,) the labels' columns."""
+    probs = np.maximum(np.asarray(probs, dtype=float), PROB_FLOOR)
+    y = np.asarray(y, dtype=int)
+
+    def loss(log_t: float) -> float:
+        return nll(temperature_scaled(probs, math.exp(log_t)), y)
+
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = math.log(bounds[0]), math.log(bounds[1])
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = loss(c), loss(d)
+    while b - a > tol:
+        if fc <= fd:  # the minimum lies in [a, d]
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = loss(c)
+        else:  # in [c, b]
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = loss(d)
+    return math.exp((a + b) / 2.0)
+
+
+def fit(job: dict) -> dict:
+    """{} for calibrate none; else {"temperature": T, "temperature_fit": {val_segments,
+    val_nll, val_nll_calibrated}} from the job's validation rows, scored with the weights
+    loaded now (the best epoch's). The test rows play no part."""
+    spec, task, dist = job["spec"], job["task"], job["dist"]
+    if spec.get("calibrate", "none") == "none":
+        return {}
+    val_rows = job["rows"][1]
+    if not len(val_rows):
+        log("WARNING: calibrate temperature without validation segments: temperature 1 "
+            "(the model's own probabilities)", dist)
+        return {"temperature": 1.0, "temperature_fit": {"val_segments": 0}}
+    probs, _, _ = predict(job["model"], job["inputs"], val_rows, spec["loss"],
+                          2 * int(spec["batch_size"]), job["runtime"], dist=dist,
+                          windows=job["windows"], max_samples=job["cap"])
+    y = task.y[val_rows]
+    temperature = fit_temperature(probs, y)
+    before, after = nll(probs, y), nll(temperature_scaled(probs, temperature), y)
+    at_bound = min(abs(math.log(temperature / b)) for b in BOUNDS) < 1e-3
+    log(f"calibration: temperature {temperature:.4f} fitted on {len(val_rows)} validation "
+        f"segments (validation NLL {before:.4f} -> {after:.4f})"
+        f"{' at the bound of ' + str(BOUNDS) if at_bound else ''}", dist)
+    return {"temperature": temperature,
+            "temperature_fit": {"val_segments": int(len(val_rows)), "val_nll": before,
+                                "val_nll_calibrated": after}}
+
+
+def test_scores(job: dict, predictions) -> dict:
+    """metrics.json's test figures (kemdy.train.loop.score_test); with calibrate: temperature
+    the temperature is fitted first, on the validation rows (`fit`), and the calibrated
+    probabilities' figures, the temperature and its fit join them."""
+    cal = fit(job)
+    return {**score_test(job["task"], predictions, cal.get("temperature")), **cal}
