@@ -350,7 +350,7 @@ def test_demo_banner_and_self_contained(rendered):
     assert 'th[scope="row"]' in style and "&#34;" not in style  # CSS not HTML-escaped
     assert not re.search(r'(src|href)="(https?:)?//', html)
     images = page.find("img")
-    assert len(images) == 6 and all(a["src"].startswith("data:image/png;base64,")
+    assert len(images) == 7 and all(a["src"].startswith("data:image/png;base64,")
                                     for _, a, _ in images)
     assert page.find(id="missing-banner") == []
     for name in render_report.PLOT_FILES.values():
@@ -609,3 +609,70 @@ def test_variant_rows_say_what_the_spec_trains(tmp_path):
     assert mm["parameters"] == "1.23 M of 95.23 M"
     assert rows["text_ce"]["parameters"] == "–"  # no run says: never guessed
     assert rows["text_ce"]["frozen"] == "nothing" and rows["text_ce"]["fusion"] == "–"
+
+
+def test_calibration_section_shows_every_figure_before_and_after(tmp_path):
+    """Section 4b: each variant's pooled out-of-fold ECE, Brier and NLL equal a direct
+    computation on predictions.csv; a calibrated variant's figures after temperature scaling
+    (each fold's probabilities by its own metrics.json T), its temperatures, the per-fold
+    figures of summary.csv and a reliability diagram; a stale calibration row stops it."""
+    from test_summarize import calibrate, direct_calibration
+
+    p = make_fixture(tmp_path)
+    temperatures = {0: 1.7, 1: 2.2, 2: 0.8}
+    calibrate(p["runs"], "text_soft_bce", temperatures)
+    summarize.main(["--runs-dir", str(p["runs"]), "--variants", ",".join(VARIANTS), "--folds",
+                    ",".join(map(str, FOLDS)), "--out", str(p["summary"])])
+    render_report.main(report_args(p))
+    html = p["out"].read_text(encoding="utf-8")
+    page = Elements(html)
+    assert 'id="checks"' not in html  # the consistency checks stay silent
+    probs = [f"prob_{c}" for c in CLASSES]
+    for variant in VARIANTS:
+        want = direct_calibration(pooled(p["runs"], variant))
+        for m, value in want.items():
+            _, cell, shown = page.one("td", data_variant=variant, data_calibration=m,
+                                      data_when="before")
+            assert float(cell["data-value"]) == pytest.approx(value, abs=1e-9)
+            assert shown == f"{value:.3f}"
+        after = page.find("td", data_variant=variant, data_when="after")
+        assert bool(after) == (variant == "text_soft_bce")
+    # after: each fold scaled by its own T, then pooled
+    frames = []
+    for k, t in temperatures.items():
+        df = pd.read_csv(p["runs"] / "text_soft_bce" / f"fold{k}" / "predictions.csv")
+        z = np.log(df[probs].to_numpy()) / t
+        df[probs] = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+        frames.append(df)
+    for m, value in direct_calibration(pd.concat(frames)).items():
+        _, cell, _ = page.one("td", data_variant="text_soft_bce", data_calibration=m,
+                              data_when="after")
+        assert float(cell["data-value"]) == pytest.approx(value, abs=1e-9)
+    _, cell, shown = page.one("td", data_variant="text_soft_bce", data_temperatures=True)
+    assert [float(t) for t in cell["data-temperatures"].split()] == list(temperatures.values())
+    assert shown == "fold 0: 1.700, fold 1: 2.200, fold 2: 0.800"
+    summary = pd.read_csv(p["summary"]).set_index(["variant", "metric"])
+    for k in FOLDS:
+        for m in ("ece", "nll_calibrated", "temperature"):
+            _, cell, _ = page.one("td", data_variant="text_soft_bce", data_fold=str(k),
+                                  data_calibration=m)
+            assert float(cell["data-value"]) == pytest.approx(
+                summary.loc[("text_soft_bce", m), f"fold{k}"], abs=1e-12)
+    page.one("img", id="plot-reliability")
+    assert (p["plots"] / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # lower is better: these figures stay out of the headline table and its best marks
+    assert not page.find("td", data_metric="ece")
+    # a stale summary.csv row of a calibration figure stops the report, as a headline one does
+    table = pd.read_csv(p["summary"])
+    table.loc[(table.variant == "text_soft_bce") & (table.metric == "ece_calibrated"),
+              "fold2"] += 0.01
+    table.to_csv(p["summary"], index=False)
+    with pytest.raises(InputError, match="text_soft_bce ece_calibrated fold2 .* stale"):
+        render_report.main(report_args(p))
+
+
+def test_without_a_calibrated_variant_the_section_says_so(rendered):
+    _, html, page = rendered
+    page.one("section", id="calibration")
+    assert "No variant was trained with calibrate: temperature" in html
+    assert not page.find("td", data_when="after")

@@ -129,7 +129,9 @@ def runs_dir(tmp_path):
 def test_summary_equals_sklearn_on_predictions(runs_dir, tmp_path):
     table = run_summarize(runs_dir, tmp_path / "summary.csv")
     assert list(table.columns[:6]) == ["variant", "metric", "mean", "std", "n_folds", "missing"]
-    assert len(table) == len(VARIANTS) * len(SKLEARN)
+    # the headline figures, then ece, brier, nll (no variant here has a temperature)
+    assert len(table) == len(VARIANTS) * (len(SKLEARN) + 3)
+    assert table["metric"].tolist()[:8] == [*SKLEARN, "ece", "brier", "nll"]
     for variant in VARIANTS:
         per_fold = [recomputed(runs_dir, variant, k) for k in FOLDS]
         for metric in SKLEARN:
@@ -218,3 +220,79 @@ def test_bad_predictions_are_caught_with_row(runs_dir, tmp_path, bad, match):
 def test_fold_stats_of_one_fold_has_no_std():
     mean, std = fold_stats([0.4])
     assert mean == 0.4 and math.isnan(std)
+
+
+def calibrate(runs_dir: Path, variant: str, temperatures: dict[int, float]) -> None:
+    """A variant's runs as if trained with calibrate: temperature: each fold's T and the
+    figures training writes with it in metrics.json (predictions.csv stays the same)."""
+    for fold, t in temperatures.items():
+        run = runs_dir / variant / f"fold{fold}"
+        metrics = json.loads((run / "metrics.json").read_text())
+        df = pd.read_csv(run / "predictions.csv")
+        metrics.update({k: v for k, v in score_predictions(df, temperature=t).items()
+                        if k.endswith("_calibrated") or k == "temperature"})
+        (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+def direct_calibration(df: pd.DataFrame, t: float = 1.0) -> dict[str, float]:
+    """ECE (15 bins), Brier and NLL written out, of softmax(log p / t)."""
+    z = np.log(df[[f"prob_{c}" for c in CLASSES]].to_numpy()) / t
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = df["label"].map(CLASSES.index).to_numpy()
+    conf, right = p.max(1), p.argmax(1) == y
+    bins = np.minimum(np.ceil(conf * 15).astype(int) - 1, 14)
+    ece = sum(abs(right[bins == b].mean() - conf[bins == b].mean()) * (bins == b).mean()
+              for b in np.unique(bins))
+    return {"ece": ece, "brier": ((p - np.eye(len(CLASSES))[y]) ** 2).sum(1).mean(),
+            "nll": -np.log(p[np.arange(len(y)), y]).mean()}
+
+
+def test_calibration_rows_before_and_after(runs_dir, tmp_path):
+    """ece, brier, nll of every variant equal a direct computation on predictions.csv; a
+    calibrated variant adds the figures after temperature scaling and its temperatures."""
+    temperatures = {0: 1.7, 1: 2.2, 2: 0.8}
+    calibrate(runs_dir, "text_soft_bce", temperatures)
+    table = run_summarize(runs_dir, tmp_path / "summary.csv")
+    rows = table.set_index(["variant", "metric"])
+    for variant in VARIANTS:
+        for k in FOLDS:
+            df = pd.read_csv(runs_dir / variant / f"fold{k}" / "predictions.csv")
+            for m, value in direct_calibration(df).items():
+                assert rows.loc[(variant, m), f"fold{k}"] == pytest.approx(value, abs=1e-9)
+            if variant == "text_soft_bce":
+                t = temperatures[k]
+                for m, value in direct_calibration(df, t).items():
+                    assert rows.loc[(variant, f"{m}_calibrated"), f"fold{k}"] == \
+                        pytest.approx(value, abs=1e-9)
+                assert rows.loc[(variant, "temperature"), f"fold{k}"] == t
+        assert ((variant, "ece_calibrated") in rows.index) == (variant == "text_soft_bce")
+    mean_t = rows.loc[("text_soft_bce", "temperature"), "mean"]
+    assert mean_t == pytest.approx(np.mean(list(temperatures.values())))
+
+
+@pytest.mark.parametrize("edit, match", [
+    ({"nll_calibrated": 0.1}, "nll_calibrated 0.1 disagrees"),
+    ({"ece": 0.5}, "ece 0.5 disagrees"),
+    ({"temperature": -2.0}, "temperature -2.0 is not a positive number"),
+    ({"temperature": None}, "'ece_calibrated' but no prob_<class> columns in predictions.csv or "
+                            "no temperature"),
+])
+def test_calibration_figures_disagreeing_with_metrics_json_are_named(runs_dir, tmp_path, edit,
+                                                                      match):
+    calibrate(runs_dir, "text_ce", {0: 1.5, 1: 1.5, 2: 1.5})
+    path = runs_dir / "text_ce" / "fold1" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics.update(edit)
+    path.write_text(json.dumps({k: v for k, v in metrics.items() if v is not None}))
+    with pytest.raises(InputError, match=match) as err:
+        run_summarize(runs_dir, tmp_path / "summary.csv")
+    assert err.value.path == str(path)
+
+
+def test_an_older_metrics_json_without_calibration_figures_still_summarises(runs_dir, tmp_path):
+    path = runs_dir / "text_ce" / "fold0" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in metrics.items()
+                                if k not in ("ece", "brier", "nll")}))
+    table = run_summarize(runs_dir, tmp_path / "summary.csv")
+    assert not table.query("variant == 'text_ce' and metric == 'ece'")["fold0"].isna().any()

@@ -219,6 +219,47 @@ def layer_weights(weights: dict[str, list[float]]):
     return fig
 
 
+def reliability(rows: dict[str, dict]):
+    """Reliability diagrams, a panel per variant: per bin of the top-class confidence, the
+    accuracy against the mean confidence (dot area: the bin's segments), before and, for a
+    calibrated variant, after temperature scaling; the diagonal is perfect calibration.
+
+    rows[variant]: {"bins_before", "bins_after" (None), "before", "after" (None)}, as
+    kemdy.report.calibration.variant_row gives them."""
+    variants = list(rows)
+    ncols = min(3, max(len(variants), 1))
+    nrows = max(1, -(-len(variants) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.5 * nrows), squeeze=False)
+    for ax in axes.flat[len(variants):]:
+        ax.axis("off")
+    for ax, variant in zip(axes.flat, variants):
+        row = rows[variant]
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+        title = f"{variant}\nECE {row['before']['ece']:.3f}"
+        for i, when in enumerate(("before", "after")):
+            bins = row[f"bins_{when}"]
+            if bins is None:
+                continue
+            filled = bins["count"] > 0
+            size = 200 * bins["count"][filled] / max(bins["count"].sum(), 1)
+            ax.plot(bins["confidence"][filled], bins["accuracy"][filled], "-", color=colour(i),
+                    lw=1, alpha=0.7)
+            ax.scatter(bins["confidence"][filled], bins["accuracy"][filled], s=10 + size,
+                       color=colour(i), label=f"{when} temperature scaling" if row["bins_after"]
+                       is not None else "as trained", zorder=3)
+        if row["after"] is not None:
+            title += f" → {row['after']['ece']:.3f} after"
+            ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean confidence (top class)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(title, fontsize=8.5)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def empty(message: str):
     """A small picture that says there is nothing to plot."""
     fig, ax = plt.subplots(figsize=(4, 1.2))

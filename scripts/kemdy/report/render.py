@@ -13,7 +13,7 @@ import numpy as np
 
 from kemdy.classes import CLASSES
 from kemdy.errors import InputError
-from kemdy.metrics import HEADLINE, NAMES, VA_METRICS
+from kemdy.metrics import CALIBRATION_NAMES, HEADLINE, NAMES, VA_METRICS
 from kemdy.report import plots
 from kemdy.report.breakdowns import SHOWN, breakdowns, segment_meta
 from kemdy.report.data import data_section
@@ -44,6 +44,7 @@ PLOT_FILES = {  # plot key -> file name under --plots-dir
     "va": "valence_arousal.png",
     "layers": "audio_layer_weights.png",
     "seeds": "per_fold_seeds.png",
+    "reliability": "reliability.png",
 }
 
 
@@ -79,6 +80,9 @@ def make_plots(found: Runs, results: dict, data: dict, reference: str) -> dict[s
     if results["layers"]:
         figs["layers"] = plots.layer_weights({name[s["variant"]]: s["mean"]
                                               for s in results["layers"]})
+    if results["calibration"]["rows"]:
+        figs["reliability"] = plots.reliability({name[r["variant"]]: r for r in
+                                                 results["calibration"]["rows"]})
     return {k: plots.png(f) for k, f in figs.items()}
 
 
@@ -146,7 +150,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
         "missing": missing, "variants": variants, "folds": folds, "n_folds": len(folds),
         "reference": args.reference, "headline_metrics": HEADLINE, "names": NAMES,
         "n_seeds": {v: len(found.seeds.get(v, [None])) for v in variants},
-        "shown": SHOWN, "va_metrics": VA_METRICS,
+        "shown": SHOWN, "va_metrics": VA_METRICS, "calibration_names": CALIBRATION_NAMES,
         "classes": CLASSES, "seed": args.seed, "n_boot": args.bootstrap,
         "images": {k: base64.b64encode(v).decode("ascii") for k, v in images.items()},
         "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),

@@ -12,6 +12,7 @@ import pandas as pd
 from kemdy.errors import InputError
 from kemdy.metrics import HEADLINE, headline, score_predictions
 from kemdy.report.bootstrap import paired_bootstrap
+from kemdy.report.calibration import calibration_section
 from kemdy.report.summary import Runs
 from kemdy.runs import selectable_epochs
 
@@ -196,5 +197,6 @@ def results_sections(found: Runs, reference: str, n_boot: int, seed: int,
                            n),
         "baseline": baseline, "per_fold": per_fold, "pooled": pooled, "curves": curves,
         "comparisons": [{**c, "sentence": ci_sentence(c) if c["boot"] else None} for c in comps],
+        "calibration": calibration_section(found, notes),
         "notes": notes,
     }

@@ -5,7 +5,10 @@ summary.csv has one row per variant x metric: `variant, metric, mean, std, n_fol
 n_seeds, fold0, fold1, ...`. std is the sample standard deviation over folds (ddof=1). A
 variant trained over several seeds (kemdy/protocol.py) has one run per fold x seed, under
 fold{k}/seed{s}/; its fold figure is the mean over its seeds (a fold counts as present only
-with every seed). Each figure is
+with every seed). The metrics: kemdy.metrics.HEADLINE, then the calibration figures ece,
+brier, nll of the prob_<class> columns (lower is better) and, for a model trained with
+calibrate: temperature, ece_calibrated, brier_calibrated, nll_calibrated (the same figures of
+softmax(log p / T), T from the run's metrics.json) and `temperature` itself. Each figure is
 recomputed from predictions.csv with kemdy.metrics and must agree with the run's
 metrics.json (a disagreement is an error naming the file). A missing run is an error unless
 allowed; then its fold cell stays empty, `n_folds` counts the folds present and `missing`
@@ -23,12 +26,15 @@ import pandas as pd
 
 from kemdy.atomic import write_csv
 from kemdy.errors import InputError
-from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
+from kemdy.metrics import CALIBRATED, CALIBRATION, HEADLINE, VA_METRICS, score_predictions
 from kemdy.report.options import parse_variant_values
 from kemdy.runs import read_history, read_json, read_predictions
 
 SCORED_FILES = ("predictions.csv", "metrics.json")  # what the summary reads of a run
 SUMMARY_TOLERANCE = 1e-6
+# Figures a run has only where its files allow (prob_ columns; a temperature): summarised and
+# checked where present, so a run of an older version still summarises.
+PROBABILITY_METRICS = [*CALIBRATION, *CALIBRATED, "temperature"]
 # metrics.json is written from the same predictions, so only float noise may differ.
 TOLERANCE = 1e-6
 
@@ -120,7 +126,14 @@ def check_agreement(path: Path, stored: dict, scores: dict, variant: str, fold: 
     if "n_test" in stored and stored["n_test"] != scores["n_test"]:
         raise InputError(path, f"n_test {stored['n_test']} but predictions.csv has "
                          f"{scores['n_test']} rows", "re-run the training step", key="n_test")
-    for metric in HEADLINE + [m for m in VA_METRICS if m in scores]:
+    for metric in CALIBRATION + CALIBRATED:
+        if metric in stored and metric not in scores:  # e.g. ece_calibrated, no temperature
+            raise InputError(path, f"'{metric}' but no prob_<class> columns in predictions.csv"
+                             " or no temperature to recompute it from",
+                             "re-run the training step", key=metric)
+    # ece, brier, nll: an older metrics.json has none; the calibrated ones go with a temperature
+    for metric in HEADLINE + [m for m in VA_METRICS + CALIBRATED if m in scores] + \
+            [m for m in CALIBRATION if m in scores and m in stored]:
         if metric not in stored:
             raise InputError(path, f"no '{metric}'", "re-run the training step", key=metric)
         value = stored[metric]
@@ -137,10 +150,21 @@ def check_agreement(path: Path, stored: dict, scores: dict, variant: str, fold: 
             )
 
 
+def stored_temperature(path: Path, stored: dict) -> float | None:
+    """metrics.json's temperature (calibrate: temperature), checked: a positive number."""
+    t = stored.get("temperature")
+    if t is not None and not (isinstance(t, (int, float)) and not isinstance(t, bool)
+                              and math.isfinite(t) and t > 0):
+        raise InputError(path, f"temperature {t!r} is not a positive number",
+                         "re-run the training step", key="temperature")
+    return t
+
+
 def load_run(run_dir: Path, variant: str, fold: int, with_history: bool = False) -> Run:
     predictions = read_predictions(run_dir / "predictions.csv")
     stored = read_json(run_dir / "metrics.json")
-    scores = score_predictions(predictions)
+    scores = score_predictions(predictions,
+                               temperature=stored_temperature(run_dir / "metrics.json", stored))
     check_agreement(run_dir / "metrics.json", stored, scores, variant, fold)
     history = None
     if with_history and (run_dir / "history.csv").is_file():
@@ -238,18 +262,24 @@ def fold_stats(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
+def summary_metrics(runs: list[Run]) -> list[str]:
+    """A variant's rows of summary.csv: HEADLINE, then each PROBABILITY_METRICS figure that
+    one of its runs has (a fold without it: an empty cell)."""
+    return HEADLINE + [m for m in PROBABILITY_METRICS if any(m in r.scores for r in runs)]
+
+
 def summary_table(found: Runs) -> pd.DataFrame:
     rows = []
     for variant in found.variants:
         runs = found.of(variant)
         missing = found.missing_folds(variant)
-        for metric in HEADLINE:
-            values = [r.scores[metric] for r in runs]
+        for metric in summary_metrics(runs):
+            values = [r.scores[metric] for r in runs if metric in r.scores]
             mean, std = fold_stats(values)
             row = {"variant": variant, "metric": metric, "mean": mean, "std": std,
                    "n_folds": len(runs), "missing": " ".join(f"fold{k}" for k in missing),
                    "n_seeds": len(found.seeds.get(variant, [None]))}
-            by_fold = {r.fold: r.scores[metric] for r in runs}
+            by_fold = {r.fold: r.scores.get(metric, math.nan) for r in runs}
             row.update({f"fold{k}": by_fold.get(k, math.nan) for k in found.folds})
             rows.append(row)
     return pd.DataFrame(rows)
@@ -269,7 +299,7 @@ def check_summary(path: Path, found: Runs) -> None:
             raise InputError(path, f"no column '{col}'", "re-run scripts/summarize.py")
     index = table.set_index(["variant", "metric"])
     for variant in found.variants:
-        for m in HEADLINE:
+        for m in summary_metrics(found.of(variant)):
             if (variant, m) not in index.index:
                 raise InputError(path, f"no row for {variant} / {m}",
                                  "re-run scripts/summarize.py with the same --variants")
@@ -277,7 +307,8 @@ def check_summary(path: Path, found: Runs) -> None:
             for run in found.of(variant):
                 col = f"fold{run.fold}"
                 value = row.get(col, math.nan)
-                if pd.notna(value) and abs(float(value) - run.scores[m]) > SUMMARY_TOLERANCE:
+                got = run.scores.get(m, math.nan)
+                if pd.notna(value) and not abs(float(value) - got) <= SUMMARY_TOLERANCE:
                     raise InputError(path, f"{variant} {m} {col} is {value} but "
-                                     f"{run.path / 'predictions.csv'} gives {run.scores[m]:.6f}",
+                                     f"{run.path / 'predictions.csv'} gives {got:.6f}",
                                      "summary.csv is stale: re-run scripts/summarize.py")
