@@ -4,8 +4,10 @@
         --variants text_ce,text_soft_bce,text_two_stage,mm_ce,mm_two_stage \
         --folds 0,1,2,3,4 --out results/summary.csv [--seeds VARIANT=S1,S2 ...] [--allow-missing]
 
-The table and its checks: scripts/kemdy/report/summary.py. Each figure must agree with the
-run's metrics.json; a missing run is an error unless --allow-missing.
+The table and its checks: scripts/kemdy/report/summary.py. One row per variant x metric: the
+headline figures, ece, brier and nll (lower is better), and for a variant trained with
+calibrate: temperature ece_calibrated, brier_calibrated, nll_calibrated and temperature. Each
+figure must agree with the run's metrics.json; a missing run is an error unless --allow-missing.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import time
 import pandas as pd
 import pytest
 
-from kemdy.metrics import HEADLINE, VA_METRICS, score_predictions
+from kemdy.metrics import CALIBRATED, CALIBRATION, HEADLINE, VA_METRICS, score_predictions
 from kemdy.protocol import plan
 from kemdy.selection import select, validation_score
 from kemdy.runs import read_history
@@ -97,6 +97,30 @@ def test_fusions_context_and_sharpened_targets_run_through_the_workflow(run):
     assert frozen["frozen"] > 0  # the live, frozen audio encoder
 
 
+def test_calibrate_temperature_runs_through_the_workflow(run):
+    """mm_va (configs/tiny.yaml) has calibrate: temperature: each fold's T, fitted on its
+    validation session, in metrics.json and model.json; summary.csv and the report show its
+    figures before and after; the other variants have no temperature."""
+    work = run["work"]
+    summary = pd.read_csv(work / "results/summary.csv").set_index(["variant", "metric"])
+    for k in range(3):
+        metrics = json.loads((work / f"results/runs/mm_va/fold{k}/metrics.json").read_text())
+        card = json.loads((work / f"results/models/mm_va/fold{k}/model.json").read_text())
+        assert card["temperature"] == metrics["temperature"] > 0
+        assert metrics["temperature_fit"]["val_segments"] > 0
+        assert summary.loc[("mm_va", "nll_calibrated"), f"fold{k}"] == \
+            pytest.approx(metrics["nll_calibrated"])
+        log = (work / f"logs/train/mm_va/fold{k}.log").read_text()
+        assert "calibration: temperature" in log, log[-2000:]
+    ce = json.loads((work / "results/runs/text_ce/fold0/metrics.json").read_text())
+    assert "temperature" not in ce and ce["ece"] >= 0
+    assert ("text_ce", "ece") in summary.index and ("text_ce", "ece_calibrated") not in summary.index
+    html = (work / "reports/summary.html").read_text()
+    for when in ("before", "after"):
+        assert f'data-variant="mm_va" data-calibration="nll" data-when="{when}"' in html
+    assert 'id="plot-reliability"' in html
+
+
 def test_dataset_bytes_unchanged_after_a_read_only_run(run):
     assert tree_digest(run["work"] / ROOT) == run["before"]
 
@@ -105,8 +129,11 @@ def test_metrics_are_recomputable_from_predictions(run):
     runs = run["work"] / "results/runs"
     for path in [*runs.glob("*/fold*/metrics.json"), *runs.glob("*/fold*/seed*/metrics.json")]:
         saved = json.loads(path.read_text())
-        recomputed = score_predictions(pd.read_csv(path.parent / "predictions.csv"))
-        for key in HEADLINE + [m for m in VA_METRICS if m in recomputed] + ["n_test"]:
+        recomputed = score_predictions(pd.read_csv(path.parent / "predictions.csv"),
+                                       temperature=saved.get("temperature"))
+        calibration = [m for m in CALIBRATION + CALIBRATED if m in recomputed]
+        assert set(calibration) == {m for m in CALIBRATION + CALIBRATED if m in saved}, path
+        for key in HEADLINE + [m for m in VA_METRICS if m in recomputed] + calibration + ["n_test"]:
             assert saved[key] == pytest.approx(recomputed[key]), f"{path}: {key}"
         assert saved["confusion"] == recomputed["confusion"], path
         for c, figures in recomputed["per_class"].items():
