@@ -34,7 +34,8 @@ import yaml
 
 from bench import cards
 from bench.common import write_result
-from kemdy.config import datasets, encoder_config
+from kemdy.config import datasets
+from kemdy.encoder_checks import encoder_config
 from kemdy.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

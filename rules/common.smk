@@ -12,7 +12,8 @@ from kemdy.commands import (
     dataset_args,
     lookalike_args,
 )  # noqa: E402
-from kemdy.config import check_encoders, datasets  # noqa: E402
+from kemdy.config import datasets  # noqa: E402
+from kemdy.encoder_checks import check_encoders  # noqa: E402
 from kemdy.cpus import available_cpus, claimed as claimed_cpus  # noqa: E402
 from kemdy.needs import Needs  # noqa: E402
 from kemdy.prerun import check_config, dataset_state, segments_refresh  # noqa: E402
@@ -84,7 +85,7 @@ NEEDS = Needs(config, PLANS, FOLDS, TRANSFER)  # the jobs' inputs
 
 @functools.cache
 def checked_encoders():
-    """The encoders exist and fit (kemdy/config.py check_encoders), checked once, when the
+    """The encoders exist and fit (kemdy/encoder_checks.py), checked once, when the
     DAG is built, by the first job that loads one (training, predict): a target that only
     needs data steps (new_data.csv, folds.csv) runs without them, and nothing runs before
     the check either way."""

@@ -3,7 +3,7 @@
 # declared outputs, so a killed job resumes instead of starting again.
 
 TRAIN_SHELL = (
-    # Offline: the encoders were found locally before any job ran (kemdy/config.py).
+    # Offline: the encoders were found locally before any job ran (kemdy/encoder_checks.py).
     "HF_HUB_OFFLINE=1 python {params.launcher:q} --gpus {resources.gpu}"
     " -- {params.script:q} --variant {wildcards.variant} --fold {wildcards.fold}"
     " {params.stage} --spec {params.spec:q} --data {input.data:q} --folds {input.folds:q}"

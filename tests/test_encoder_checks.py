@@ -1,11 +1,11 @@
-"""The pre-run encoder checks (kemdy.config.check_encoders): the family of each encoder
+"""The pre-run encoder checks (kemdy.encoder_checks.check_encoders): the family of each encoder
 and the text pooling it offers, from config.json alone, before any job."""
 
 import json
 
 import pytest
 
-from kemdy.config import check_encoders
+from kemdy.encoder_checks import check_encoders
 from kemdy.errors import InputError
 
 

@@ -64,11 +64,11 @@ def rule_scripts() -> list[tuple[str, str, str]]:
     """(rule, script, env file) of every rule: the scripts its shell runs and its conda env."""
     found = []
     smks = {smk: smk.read_text() for smk in sorted((REPO / "rules").glob("*.smk"))}
-    # a shell kept in a variable (TRAIN_SHELL = (...)) or params made by a function
-    # (train_params) count where they are used
+    # a shell or params kept in a variable (TRAIN_SHELL = (...), TRAIN_PARAMS = dict(...)) or
+    # made by a function count where they are used
     shared = {}
     for text in smks.values():
-        shared.update(re.findall(r"^(\w+) = \((.*?)\n\)", text, flags=re.M | re.S))
+        shared.update(re.findall(r"^(\w+) = (?:dict)?\((.*?)\n\)", text, flags=re.M | re.S))
         shared.update(re.findall(r"^def (\w+)\((.*?)(?=^\S)", text, flags=re.M | re.S))
     for text in smks.values():
         for block in re.split(r"\n(?=\s*(?:rule|use rule) )", text):

@@ -22,7 +22,7 @@ from safetensors import safe_open
 import predict
 import train
 from kemdy.classes import CLASSES
-from kemdy.config import check_encoders, encoder_config, max_text_positions
+from kemdy.encoder_checks import check_encoders, encoder_config, max_text_positions
 from kemdy.demo import families, real_like
 from kemdy.demo.lookalike import generate
 from kemdy.demo.toy_corpus import toy_workspace, train_args

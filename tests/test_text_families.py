@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import train
-from kemdy.config import NO_POOLER, TEXT_FAMILIES, check_encoders, encoder_config
+from kemdy.encoder_checks import NO_POOLER, TEXT_FAMILIES, check_encoders, encoder_config
 from kemdy.demo import families
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import train
-from kemdy.config import check_encoders
+from kemdy.encoder_checks import check_encoders
 from kemdy.demo import families
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError

@@ -28,7 +28,7 @@ from kemdy.classes import CLASSES
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.spec import LOSSES
 from kemdy.train import loop
-from kemdy.train.fusion_spec import FUSIONS
+from kemdy.fusion_spec import FUSIONS
 from test_fusion_train import SMALL
 from test_train import run, stopped_run
 from workflow_utils import REPO

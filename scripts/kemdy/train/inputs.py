@@ -9,7 +9,7 @@ import time
 import numpy as np
 import torch
 
-from kemdy.config import max_text_positions
+from kemdy.encoder_checks import max_text_positions
 from kemdy.errors import InputError
 from kemdy.release.audio import AudioStore
 from kemdy.train.batches import Inputs, crop_offset, tokenize, window_offsets
