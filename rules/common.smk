@@ -17,7 +17,7 @@ from kemdy.encoder_checks import check_encoders  # noqa: E402
 from kemdy.cpus import available_cpus, claimed as claimed_cpus  # noqa: E402
 from kemdy.needs import Needs  # noqa: E402
 from kemdy.prerun import check_config, dataset_state, segments_refresh  # noqa: E402
-from kemdy.protocol import plan, sweep_warning  # noqa: E402
+from kemdy.protocol import plan, reads_context, sweep_warning  # noqa: E402
 from kemdy.spec import fingerprint, identity  # noqa: E402
 from kemdy.sweep_schema import schema_check  # noqa: E402
 from kemdy.transfer.plan import plan_transfer  # noqa: E402
@@ -69,12 +69,7 @@ INPUTS_DIGEST = fingerprint(
     {"config": json.loads(json.dumps(config)), "datasets": STATES}
 )
 # an older segments.csv without `turn` reruns ingest when dialogue context needs it
-CONTEXT = any(
-    p.job_spec(s, c)["context_turns"]
-    for p in PLANS.values()
-    for s in p.seeds
-    for c in [None, *(c.id for c in p.candidates)]
-)
+CONTEXT = reads_context(PLANS.values())
 # transfer between releases (kemdy/transfer/): None without a transfer: section
 TRANSFER = plan_transfer(config, PLANS, DATASETS)
 DIRECTIONS = [d.name for d in TRANSFER.directions] if TRANSFER else []

@@ -103,3 +103,11 @@ def test_an_older_segments_csv_reruns_ingest_once_and_only_for_context(tmp_path)
     assert segments_refresh(str(segments), True, stamp) == [stamp]  # touched: ingest reruns
     segments.write_text("dataset,segment_id,turn,text\nKEMDy20,a,1,x\n")  # ingest ran
     assert segments_refresh(str(segments), True, stamp) == [stamp]  # the same inputs since
+
+
+def test_context_is_read_where_any_job_of_any_plan_reads_it():
+    from kemdy.protocol import reads_context
+
+    config = tiny(swept={"modality": "text", "loss": "ce", "sweep": {"context_turns": [0, 1]}})
+    plans = plans_of(config)
+    assert reads_context([plans["swept"]]) and not reads_context([plans["text_ce"]])

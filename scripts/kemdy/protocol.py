@@ -241,6 +241,12 @@ def plan(config: dict, name: str, source: str = "config", validate=None) -> Plan
     return Plan(name, spec, seeds, candidates)
 
 
+def reads_context(plans) -> bool:
+    """Whether any job of these plans (any seed, any sweep candidate) reads dialogue context."""
+    return any(p.job_spec(s, c)["context_turns"] for p in plans for s in p.seeds
+               for c in [None, *(c.id for c in p.candidates)])
+
+
 def sweep_warning(config: dict, plans: dict[str, Plan]) -> str | None:
     """A warning where sweeps choose on fewer than two validation sessions per dataset."""
     swept = [name for name, p in plans.items() if p.swept]
