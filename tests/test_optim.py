@@ -200,6 +200,26 @@ def test_a_checkpoint_restores_both_groups(parts, tmp_path):
 
 
 
+def test_a_checkpoint_of_another_grouping_is_not_resumed_and_moves_no_weight(parts, tmp_path):
+    """A resume state written when the pooler learnt at lr_encoders (one group fewer of new
+    weights, or another split) is set aside before any weight is loaded: training starts
+    from the model's own initial weights, not a half-loaded mix, and says why."""
+    spec = {**SPEC, "lr_encoders": 1e-5}
+    model = build(parts, "fusion")
+    opt = make_optimizer(model, spec)
+    sched = cosine_with_warmup(opt, 2, 8)
+    fake_steps(model, opt, sched, 2)
+    ckpt.save_epoch(tmp_path, "fp", {**ckpt.fresh_state(), "epoch": 1}, model, opt, sched,
+                    None, None, False)
+    back = build(parts, "fusion")
+    before = {n: p.detach().clone() for n, p in back.named_parameters()}
+    one_group = make_optimizer(back, SPEC)  # the same spec fingerprint, another grouping
+    state, best = ckpt.resume(back, one_group, cosine_with_warmup(one_group, 2, 8), None,
+                              tmp_path, "fp", Dist())
+    assert state["epoch"] == 0 and best is None
+    assert all(torch.equal(p, before[n]) for n, p in back.named_parameters())
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     from kemdy.demo.toy_corpus import toy_workspace

@@ -114,3 +114,20 @@ def test_a_jobs_identity_leaves_out_a_later_key_at_its_default_and_the_job_fills
     assert {k: full[k] for k in DEFAULTS} == DEFAULTS
     with pytest.raises(InputError, match="lacks"):  # a key every job has carried is required
         job_spec(json.dumps({k: v for k, v in ident.items() if k != "lr"}), None, "v")
+
+
+def test_a_change_in_what_training_does_for_the_same_spec_is_in_the_identity():
+    """lr_encoders' new weights now learn at lr, and max_batch_seconds counts what the encoder
+    processes: a job that sets either is not the job it was, so its identity says so (it
+    reruns once); one that sets neither keeps its identity. A head's size is in the identity
+    of the head that reads it."""
+    from kemdy.spec import DEFAULTS, REVISION_KEY, identity, job_spec
+
+    spec = {**DEFAULTS, "modality": "text", "loss": "ce", "name": "v"}
+    assert REVISION_KEY not in identity(spec)
+    assert identity({**spec, "lr_encoders": 1e-5})[REVISION_KEY] == ["new weights at lr"]
+    assert identity({**spec, "max_batch_seconds": 60})[REVISION_KEY] == ["encoder seconds"]
+    gelu = identity({**spec, "head": "gelu"})
+    assert gelu["head_hidden"] == DEFAULTS["head_hidden"]
+    trained = job_spec(json.dumps(identity({**spec, "lr_encoders": 1e-5})), None, "v")
+    assert REVISION_KEY not in trained and trained["lr_encoders"] == 1e-5

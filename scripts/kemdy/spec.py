@@ -317,6 +317,7 @@ def job_spec(spec_json: str | None, config_path: str | None, variant: str,
                              "pass the resolved spec as JSON") from None
         if isinstance(spec, dict):  # the workflow passes the job's identity: keys at default left out
             spec = {**{k: v for k, v in DEFAULTS.items() if k not in IDENTITY_KEYS}, **spec}
+            spec.pop(REVISION_KEY, None)  # part of the job's identity, not of what it trains
     else:
         import yaml
 
@@ -326,14 +327,26 @@ def job_spec(spec_json: str | None, config_path: str | None, variant: str,
     return for_stage(spec, stage, max_epochs, source)
 
 
+# What training does differently, for the same spec, since IDENTITY_KEYS was set: a job
+# whose spec sets the key reruns once (identity names the change). lr_encoders: the weights a
+# checkpoint lacks (klue/roberta's pooler) learn at lr, not at the encoders' rate;
+# max_batch_seconds: a batch counts what the encoder processes (a Whisper clip: 30 s).
+REVISIONS = {"lr_encoders": "new weights at lr", "max_batch_seconds": "encoder seconds"}
+REVISION_KEY = "revised"
+
+
 def identity(spec: dict) -> dict:
     """A job's spec as its identity: a key added since IDENTITY_KEYS is left out while it
-    holds its default (train.py fills it back in, `job_spec`). The options of the fusion a
-    spec uses stay in: `cross_attention` became MulT's transformer when its options were
-    added, so a job trained as the former co-attention must not pass for it."""
-    read = SIZE_KEYS.get(spec.get("fusion", "concat"), ())
-    return {k: v for k, v in spec.items() if k in IDENTITY_KEYS or k not in DEFAULTS
-            or k in read or v != DEFAULTS[k]}
+    holds its default (train.py fills it back in, `job_spec`). The options of the fusion and
+    the head a spec uses stay in: `cross_attention` became MulT's transformer when its
+    options were added, so a job trained as the former co-attention must not pass for it.
+    REVISIONS that apply are named, so that such a job is not taken for one trained before."""
+    read = (*SIZE_KEYS.get(spec.get("fusion", "concat"), ()),
+            *HEAD_KEYS.get(spec.get("head", "mlp"), ()))
+    out = {k: v for k, v in spec.items() if k in IDENTITY_KEYS or k not in DEFAULTS
+           or k in read or v != DEFAULTS[k]}
+    revised = sorted(why for key, why in REVISIONS.items() if spec.get(key) is not None)
+    return {**out, REVISION_KEY: revised} if revised else out
 
 
 def fingerprint(obj) -> str:

@@ -228,6 +228,11 @@ def _resume(model, optimizer, scheduler, scaler, folder, fp, dist):
             log(f"{best_path} does not match {last_path}; training from scratch", dist)
             return None, None
         best_state = best[0]
+    saved = [len(g["params"]) for g in meta["optimizer"]["param_groups"]]
+    if saved != [len(g["params"]) for g in optimizer.param_groups]:  # before any weight moves
+        log(f"checkpoint {last_path} holds another grouping of the optimiser ({saved} "
+            "parameters per group); training from scratch", dist)
+        return None, None
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     if not load_trainable(model, weights):
         log(f"checkpoint {last_path} holds another model's weights; ignoring it", dist)
