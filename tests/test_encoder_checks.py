@@ -134,3 +134,25 @@ def test_each_sweep_candidate_passes_the_encoder_checks_naming_its_sweep_key(tmp
     with pytest.raises(InputError) as err:
         check_encoders(config(electra, ""), first, {"v": [{"text_pooling": "pooled"}]})
     assert err.value.key == "variants.v.sweep.text_pooling"
+
+
+def test_cross_attention_at_the_encoders_own_width_needs_one_width_before_any_job(tmp_path):
+    """attention_dim: null (TMN's cross-attention, no projection): two encoders of different
+    widths, or a width the heads do not divide, fail before any job, naming the key."""
+    text = saved(tmp_path, "t", "roberta", max_position_embeddings=514, pad_token_id=1,
+                 hidden_size=1024)
+    audio = saved(tmp_path, "a", "wav2vec2", hidden_size=1024)
+    small = saved(tmp_path, "s", "wav2vec2", hidden_size=768)
+    spec = {**TEXT_SPEC, "modality": "text+audio", "fusion": "cross_attention",
+            "attention_dim": None, "attention_heads": 8}
+    check_encoders(config(text, audio), {"x": spec})
+    with pytest.raises(InputError, match="1024 and .* 768") as err:
+        check_encoders(config(text, small), {"x": spec})
+    assert err.value.key == "variants.x.attention_dim"
+    with pytest.raises(InputError, match="not a multiple of attention_heads 24") as err:
+        check_encoders(config(text, audio), {"x": {**spec, "attention_heads": 24}})
+    assert err.value.key == "variants.x.attention_heads"
+    whisper = saved(tmp_path, "w", "whisper", max_source_positions=1500)
+    frozen_live = {**spec, "attention_dim": 16, "freeze_audio": True, "max_batch_seconds": 20}
+    with pytest.raises(InputError, match="max_batch_seconds 20") as err:  # runs in the model
+        check_encoders(config(text, whisper), {"x": frozen_live})

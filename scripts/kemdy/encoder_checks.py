@@ -101,8 +101,8 @@ def check_audio_window(audio_config: dict, name: str, specs: list[tuple[str, dic
     window = int(audio_config.get("max_source_positions", 1500)) * 0.02
     for variant, spec in specs:
         cap = spec.get("max_batch_seconds")
-        if "audio" in encoders(spec) and cap and not spec.get("freeze_audio") \
-                and float(cap) < window:
+        runs = not spec.get("freeze_audio") or needs_sequences(spec)  # in the model, per batch
+        if "audio" in encoders(spec) and cap and runs and float(cap) < window:
             raise InputError("config", f"{label(variant, spec)}: max_batch_seconds {cap} is "
                              f"less than one clip costs: {name} (Whisper) encodes every clip "
                              f"as its whole {window:g}-s window, however short the clip",
@@ -153,8 +153,9 @@ def check_encoders(config: dict, specs: dict[str, dict],
             name, key = encoder_of(config, spec, m, variant)
             if not (demo and key == f"encoders.{m}"):
                 groups.setdefault((m, name), (key, []))[1].append((variant, spec))
+    configs = {}
     for (m, name), (key, group) in groups.items():
-        found = encoder_config(name, key, ())
+        found = configs[m, name] = encoder_config(name, key, ())
         check_family({m: found}, {m: name}, {m: key})
         if m == "audio":
             check_audio_window(found, name, group)
@@ -167,3 +168,35 @@ def check_encoders(config: dict, specs: dict[str, dict],
                                  f"is more than the {limit} tokens {name} takes",
                                  f"set max_len to {limit} or less",
                                  key=where(variant, spec, "max_len"))
+    check_native_width(config, entries, configs)
+
+
+def width(encoder_config: dict) -> int | None:
+    """The hidden width of an encoder's states (Whisper names it d_model)."""
+    value = encoder_config.get("hidden_size", encoder_config.get("d_model"))
+    return int(value) if value is not None else None
+
+
+def check_native_width(config: dict, entries: list[tuple[str, dict]], configs: dict) -> None:
+    """`attention_dim: null` (cross_attention at the encoders' own width, as TMN) needs both
+    encoders of one width, divisible by attention_heads: else it fails in the job."""
+    for variant, spec in entries:
+        if spec.get("fusion") != "cross_attention" or spec.get("attention_dim") is not None \
+                or spec.get("modality") != "text+audio":
+            continue
+        names = {m: encoder_of(config, spec, m, variant)[0] for m in ("text", "audio")}
+        if not all((m, n) in configs for m, n in names.items()):
+            continue  # a demo encoder: its job checks it
+        widths = {m: width(configs[m, n]) for m, n in names.items()}
+        heads = int(spec.get("attention_heads", 4))
+        if widths["text"] != widths["audio"]:
+            raise InputError("config", f"{label(variant, spec)}: attention_dim null keeps the "
+                             f"encoders' own width, but {names['text']} gives "
+                             f"{widths['text']} and {names['audio']} {widths['audio']}",
+                             "give attention_dim a width (both are projected to it)",
+                             key=where(variant, spec, "attention_dim"))
+        if widths["text"] and widths["text"] % heads:
+            raise InputError("config", f"{label(variant, spec)}: the encoders' width "
+                             f"{widths['text']} is not a multiple of attention_heads {heads}",
+                             "choose attention_heads that divides it, or set attention_dim",
+                             key=where(variant, spec, "attention_heads"))

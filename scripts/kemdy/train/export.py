@@ -134,8 +134,9 @@ def check_digest(folder, card: dict) -> bool:
         return False
     if recorded != card_digest(card):
         raise InputError(Path(folder) / CARD, f"edited after export: it no longer matches the "
-                         f"digest its {WEIGHTS} records (its spec, classes, shape, variant or "
-                         "encoders changed), so the weights would be read as another model",
+                         f"digest its {WEIGHTS} records (its spec, stage, classes, shape, "
+                         "variant, varies, temperature or encoders changed), so the weights "
+                         "would be read as another model",
                          "restore the model.json exported with these weights, or "
                          + rerun_fix(folder))
     return True
