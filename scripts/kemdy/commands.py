@@ -81,7 +81,7 @@ class Commands:
         """predict's --vary (model.json records the same as `varies`; this serves older
         exports)."""
         keys = varying_keys(self.plans[variant])
-        return " --vary " + " ".join(keys) if keys else ""
+        return " --vary " + shlex.join(keys) if keys else ""
 
     def protocol(self, selection: bool = True) -> list[str]:
         """--seeds of every multi-seed variant (and --selection of every swept one)."""
