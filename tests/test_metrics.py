@@ -88,6 +88,59 @@ def test_calibration_figures_on_a_case_worked_by_hand():
     assert nll(np.array([[1.0, 0.0]]), np.array([1])) == pytest.approx(-np.log(1e-15))
 
 
+def test_ece_scores_a_two_stage_variants_own_pred():
+    """p1 = 0.45 under threshold 0.5, stage 2 even between happy and surprise: the combined
+    columns are neutral 0.45 and happy 0.275, so the argmax is neutral but pred is happy.
+    Right (label happy) at confidence 0.275: ECE |1 - 0.275|, not |0 - 0.45|."""
+    from kemdy.classes import EMOTIONS
+    from kemdy.metrics import probabilities, reliability_bins, score_predictions
+    from kemdy.train.two_stage import combine
+
+    stage1 = pd.DataFrame({"segment_id": ["s1"], "prob_neutral": [0.45]})
+    stage2 = pd.DataFrame({"segment_id": ["s1"], "label": ["happy"],
+                           **{f"prob_{e}": [0.5 if e in ("happy", "surprise") else 0.0]
+                              for e in EMOTIONS}})
+    df = combine(stage1, stage2, threshold=0.5)
+    probs = probabilities(df)
+    assert df["pred"].tolist() == ["happy"] and CLASSES[probs.argmax()] == "neutral"
+    assert score_predictions(df)["ece"] == pytest.approx(1 - 0.275, abs=1e-15)
+    assert score_predictions(df, temperature=1.0)["ece_calibrated"] == pytest.approx(
+        1 - 0.275, abs=1e-12)
+    bins = reliability_bins(probs, np.array([1]), pred=np.array([1]))
+    filled = bins["count"] > 0
+    assert bins["confidence"][filled].tolist() == pytest.approx([0.275])
+    assert bins["accuracy"][filled].tolist() == [1.0]
+
+
+def test_one_stage_ece_is_the_argmax_ece_to_the_bit():
+    """For a one-stage model pred is the argmax: scoring pred changes no figure, not a bit."""
+    from kemdy.metrics import ECE_BINS, reliability_bins, score_predictions
+
+    rng = np.random.default_rng(11)
+    for case in range(10):
+        n = int(rng.integers(1, 200))
+        logits = rng.normal(0, 1 + case % 3, (n, len(CLASSES)))
+        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        y = rng.integers(0, len(CLASSES), n)
+        frame = pd.DataFrame({"label": np.asarray(CLASSES)[y],
+                              "pred": np.asarray(CLASSES)[probs.argmax(1)]})
+        for j, c in enumerate(CLASSES):
+            frame[f"prob_{c}"] = probs[:, j]
+        # the former definition, as it was written: the argmax and its probability
+        conf, right = probs.max(1), (probs.argmax(1) == y).astype(float)
+        which = np.clip(np.ceil(conf * ECE_BINS).astype(int) - 1, 0, ECE_BINS - 1)
+        count = np.bincount(which, minlength=ECE_BINS)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_conf = np.bincount(which, conf, ECE_BINS) / count
+            acc = np.bincount(which, right, ECE_BINS) / count
+        filled = count > 0
+        ece = float(np.sum(count[filled] * np.abs(acc[filled] - mean_conf[filled])) / n)
+        assert score_predictions(frame)["ece"] == ece
+        bins = reliability_bins(probs, y, pred=probs.argmax(1))
+        assert np.array_equal(bins["confidence"], mean_conf, equal_nan=True)
+        assert np.array_equal(bins["accuracy"], acc, equal_nan=True)
+
+
 def test_calibration_figures_equal_a_direct_computation_and_scikit_learn():
     from sklearn.metrics import brier_score_loss, log_loss
 

@@ -671,6 +671,36 @@ def test_calibration_section_shows_every_figure_before_and_after(tmp_path):
         render_report.main(report_args(p))
 
 
+def test_calibration_section_scores_a_two_stage_variants_own_pred(tmp_path):
+    """A two-stage variant's pred need not be the argmax of its prob_ columns: the section's
+    ECE and its reliability bins score pred (confidence p[pred]), as summary.csv's ece does,
+    so the report's consistency checks stay silent."""
+    from kemdy.report.calibration import variant_row
+    from kemdy.report.summary import collect_runs
+    from test_summarize import as_two_stage, direct_calibration
+
+    p = make_fixture(tmp_path)
+    as_two_stage(p["runs"], "text_two_stage")
+    summarize.main(["--runs-dir", str(p["runs"]), "--variants", ",".join(VARIANTS), "--folds",
+                    ",".join(map(str, FOLDS)), "--out", str(p["summary"])])
+    render_report.main(report_args(p))
+    html = p["out"].read_text(encoding="utf-8")
+    assert 'id="checks"' not in html
+    df = pooled(p["runs"], "text_two_stage")
+    want = direct_calibration(df)["ece"]
+    _, cell, _ = Elements(html).one("td", data_variant="text_two_stage", data_calibration="ece",
+                                    data_when="before")
+    assert float(cell["data-value"]) == pytest.approx(want, abs=1e-12)
+    row = variant_row(collect_runs(p["runs"], ["text_two_stage"], FOLDS), "text_two_stage", [])
+    bins, probs = row["bins_before"], df[[f"prob_{c}" for c in CLASSES]].to_numpy()
+    conf = probs[np.arange(len(df)), df["pred"].map(CLASSES.index).to_numpy()]
+    assert bins["count"].sum() == len(df)
+    filled = bins["count"] > 0
+    assert np.sum(bins["count"][filled] * bins["confidence"][filled]) == pytest.approx(conf.sum())
+    assert np.sum(bins["count"][filled] * bins["accuracy"][filled]) == pytest.approx(
+        (df["pred"] == df["label"]).sum())
+
+
 def test_without_a_calibrated_variant_the_section_says_so(rendered):
     _, html, page = rendered
     page.one("section", id="calibration")

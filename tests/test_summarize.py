@@ -234,12 +234,36 @@ def calibrate(runs_dir: Path, variant: str, temperatures: dict[int, float]) -> N
         (run / "metrics.json").write_text(json.dumps(metrics))
 
 
+def as_two_stage(runs_dir: Path, variant: str, threshold: float = 0.5) -> None:
+    """Rewrite a variant's runs as combine_stages.py writes them: stage 1's P(neutral) drawn
+    at random, stage 2's emotion probabilities those of the run, combined by the
+    neutral_threshold rule, so that pred is often not the argmax of the prob_ columns."""
+    from kemdy.classes import EMOTIONS
+    from kemdy.train.two_stage import combine
+
+    rng = np.random.default_rng(7)
+    for fold in FOLDS:
+        run = runs_dir / variant / f"fold{fold}"
+        df = pd.read_csv(run / "predictions.csv")
+        stage1 = df[["segment_id"]].assign(prob_neutral=rng.uniform(0.1, 0.6, len(df)))
+        p2 = df[[f"prob_{e}" for e in EMOTIONS]].to_numpy()
+        stage2 = df[["segment_id", "label"]].copy()
+        stage2[[f"prob_{e}" for e in EMOTIONS]] = p2 / p2.sum(1, keepdims=True)
+        out = combine(stage1, stage2, threshold)
+        out.to_csv(run / "predictions.csv", index=False)
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics.update(score_predictions(out))
+        (run / "metrics.json").write_text(json.dumps(metrics))
+
+
 def direct_calibration(df: pd.DataFrame, t: float = 1.0) -> dict[str, float]:
-    """ECE (15 bins), Brier and NLL written out, of softmax(log p / t)."""
+    """ECE (15 bins), Brier and NLL written out, of softmax(log p / t); ECE of the
+    predictions' own `pred`: its confidence p[pred], right when pred is the label."""
     z = np.log(df[[f"prob_{c}" for c in CLASSES]].to_numpy()) / t
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     y = df["label"].map(CLASSES.index).to_numpy()
-    conf, right = p.max(1), p.argmax(1) == y
+    pred = df["pred"].map(CLASSES.index).to_numpy()
+    conf, right = p[np.arange(len(pred)), pred], pred == y
     bins = np.minimum(np.ceil(conf * 15).astype(int) - 1, 14)
     ece = sum(abs(right[bins == b].mean() - conf[bins == b].mean()) * (bins == b).mean()
               for b in np.unique(bins))
@@ -268,6 +292,22 @@ def test_calibration_rows_before_and_after(runs_dir, tmp_path):
         assert ((variant, "ece_calibrated") in rows.index) == (variant == "text_soft_bce")
     mean_t = rows.loc[("text_soft_bce", "temperature"), "mean"]
     assert mean_t == pytest.approx(np.mean(list(temperatures.values())))
+
+
+def test_a_two_stage_variants_ece_scores_its_own_pred(runs_dir, tmp_path):
+    """pred follows the neutral_threshold rule, not the argmax of the prob_ columns: ece is
+    the calibration of that pred (confidence p[pred]), as metrics.json and summary.csv say."""
+    as_two_stage(runs_dir, "text_two_stage")
+    rows = run_summarize(runs_dir, tmp_path / "summary.csv").set_index(["variant", "metric"])
+    differ = 0
+    for k in FOLDS:
+        df = pd.read_csv(runs_dir / "text_two_stage" / f"fold{k}" / "predictions.csv")
+        probs = df[[f"prob_{c}" for c in CLASSES]].to_numpy()
+        differ += int((np.asarray(CLASSES)[probs.argmax(1)] != df["pred"]).sum())
+        want = direct_calibration(df)
+        assert rows.loc[("text_two_stage", "ece"), f"fold{k}"] == pytest.approx(want["ece"],
+                                                                              abs=1e-12)
+    assert differ > 10  # the case this test is about
 
 
 @pytest.mark.parametrize("edit, match", [

@@ -10,11 +10,13 @@ bootstrap needs the same figures for thousands of resampled confusion matrices a
 test_render_report.py hold every figure equal to scikit-learn's own calls.
 
 Calibration (CALIBRATION: lower is better, so these stay out of the headline table, its
-best marks and the paired bootstrap) is scored on the `prob_<class>` columns, the top class
-being the argmax of the probabilities:
-- ece: expected calibration error over ECE_BINS equal-width bins of the top-class
-  confidence, (k/15, (k+1)/15]: sum over bins of (share of segments) x |accuracy -
-  mean confidence|;
+best marks and the paired bootstrap) is scored on the `prob_<class>` columns:
+- ece: expected calibration error of the classifier reported, its `pred`: the confidence is
+  the predicted class's probability p[pred], correct means pred == label, over ECE_BINS
+  equal-width bins of that confidence, (k/15, (k+1)/15]: sum over bins of (share of
+  segments) x |accuracy - mean confidence|. For a one-stage model pred is the argmax, so
+  this is the usual top-class ECE; a two-stage variant's pred follows its
+  neutral_threshold rule and may not be the argmax of its probability columns;
 - brier: the multi-class Brier score, the sum over classes of (p_c - [c is the label])^2,
   averaged over segments (0 to 2);
 - nll: the mean of -log p(label), p clipped below at PROB_FLOOR (so a 0 costs 34.5, not inf).
@@ -143,6 +145,16 @@ def label_indices(predictions: pd.DataFrame, classes: list[str]) -> tuple[np.nda
     return keep, y[keep].to_numpy(dtype=int)
 
 
+def pred_indices(predictions: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    """Each row's `pred` as its column in `classes` (read_predictions keeps pred among them)."""
+    index = {c: i for i, c in enumerate(classes)}
+    pred = predictions["pred"].astype(str)
+    outside = ~pred.isin(index)
+    if outside.any():
+        raise ValueError(f"pred '{pred[outside].iloc[0]}' is not one of {classes}")
+    return pred.map(index).to_numpy(dtype=int)
+
+
 def probability_scores(predictions: pd.DataFrame, classes: list[str] = CLASSES,
                        temperature: float | None = None) -> dict[str, float]:
     """ece, brier, nll (and with a temperature their `_calibrated` forms and `temperature`)
@@ -152,28 +164,34 @@ def probability_scores(predictions: pd.DataFrame, classes: list[str] = CLASSES,
         return {}
     keep, y = label_indices(predictions, classes)
     probs = probabilities(predictions, classes)[keep]
-    out = calibration_scores(probs, y)
+    pred = pred_indices(predictions, classes)[keep]
+    out = calibration_scores(probs, y, pred)
     if temperature is not None:
-        scaled = calibration_scores(temperature_scaled(probs, temperature), y)
+        scaled = calibration_scores(temperature_scaled(probs, temperature), y, pred)
         out.update({f"{m}_calibrated": v for m, v in scaled.items()},
                    temperature=float(temperature))
     return out
 
 
-def calibration_scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """ece, brier and nll of (n, k) probabilities against label columns y (n,); NaN for
-    no rows."""
+def calibration_scores(probs: np.ndarray, y: np.ndarray,
+                       pred: np.ndarray | None = None) -> dict[str, float]:
+    """ece, brier and nll of (n, k) probabilities against label columns y (n,), the ece of
+    the predicted columns `pred` (n,; default the argmax); NaN for no rows."""
     if not len(y):
         return {m: float("nan") for m in CALIBRATION}
-    return {"ece": expected_calibration_error(probs, y), "brier": brier(probs, y),
+    return {"ece": expected_calibration_error(probs, y, pred=pred), "brier": brier(probs, y),
             "nll": nll(probs, y)}
 
 
-def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> dict:
-    """Per equal-width bin of the top-class confidence, (k/bins, (k+1)/bins]: `count`,
-    mean `confidence` and `accuracy` (the top class is the label; NaN in an empty bin)."""
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y).astype(float)
+def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS,
+                     pred: np.ndarray | None = None) -> dict:
+    """Per equal-width bin of the predicted class's confidence p[pred], (k/bins,
+    (k+1)/bins]: `count`, mean `confidence` and `accuracy` (pred is the label; NaN in an
+    empty bin). `pred`: each row's predicted column, default the argmax; pass the
+    predictions' own `pred` so that a two-stage variant is scored as it predicts."""
+    pred = probs.argmax(axis=1) if pred is None else np.asarray(pred, dtype=int)
+    confidence = probs[np.arange(len(pred)), pred]
+    correct = (pred == y).astype(float)
     which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
     count = np.bincount(which, minlength=bins)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -183,9 +201,10 @@ def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> 
             "accuracy": accuracy}
 
 
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS,
+                               pred: np.ndarray | None = None) -> float:
     """sum over bins of (n_bin / n) x |accuracy - mean confidence| (reliability_bins)."""
-    b = reliability_bins(probs, y, bins)
+    b = reliability_bins(probs, y, bins, pred)
     filled = b["count"] > 0
     gap = np.abs(b["accuracy"][filled] - b["confidence"][filled])
     return float(np.sum(b["count"][filled] * gap) / len(y))
@@ -204,8 +223,9 @@ def nll(probs: np.ndarray, y: np.ndarray) -> float:
 
 def temperature_scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(log p / T) of each row: the calibrated probabilities. For a softmax model
-    log p is the logits less a constant per row, so this is softmax(logits / T); the argmax
-    never changes (T > 0)."""
+    log p is the logits less a constant per row, so this is softmax(logits / T); for a
+    soft_bce model (normalised sigmoids) it is p^(1/T) renormalised, a power scaling. The
+    argmax never changes (T > 0)."""
     z = np.log(np.maximum(np.asarray(probs, dtype=float), PROB_FLOOR)) / float(temperature)
     z -= z.max(axis=-1, keepdims=True)
     e = np.exp(z)

@@ -5,7 +5,9 @@ seed): ECE, Brier score and NLL of the prob_<class> columns (kemdy.metrics; lowe
 better, so none of them enters the headline's best marks, the verdict or the bootstrap), and
 for a variant trained with calibrate: temperature the same figures after temperature scaling,
 each run's probabilities scaled by the temperature its own metrics.json records; per fold
-the figures summary.csv holds; the reliability diagram's bins before and after.
+the figures summary.csv holds; the reliability diagram's bins before and after. ECE and the
+diagram score each segment's `pred` (its confidence p[pred]; kemdy.metrics.reliability_bins),
+as summary.csv's ece does: a two-stage variant's pred follows its neutral_threshold rule.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 
 from kemdy.classes import CLASSES
 from kemdy.metrics import (CALIBRATED, CALIBRATION, ECE_BINS, calibration_scores, label_indices,
-                           probabilities, reliability_bins, temperature_scaled)
+                           pred_indices, probabilities, reliability_bins, temperature_scaled)
 from kemdy.report.summary import Run, Runs
 
 
@@ -23,10 +25,10 @@ def members(found: Runs, variant: str) -> list[Run]:
     return [m for run in found.of(variant) for m in (run.members or [run])]
 
 
-def pooled(runs: list[Run]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """(probabilities, calibrated probabilities or None, label columns) of the runs stacked;
-    None unless every run has a temperature."""
-    before, after, labels = [], [], []
+def pooled(runs: list[Run]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """(probabilities, calibrated probabilities or None, label columns, pred columns) of the
+    runs stacked; None unless every run has a temperature."""
+    before, after, labels, preds = [], [], [], []
     for run in runs:
         keep, y = label_indices(run.predictions, CLASSES)
         p = probabilities(run.predictions, CLASSES)[keep]
@@ -34,8 +36,9 @@ def pooled(runs: list[Run]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         before.append(p)
         after.append(None if t is None else temperature_scaled(p, t))
         labels.append(y)
+        preds.append(pred_indices(run.predictions, CLASSES)[keep])
     calibrated = None if any(a is None for a in after) else np.concatenate(after)
-    return np.concatenate(before), calibrated, np.concatenate(labels)
+    return np.concatenate(before), calibrated, np.concatenate(labels), np.concatenate(preds)
 
 
 def has_probabilities(run: Run) -> bool:
@@ -52,17 +55,17 @@ def variant_row(found: Runs, variant: str, notes: list[str]) -> dict | None:
                             for r in runs if r not in with_t)
         notes.append(f"{variant}: {lacking} has no temperature in metrics.json while its other "
                      "runs have one: its figures after calibration are left out.")
-    before, after, y = pooled(runs)
+    before, after, y, pred = pooled(runs)
     temperatures = {}
     for r in with_t:
         temperatures.setdefault(r.fold, []).append(float(r.metrics["temperature"]))
     return {
         "variant": variant, "n": int(len(y)),
-        "before": calibration_scores(before, y),
-        "after": None if after is None else calibration_scores(after, y),
+        "before": calibration_scores(before, y, pred),
+        "after": None if after is None else calibration_scores(after, y, pred),
         "temperatures": {k: float(np.mean(v)) for k, v in sorted(temperatures.items())},
-        "bins_before": reliability_bins(before, y),
-        "bins_after": None if after is None else reliability_bins(after, y),
+        "bins_before": reliability_bins(before, y, pred=pred),
+        "bins_after": None if after is None else reliability_bins(after, y, pred=pred),
         "per_fold": {run.fold: {m: run.scores.get(m) for m in
                                 CALIBRATION + CALIBRATED + ["temperature"]}
                      for run in found.of(variant)},

@@ -220,7 +220,8 @@ def layer_weights(weights: dict[str, list[float]]):
 
 
 def reliability(rows: dict[str, dict]):
-    """Reliability diagrams, a panel per variant: per bin of the top-class confidence, the
+    """Reliability diagrams, a panel per variant: per bin of the predicted class's confidence
+    (p[pred], so a two-stage variant is judged as it predicts), the
     accuracy against the mean confidence (dot area: the bin's segments), before and, for a
     calibrated variant, after temperature scaling; the diagonal is perfect calibration.
 
@@ -252,7 +253,7 @@ def reliability(rows: dict[str, dict]):
             ax.legend(fontsize=7, frameon=False, loc="lower right")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_xlabel("mean confidence (top class)")
+        ax.set_xlabel("mean confidence (predicted class)")
         ax.set_ylabel("accuracy")
         ax.set_title(title, fontsize=8.5)
         ax.grid(alpha=0.3)

@@ -1,9 +1,14 @@
 """Temperature scaling (`calibrate: temperature`; Guo et al., 2017): after training, one
 temperature T per job is fitted on the job's validation rows with the best epoch's weights,
 never on its test rows. The calibrated probabilities are softmax(log p / T)
-(kemdy.metrics.temperature_scaled): for a softmax model softmax(logits / T); the argmax, so
-every prediction and headline figure, is unchanged. Valence/arousal outputs are untouched:
-T applies to the class probabilities only.
+(kemdy.metrics.temperature_scaled): for a softmax model softmax(logits / T), Guo et al.'s
+logit temperature; the argmax, so every prediction and headline figure, is unchanged.
+For a soft_bce model p is the sigmoid outputs normalised to sum to 1, not a softmax of its
+logits, so softmax(log p / T) is p^(1/T) renormalised: a power scaling of those
+probabilities, not a temperature on the logits. Such a model, trained towards the raters'
+vote shares, is under-confident partly by its target: a segment whose votes split 6 to 4
+is meant to get 0.6, not 1. Valence/arousal outputs are untouched: T applies to the class
+probabilities only.
 
 T minimises the validation negative log-likelihood over log T in [log 0.05, log 20] by
 golden-section search: the NLL is convex in 1/T, so it has one minimum along log T and the
