@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         median, best = median_and_best(table, dataset)
         left = part.loc[~part["included"], "rater"].tolist()
         print(f"{dataset}: {int(part['included'].sum())} of {len(part)} raters scored"
-              + (f", median rater {median['rater']} (macro-F1 {median['f1_macro']:.3f}), "
+              + (f", median rater by pooled macro-F1 {median['rater']} ({median['f1_macro']:.3f}), "
                  f"best {best['rater']} ({best['f1_macro']:.3f})" if median else "")
               + (f"; left out (< {args.min_segments} segments): {', '.join(left)}" if left
                  else ""))

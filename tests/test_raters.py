@@ -194,9 +194,23 @@ def test_agreement_shares_by_hand():
     labels = pd.Series(["neutral", "happy", "happy", "sad", "angry", "fear"], index=list("abcdef"))
     votes = pd.Series(["neutral", "sad", "happy", "happy", "angry"], index=list("abcde"))
     # f: no vote. a, e: both right; b, d: only the model; c: only the rater
-    shares = agreement_shares(preds, labels, votes)
+    shares = agreement_shares(preds, labels, votes, labels.drop("f"))
     assert shares == {"n": 5, "model_only": 2 / 5, "rater_only": 1 / 5}
-    assert agreement_shares(preds, labels, votes[[]])["n"] == 0
+    assert agreement_shares(preds, labels, votes[[]], labels)["n"] == 0
+
+
+def test_agreement_shares_judge_the_rater_by_its_leave_one_out_consensus():
+    """The rater's side uses raters_consensus.csv, as raters.csv does, not the full consensus
+    its own vote helped make, and counts only the segments where that consensus exists."""
+    preds = pd.DataFrame({"segment_id": list("abcd"), "pred": ["sad", "sad", "happy", "sad"]})
+    full = pd.Series(["sad", "sad", "happy", "sad"], index=list("abcd"))  # the model: all right
+    votes = pd.Series(["sad", "sad", "sad", "sad"], index=list("abcd"))
+    # a: the others say happy (e.g. the rater's vote tipped the full consensus to sad);
+    # c: the others say sad, the full consensus happy; d: the others reach no consensus
+    loo = pd.Series(["happy", "sad", "sad", ""], index=list("abcd"))
+    shares = agreement_shares(preds, full, votes, loo)
+    # a: only the model right; b: both; c: both (rater right by its own reference)
+    assert shares == {"n": 3, "model_only": 1 / 3, "rater_only": 0.0}
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -244,17 +258,51 @@ def with_raters(tmp_path_factory):
     return p, segments, render(p)
 
 
+def by_fold(p, segments):
+    """Every rater's fold mean and std of the headline measures, by hand with scikit-learn
+    from raters_consensus.csv, segments.csv's votes and folds.csv (the fixture's FOLDS)."""
+    consensus = R.read_consensus(p["data"] / "raters_consensus.csv")
+    fold = consensus["segment_id"].map(
+        pd.read_csv(p["data"] / "folds.csv", dtype={"segment_id": str})
+        .set_index("segment_id")["fold"])
+    votes = segments.set_index("segment_id")
+    measures = {"f1_macro": lambda y, q: f1_score(y, q, average="macro", zero_division=0),
+                "balanced_accuracy": balanced_accuracy_score, "accuracy": accuracy_score}
+    out = {}
+    for slot in [c for c in consensus.columns if c.startswith("e")]:
+        figures = {m: [] for m in measures}
+        for k in FOLDS:
+            part = consensus[(fold == k) & (consensus[slot] != "")]
+            if len(part):
+                for m, f in measures.items():
+                    figures[m].append(f(part[slot], votes.loc[part["segment_id"],
+                                                               f"{slot}_emotion"]))
+        out[slot] = {m: (np.mean(v), np.std(v, ddof=1) if len(v) > 1 else np.nan)
+                     for m, v in figures.items() if v}
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 def test_report_puts_the_median_and_best_rater_beside_the_variants(with_raters):
-    p, _, page = with_raters
+    """The headline's rater rows are on the variants' footing: mean ± std over the test folds
+    (pooled macro-F1 runs above the fold mean with rare classes), the median and best chosen
+    by the fold mean; the per-class rows stay pooled, as the variants' per-class rows."""
+    p, segments, page = with_raters
     table = R.read_raters(p["raters"])
-    median, best = R.median_and_best(table, "KEMDy20")
+    hand = by_fold(p, segments)
+    table["f1_macro_fold_mean"] = table["slot"].map(lambda s: hand[s]["f1_macro"][0])
+    median, best = R.median_and_best(table, "KEMDy20", by="f1_macro_fold_mean")
     for role, q in (("median", median), ("best", best)):
         _, row, _ = page.one("tr", data_rater_role=role, data_rater=q["rater"])
-        for m in R.HEADLINE:
+        for m in ("f1_macro", "balanced_accuracy", "accuracy"):
+            mean, std = hand[q["slot"]][m]
             _, cell, shown = page.one("td", data_rater_role=role, data_measure=m,
-                                      data_value=True, data_dataset=None)
-            assert float(cell["data-value"]) == pytest.approx(q[m], abs=1e-12)
-            assert shown == f"{q[m]:.3f}"
+                                      data_mean=True, data_dataset=None)
+            assert float(cell["data-mean"]) == pytest.approx(mean, abs=1e-12)
+            assert float(cell["data-std"]) == pytest.approx(std, abs=1e-12)
+            assert float(cell["data-pooled"]) == pytest.approx(q[m], abs=1e-12)
+            assert shown == f"{mean:.3f} ± {std:.3f}"
+        assert page.one("td", data_rater_role=role, data_n_folds=str(len(FOLDS)))
         for c in CLASSES:
             _, cell, _ = page.one("td", data_rater_role=role, data_rater_class=c)
             assert float(cell["data-value"]) == pytest.approx(q[f"f1_{c}"], abs=1e-12)
@@ -262,14 +310,22 @@ def test_report_puts_the_median_and_best_rater_beside_the_variants(with_raters):
 
 
 def test_report_shares_are_recomputable_from_the_files(with_raters):
+    """The variant against new_data.csv's label, the median rater against its leave-one-out
+    consensus, on the segments where that consensus exists."""
     p, segments, page = with_raters
-    median, _ = R.median_and_best(R.read_raters(p["raters"]), "KEMDy20")
-    votes = segments.set_index("segment_id")[f"{median['slot']}_emotion"]
+    rater_name = page.one("tr", data_rater_role="median", data_rater=True)[1]["data-rater"]
+    table = R.read_raters(p["raters"])
+    slot = table.set_index("rater").loc[rater_name, "slot"]
+    votes = segments.set_index("segment_id")[f"{slot}_emotion"]
+    loo = R.read_consensus(p["data"] / "raters_consensus.csv").set_index("segment_id")[slot]
     labels = pd.read_csv(p["data"] / "new_data.csv").set_index("segment_id")["label"]
     for variant in VARIANTS:
         df = pooled(p["runs"], variant)
+        df = df[df["segment_id"].map(loo).fillna("") != ""]
         model = df["pred"] == df["segment_id"].map(labels)
-        rater = df["segment_id"].map(votes) == df["segment_id"].map(labels)
+        rater = df["segment_id"].map(votes) == df["segment_id"].map(loo)
+        assert page.one("td", data_variant=variant, data_share="n")[1]["data-value"] == str(
+            len(df))
         for share, expected in (("model_only", (model & ~rater).mean()),
                                 ("rater_only", (rater & ~model).mean())):
             _, cell, _ = page.one("td", data_variant=variant, data_share=share)
@@ -299,6 +355,18 @@ def test_report_notes_a_raters_csv_out_of_step(with_raters, tmp_path):
     assert "e10 (KEMDy20): included is True with n 30 and raters.min_segments 100" in notes
 
 
+def test_report_without_folds_leaves_the_raters_out(with_raters, tmp_path):
+    """No folds.csv (a partial report): no per-fold footing, so no rater rows at all."""
+    p, _, _ = with_raters
+    p = {**p, "data": tmp_path / "data", "out": tmp_path / "summary.html",
+         "plots": tmp_path / "plots"}
+    shutil.copytree(with_raters[0]["data"], p["data"])
+    (p["data"] / "folds.csv").unlink()
+    p["raters"] = p["data"] / "raters.csv"
+    page = render(p)
+    assert page.find("tr", data_rater_role="median") == [] and page.find(id="raters") == []
+
+
 def test_report_with_two_releases_puts_all_raters_in_the_headline(with_raters, tmp_path):
     """Sessions 1-3 re-cast as KEMDy19, rated by ten other people (slots e11-e20): the
     headline's median and best come from the twenty raters together (`all`), each release
@@ -326,17 +394,42 @@ def test_report_with_two_releases_puts_all_raters_in_the_headline(with_raters, t
     page = render(p)
     table = R.read_raters(p["raters"])
     assert set(table["dataset"]) == {"KEMDy19", "KEMDy20", "all"}
-    median, best = R.median_and_best(table, "all")
+    folds = pd.read_csv(p["data"] / "folds.csv", dtype={"segment_id": str})
+    table = R.fold_means(table, segments, R.read_consensus(p["data"] / "raters_consensus.csv"),
+                         folds.set_index("segment_id")["fold"], FOLDS)
+    median, best = R.median_and_best(table, "all", by="f1_macro_fold_mean")
     assert page.one("tr", data_rater_role="median", data_rater=median["rater"])
     assert page.one("tr", data_rater_role="best", data_rater=best["rater"])
     for dataset in ("KEMDy19", "KEMDy20", "all"):
-        own, _ = R.median_and_best(table, dataset)
+        own, _ = R.median_and_best(table, dataset, by="f1_macro_fold_mean")
         _, cell, _ = page.one("td", data_dataset=dataset, data_rater_role="median",
                               data_rater=True)
         assert cell["data-rater"] == own["rater"]
     for dataset in ("KEMDy19", "KEMDy20"):  # the headline's shares are `all`'s
         assert page.one("table", data_dataset=dataset)
     assert page.find(id="checks") == []
+
+
+def test_fold_means_count_only_the_folds_a_rater_is_scored_on():
+    """Per test fold as score() scores all of them; a fold without scored segments does not
+    count, and one fold gives no std (as a variant's one fold)."""
+    codes = random_votes(300, 5, seed=4, missing=0.0)
+    codes[100:, 4] = -1  # e05 votes in fold 0 only
+    segments = segments_table(codes)
+    _, consensus, table = ceiling(segments)
+    fold_of = pd.Series(np.repeat([0, 1, 2], 100), index=segments["segment_id"])
+    out = R.fold_means(table, segments, consensus, fold_of, [0, 1, 2]).set_index("slot")
+    e05 = out.loc["e05"]
+    assert e05["n_folds"] == 1 and np.isnan(e05["f1_macro_fold_std"])
+    assert e05["f1_macro_fold_mean"] == pytest.approx(e05["f1_macro"], abs=1e-12)  # one fold
+    per = [R.score(segments, consensus[fold_of.to_numpy() == k], None, 0)
+           .set_index("slot").loc["e02", "f1_macro"] for k in (0, 1, 2)]
+    assert out.loc["e02", "f1_macro_fold_mean"] == pytest.approx(np.mean(per), abs=1e-12)
+    assert out.loc["e02", "f1_macro_fold_std"] == pytest.approx(np.std(per, ddof=1), abs=1e-12)
+    only = R.fold_means(table, segments, consensus, fold_of, [1, 2]).set_index("slot")
+    assert only.loc["e05", "n_folds"] == 0 and np.isnan(only.loc["e05", "f1_macro_fold_mean"])
+    median, _ = R.median_and_best(only.reset_index(), "KEMDy20", by="f1_macro_fold_mean")
+    assert median["slot"] != "e05"  # no fold figure: ranked last
 
 
 def test_the_threshold_is_a_config_key_with_a_default():

@@ -27,6 +27,13 @@ raters_consensus.csv: `dataset, segment_id`, then one column per slot (e01, e02,
 rater's leave-one-out consensus on each test segment, empty where the rater is not scored.
 With the votes of segments.csv it makes every figure of raters.csv recomputable
 (`score_raters`).
+
+raters.csv's figures are pooled over every test segment. The variants' headline figures are
+mean ± std over test folds, and pooled macro-F1 runs above the fold mean where classes are
+rare, so the report puts raters on the variants' footing with `fold_means`: each rater
+scored per test fold (folds.csv's `fold`) on the same folds as the variants, then the mean
+and sample std (ddof 1) over the folds where it has scored segments; the median and best
+rater are then chosen by `f1_macro_fold_mean`.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ from kemdy.tables import read_table
 ALL = "all"  # the dataset name of the rows over every release together
 MIN_SEGMENTS = 100  # default of raters.min_segments (schemas/config.schema.yaml)
 CLASS_F1 = [f"f1_{c}" for c in CLASSES]
+FOLD_MEAN = {m: f"{m}_fold_mean" for m in HEADLINE}  # fold_means' columns
+FOLD_STD = {m: f"{m}_fold_std" for m in HEADLINE}
 COLUMNS = ["dataset", "rater", "slot", "n", "included", *HEADLINE, *CLASS_F1]
 FIX = "run the score_raters step (or re-run it)"
 
@@ -149,16 +158,39 @@ def score(segments: pd.DataFrame, consensus: pd.DataFrame, evaluators: dict | No
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def ranked(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """A dataset's included raters, best macro-F1 first (ties: by name)."""
+def fold_means(table: pd.DataFrame, segments: pd.DataFrame, consensus: pd.DataFrame,
+               fold_of: pd.Series, folds: list[int]) -> pd.DataFrame:
+    """raters.csv's rows with `n_folds` and, per headline measure, `<m>_fold_mean` and
+    `<m>_fold_std`: each rater scored on each test fold of `folds` (fold_of: segment_id ->
+    its test fold) as score() scores it on all of them; a fold where the rater has no
+    scored segment does not count (n_folds 0: figures empty)."""
+    names = dict(zip(table["slot"], table["rater"]))
+    fold = consensus["segment_id"].map(fold_of)
+    scores = pd.concat([score(segments, consensus[fold == k], names, 0) for k in folds]
+                       or [score(segments, consensus.iloc[:0], names, 0)], ignore_index=True)
+    scores = scores[scores["n"] > 0]
+    grouped = scores.groupby(["dataset", "slot"])
+    stats = pd.DataFrame({"n_folds": grouped.size()})
+    for m in HEADLINE:
+        stats[FOLD_MEAN[m]] = grouped[m].mean()
+        stats[FOLD_STD[m]] = grouped[m].std(ddof=1)  # NaN for one fold, as the variants'
+    out = table.merge(stats.reset_index(), on=["dataset", "slot"], how="left")
+    return out.assign(n_folds=out["n_folds"].fillna(0).astype(int))
+
+
+def ranked(table: pd.DataFrame, dataset: str, by: str = "f1_macro") -> pd.DataFrame:
+    """A dataset's included raters, best `by` first (ties: by name)."""
     part = table[(table["dataset"] == dataset) & table["included"]]
-    return part.sort_values(["f1_macro", "rater"], ascending=[False, True], kind="stable")
+    return part.sort_values([by, "rater"], ascending=[False, True], kind="stable",
+                            na_position="last")
 
 
-def median_and_best(table: pd.DataFrame, dataset: str) -> tuple[dict | None, dict | None]:
-    """The median rater (by macro-F1; of an even number, the better of the two middle ones,
-    so that a model beating it beats at least half the raters) and the best one."""
-    order = ranked(table, dataset)
+def median_and_best(table: pd.DataFrame, dataset: str,
+                    by: str = "f1_macro") -> tuple[dict | None, dict | None]:
+    """The median rater (by `by`, pooled macro-F1 unless told: the report passes the fold
+    mean; of an even number, the better of the two middle ones, so that a model beating it
+    beats at least half the raters) and the best one."""
+    order = ranked(table, dataset, by)
     if order.empty:
         return None, None
     return order.iloc[(len(order) - 1) // 2].to_dict(), order.iloc[0].to_dict()
