@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -292,6 +293,44 @@ def test_session_intervals_are_the_reports_draws():
     assert paired["delta_f1_macro_lo"] <= paired["delta_f1_macro"] <= paired["delta_f1_macro_hi"]
 
 
+def test_every_draw_averages_over_the_whole_cells_classes():
+    """fear occurs in one session of six only: a draw without that session still counts fear
+    (at 0), as f1_score(labels=the cell's classes) of the resampled rows does; it does not
+    average over fewer classes than the point estimate."""
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(6), 20).astype(str)
+    label = rng.choice(["neutral", "happy", "sad"], len(groups))
+    label[:3] = "fear"  # session 0 only
+    pred = np.where(rng.random(len(groups)) < 0.7, label, rng.choice(CLASSES, len(groups)))
+    pred[:3] = "neutral"  # fear never predicted, so a draw without session 0 lacks it
+    got = scores.session_figures(label, pred, groups, 200, seed=5)
+    present = sorted(set(label))
+    _, g = np.unique(groups, return_inverse=True)
+    draws = np.random.default_rng(5).multinomial(6, np.full(6, 1 / 6), size=200)
+    want = [f1_score(label, pred, labels=present, average="macro", zero_division=0,
+                     sample_weight=w[g]) for w in draws]
+    assert any(w[0] == 0 for w in draws)  # the case this test is about
+    assert (got["f1_macro_lo"], got["f1_macro_hi"]) == pytest.approx(
+        tuple(np.percentile(want, [2.5, 97.5])), abs=1e-12)
+
+
+def test_one_macro_f1_with_a_class_set():
+    """transfer's present_macro_f1 is metrics.macro_f1_of over the classes in the labels."""
+    from kemdy.metrics import confusion, macro_f1_of
+
+    label = ["happy", "happy", "sad", "neutral"]
+    pred = ["happy", "fear", "sad", "sad"]
+    cm = confusion(label, pred, CLASSES)
+    over = np.isin(CLASSES, ["happy", "sad", "neutral", "angry"])
+    assert macro_f1_of(cm, over) == pytest.approx(f1_score(
+        label, pred, labels=["happy", "sad", "neutral", "angry"], average="macro",
+        zero_division=0))
+    assert np.isnan(macro_f1_of(cm, np.zeros(len(CLASSES), bool)))
+    assert scores.present_macro_f1(cm) == macro_f1_of(cm, cm.sum(-1) > 0)
+    assert macro_f1_of(cm) == pytest.approx(f1_score(label, pred, average="macro",
+                                                     zero_division=0))
+
+
 def toy_runs(frame, cut, seed=0):
     """Predictions of every direction (right half the time), and perfect in-corpus ones."""
     rng = np.random.default_rng(seed)
@@ -396,6 +435,32 @@ def test_the_report_recomputes_every_cell_and_notes_what_disagrees(tmp_path):
     assert not out["cells"][("v", B, A)]["present"]
 
 
+def test_missing_runs_raise_no_spurious_disagreement(tmp_path):
+    """A missing direction run and missing in-corpus folds: matrix.csv reads their cells' text
+    back as "", the recomputation must say the same, so the only notes are the missing runs."""
+    frame = two_releases()
+    cut = split_sessions(frame, (A, B), 1, 2, seed=0)
+    runs, folds = toy_runs(frame, cut)
+    del runs[("v", f"{B}-to-{A}")]
+    write_results(tmp_path, frame, cut, runs, folds)
+    shutil.rmtree(tmp_path / "runs/v/fold1")  # the in-corpus folds: one missing
+    scores.write(scores.matrix(PLAN, frame, cut, runs, {"v": None}, 200, 0),
+                 tmp_path / "transfer/matrix.csv")
+    config = {"transfer": {"variants": ["v"], "test_sessions": 2},
+              "datasets": [{"kind": "kemdy19", "root": "/x/19"},
+                           {"kind": "kemdy20", "root": "/x/20"}], "folds": {"seed": 0}}
+    notes = []
+    out = transfer_section(tmp_path / "transfer/matrix.csv", tmp_path / "data",
+                           tmp_path / "runs", config, [0, 1], 200, 0, notes)
+    assert not [n for n in notes if "disagree" in n], notes
+    assert len(notes) == 1 and f"{B}-to-{A}" in notes[0]
+    assert not out["cells"][("v", "both", A)]["present"]
+    # the held-out cells are tested on 2 sessions: 3 distinct resamples, marked rough
+    held = out["cells"][("v", A, A)]
+    assert held["n_sessions"] == 2 and held["few_sessions"] and held["resamples"] == 3
+    assert not out["cells"][("v", A, B)]["few_sessions"]  # 6 sessions
+
+
 # -- the workflow's plan ---------------------------------------------------------------------
 
 
@@ -466,3 +531,5 @@ def test_the_report_shows_the_matrix_with_its_method(tmp_path):
                      r'data-measure="f1_macro" data-value="([^"]+)"', html)
     assert float(span[1]) == pytest.approx(cell["f1_macro"])
     assert 'data-measure="kept_f1_macro"' in html and "in-corpus folds" in html
+    # three sessions per release: an interval from C(5, 3) = 10 distinct resamples, marked
+    assert 'data-few-sessions="10"' in html and "from 10 distinct resamples: rough" in html

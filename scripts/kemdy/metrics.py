@@ -235,14 +235,21 @@ def temperature_scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
 # ---------------------------------------------------------------- from confusion counts
 
 
-def macro_f1_of(cm: np.ndarray) -> np.ndarray:
+def macro_f1_of(cm: np.ndarray, over: np.ndarray | None = None) -> np.ndarray:
     """f1_score(average="macro", zero_division=0) of confusion matrices (..., k, k): classes
-    that occur in neither labels nor predictions are left out, as scikit-learn does."""
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    that occur in neither labels nor predictions are left out, as scikit-learn does. With
+    `over` (a boolean mask of the k classes) the mean is over those classes in every matrix,
+    f1_score(labels=those classes): a class of `over` absent from one matrix counts 0, so
+    that resampled matrices average over the same classes as their whole; NaN for none."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(float)
     denom = cm.sum(-1) + cm.sum(-2)
-    present = denom > 0
-    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=present)
-    return f1.sum(-1) / present.sum(-1)
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0)
+    if over is None:
+        return f1.sum(-1) / (denom > 0).sum(-1)
+    over = np.asarray(over, dtype=bool)
+    n = int(over.sum())
+    total = f1[..., over].sum(-1)
+    return total / n if n else np.full(np.shape(total), np.nan)
 
 
 def balanced_accuracy_of(cm: np.ndarray) -> np.ndarray:

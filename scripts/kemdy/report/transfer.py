@@ -65,7 +65,11 @@ def transfer_section(path, data_dir, runs_dir, config: dict, folds: list[int], n
              for d in plan.datasets}
     cells = {(r["variant"], r["trained_on"], r["tested_on"]):
              {**r, "present": not math.isnan(r["n_segments"]),
-              "has_before": not math.isnan(r["before_f1_macro"])}
+              "has_before": not math.isnan(r["before_f1_macro"]),
+              # 2 to 4 sessions: the interval comes from a handful of distinct resamples
+              "few_sessions": 2 <= r["n_sessions"] < scores.FEW_SESSIONS,
+              "resamples": scores.resamples(0 if math.isnan(r["n_sessions"])
+                                            else int(r["n_sessions"]))}
              for r in table.to_dict("records")}
     rows = list(dict.fromkeys(table["trained_on"]))
     return {"plan": plan, "datasets": list(plan.datasets), "rows": rows, "cells": cells,

@@ -14,7 +14,10 @@ its test labels only (macro-F1: scikit-learn's f1_score with labels = those clas
 balanced accuracy, which counts them only anyway), and the classes absent from its test
 labels and from its training labels are columns of their own. A prediction of an absent
 class is a miss of the true class. Every figure has a 95 % percentile interval from
-resampling whole sessions (kemdy/report/bootstrap.py's draws). Besides its figures a cell
+resampling whole sessions (kemdy/report/bootstrap.py's draws); each draw's macro-F1 averages
+over the whole cell's classes (a draw that drops a rare class's sessions counts it 0, not
+fewer classes). With few sessions the draws are few: n sessions give C(2n-1, n) distinct
+resamples (3 for 2), so the report marks a cell of under FEW_SESSIONS as rough. Besides its figures a cell
 has the in-corpus folds' figure on the same segments and the drop to it (in-corpus - cell,
 paired: the same draws), and a sequential cell on its first release the source-only model's
 figure on the same segments ("before"), what fine-tuning lost (before - after) and the
@@ -23,12 +26,14 @@ share that survives (after / before).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
 from kemdy.atomic import write_csv
 from kemdy.classes import CLASSES
-from kemdy.metrics import balanced_accuracy_of
+from kemdy.metrics import balanced_accuracy_of, macro_f1_of
 from kemdy.report.bootstrap import encode, group_confusions
 from kemdy.tables import read_table
 from kemdy.transfer.plan import Direction, TransferPlan
@@ -48,18 +53,19 @@ NUMBER_COLUMNS = (["n_segments", "n_sessions"]
 COLUMNS = TEXT_COLUMNS + NUMBER_COLUMNS
 
 
-def present_macro_f1(cm: np.ndarray) -> np.ndarray:
-    """Macro-F1 of confusion matrices (..., k, k) over the classes present in the labels
-    (f1_score(labels=those classes, average="macro", zero_division=0)); NaN without any."""
-    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(float)
-    support, predicted = cm.sum(-1), cm.sum(-2)
-    present = support > 0
-    f1 = np.divide(2 * tp, support + predicted, out=np.zeros(tp.shape), where=present)
-    n = present.sum(-1)
-    return np.divide(f1.sum(-1), n, out=np.full(n.shape, np.nan), where=n > 0)
+FEW_SESSIONS = 5  # a cell tested on fewer has a rough interval (the report says so)
 
 
-FIGURES = {"f1_macro": present_macro_f1, "balanced_accuracy": balanced_accuracy_of}
+def present_macro_f1(cm: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Macro-F1 of confusion matrices (..., k, k) over the classes `present` (default: those
+    in cm's labels), f1_score(labels=those classes, average="macro", zero_division=0); NaN
+    without any. A bootstrap passes its whole cell's classes into every draw."""
+    return macro_f1_of(cm, cm.sum(-1) > 0 if present is None else present)
+
+
+def resamples(n_sessions: int) -> int:
+    """How many distinct session resamples (multisets of n from n) a bootstrap can draw."""
+    return math.comb(2 * n_sessions - 1, n_sessions) if n_sessions > 0 else 0
 
 
 def session_figures(label, pred, groups, n_boot: int, seed: int, reference=None) -> dict:
@@ -74,8 +80,11 @@ def session_figures(label, pred, groups, n_boot: int, seed: int, reference=None)
            for p in ([pred] if reference is None else [pred, reference])]
     totals = [cm.sum(0).reshape(k, k) for cm in cms]
     boots = [(draws @ cm).reshape(-1, k, k) for cm in cms]
+    present = totals[0].sum(-1) > 0  # the cell's classes, the same in every draw
+    figures = {"f1_macro": lambda cm: present_macro_f1(cm, present),
+               "balanced_accuracy": balanced_accuracy_of}
     out = {}
-    for m, f in FIGURES.items():
+    for m, f in figures.items():
         out[m] = float(f(totals[0]))
         out[f"{m}_lo"], out[f"{m}_hi"] = map(float, np.nanpercentile(f(boots[0]), [2.5, 97.5]))
         if reference is not None:
@@ -166,7 +175,10 @@ def matrix(plan: TransferPlan, frame: pd.DataFrame, sessions: pd.DataFrame,
                                     in_corpus=in_corpus.get(variant) if d else None,
                                     before=runs.get((variant, d.init.name)) if first else None))
                 rows.append(row)
-    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    # a missing cell's text columns read back from matrix.csv as "": the same here
+    table[TEXT_COLUMNS] = table[TEXT_COLUMNS].fillna("")
+    return table
 
 
 def read_matrix(path) -> pd.DataFrame:
