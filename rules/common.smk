@@ -143,4 +143,4 @@ def transfer_extra(w, input):
     """A transfer run's --segments and, sequential, --init-from (kemdy/commands.py)."""
     extra = COMMANDS.train_extra(w.variant, job_spec(w)["context_turns"])
     init = COMMANDS.transfer_init(w.direction, input.get("init"))
-    return " ".join(a for a in (extra, init) if a)
+    return " ".join(f"{a}" for a in (extra, init) if f"{a}")

@@ -155,3 +155,24 @@ def test_the_workflow_state_adapter_reads_a_stop_and_the_failed_jobs():
     workflow = SimpleNamespace(nodes=None, is_main_process=True, cores=8)
     assert ws.local_cores(workflow) == 8
     assert ws.local_cores(SimpleNamespace(nodes=4, is_main_process=True, cores=8)) is None
+
+
+def test_an_unrecorded_argument_reaches_the_shell_but_not_the_jobs_record():
+    """kemdy.commands.Unrecorded relies on two things the pinned Snakemake does: it records a
+    str param by repr() (a changed record reruns the job) and formats it into the shell with
+    format()."""
+    from types import SimpleNamespace
+
+    from snakemake.persistence import PersistenceBase
+    from snakemake.utils import format as shell_format
+
+    from kemdy.commands import Unrecorded
+
+    arg = Unrecorded("--segments s.csv", "--varies seed")
+    assert PersistenceBase._serialize_param_builtin(None, arg) == repr("--segments s.csv")
+    store = SimpleNamespace(_serialize_param_builtin=lambda v: PersistenceBase
+                            ._serialize_param_builtin(None, v))
+    assert PersistenceBase._serialize_param_pandas(store, arg) == repr("--segments s.csv")
+    params = SimpleNamespace(context=arg, empty=Unrecorded("", ""))
+    assert shell_format("train {params.context} x{params.empty}y", params=params) == \
+        "train --segments s.csv --varies seed xy"

@@ -36,6 +36,22 @@ def lookalike_args(lookalikes: list[dict], synthetic: dict) -> str:
     return shlex.join(map(str, args + synthetic["wrong_prefix_sessions"]))
 
 
+class Unrecorded(str):
+    """A shell argument with words that reach the step but not the job's identity. Snakemake
+    records a param as repr() (for a str: this string alone, `recorded`) and reruns a job
+    whose record changed, but writes it into the shell with format() (here: `recorded` and
+    `extra`). For words that change no result, so that adding them reruns no finished job;
+    tests/test_aftermath.py holds both behaviours to the pinned Snakemake version."""
+
+    def __new__(cls, recorded: str, extra: str = ""):
+        made = super().__new__(cls, recorded)
+        made.extra = extra
+        return made
+
+    def __format__(self, spec: str) -> str:
+        return " ".join(a for a in (format(str.__str__(self), spec), self.extra) if a)
+
+
 def varying_keys(plan: Plan) -> list[str]:
     """The spec keys a variant's exported models differ in: seed (several seeds) and its
     sweep's keys (each fold and seed keeps its own choice); none when plain."""
@@ -70,12 +86,12 @@ class Commands:
 
     def train_extra(self, variant: str, context_turns: int) -> str:
         """--segments for a job with dialogue context, and --varies for a variant with seeds
-        or a sweep (model.json records it). One param, so that a plain variant's params and
-        command line stay byte-identical: no finished job reruns."""
+        or a sweep (model.json records it, for predict.py). --varies changes no result, so it
+        is Unrecorded: a finished seeded or swept job keeps its identity (the shell command
+        and the params Snakemake recorded) and does not rerun."""
         keys = varying_keys(self.plans[variant])
-        parts = [shlex.join(["--segments", SEGMENTS]) if context_turns else "",
-                 shlex.join(["--varies", *keys]) if keys else ""]
-        return " ".join(a for a in parts if a)
+        segments = shlex.join(["--segments", SEGMENTS]) if context_turns else ""
+        return Unrecorded(segments, shlex.join(["--varies", *keys]) if keys else "")
 
     def predict_vary(self, variant: str) -> str:
         """predict's --vary (model.json records the same as `varies`; this serves older
