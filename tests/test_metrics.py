@@ -112,20 +112,28 @@ def test_ece_scores_a_two_stage_variants_own_pred():
     assert bins["accuracy"][filled].tolist() == [1.0]
 
 
+def random_predictions(rng, most: int, scale: float):
+    """(probabilities, label indices, a predictions.csv frame) of up to `most` segments
+    scored by a one-stage model (pred: the argmax)."""
+    n = int(rng.integers(1, most))
+    logits = rng.normal(0, scale, (n, len(CLASSES)))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = rng.integers(0, len(CLASSES), n)
+    frame = pd.DataFrame({"label": np.asarray(CLASSES)[y],
+                          "pred": np.asarray(CLASSES)[probs.argmax(1)]})
+    for j, c in enumerate(CLASSES):
+        frame[f"prob_{c}"] = probs[:, j]
+    return probs, y, frame
+
+
 def test_one_stage_ece_is_the_argmax_ece_to_the_bit():
     """For a one-stage model pred is the argmax: scoring pred changes no figure, not a bit."""
     from kemdy.metrics import ECE_BINS, reliability_bins, score_predictions
 
     rng = np.random.default_rng(11)
     for case in range(10):
-        n = int(rng.integers(1, 200))
-        logits = rng.normal(0, 1 + case % 3, (n, len(CLASSES)))
-        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-        y = rng.integers(0, len(CLASSES), n)
-        frame = pd.DataFrame({"label": np.asarray(CLASSES)[y],
-                              "pred": np.asarray(CLASSES)[probs.argmax(1)]})
-        for j, c in enumerate(CLASSES):
-            frame[f"prob_{c}"] = probs[:, j]
+        probs, y, frame = random_predictions(rng, 200, 1 + case % 3)
+        n = len(y)
         # the former definition, as it was written: the argmax and its probability
         conf, right = probs.max(1), (probs.argmax(1) == y).astype(float)
         which = np.clip(np.ceil(conf * ECE_BINS).astype(int) - 1, 0, ECE_BINS - 1)
@@ -148,14 +156,8 @@ def test_calibration_figures_equal_a_direct_computation_and_scikit_learn():
 
     rng = np.random.default_rng(4)
     for case in range(20):
-        n = int(rng.integers(1, 120))
-        logits = rng.normal(0, 1 + case % 4, (n, len(CLASSES)))
-        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-        y = rng.integers(0, len(CLASSES), n)
-        frame = pd.DataFrame({"label": np.asarray(CLASSES)[y],
-                              "pred": np.asarray(CLASSES)[probs.argmax(1)]})
-        for j, c in enumerate(CLASSES):
-            frame[f"prob_{c}"] = probs[:, j]
+        probs, y, frame = random_predictions(rng, 120, 1 + case % 4)
+        n = len(y)
         got = score_predictions(frame)
         # ECE, directly: each bin (k/15, (k+1)/15] of the top-class confidence
         conf, right = probs.max(1), probs.argmax(1) == y

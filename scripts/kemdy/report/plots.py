@@ -93,14 +93,21 @@ def per_class_f1(f1: dict[str, dict[str, float]], classes: list[str]):
     return fig
 
 
+def panel_grid(n: int, size: tuple[float, float]):
+    """A figure of one panel per variant, three to a row (the spare panels blank)."""
+    ncols = min(3, max(n, 1))
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                             squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
 def confusion(matrices: dict[str, np.ndarray], classes: list[str]):
     """Row-normalised confusion matrices (share of each true class), counts in brackets."""
     variants = list(matrices)
-    ncols = min(3, max(len(variants), 1))
-    nrows = max(1, -(-len(variants) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 4.0 * nrows), squeeze=False)
-    for ax in axes.flat[len(variants):]:
-        ax.axis("off")
+    fig, axes = panel_grid(len(variants), (4.3, 4.0))
     for ax, variant in zip(axes.flat, variants):
         counts = np.asarray(matrices[variant], dtype=float)
         rows = counts.sum(axis=1, keepdims=True)
@@ -228,11 +235,7 @@ def reliability(rows: dict[str, dict]):
     rows[variant]: {"bins_before", "bins_after" (None), "before", "after" (None)}, as
     kemdy.report.calibration.variant_row gives them."""
     variants = list(rows)
-    ncols = min(3, max(len(variants), 1))
-    nrows = max(1, -(-len(variants) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.5 * nrows), squeeze=False)
-    for ax in axes.flat[len(variants):]:
-        ax.axis("off")
+    fig, axes = panel_grid(len(variants), (3.6, 3.5))
     for ax, variant in zip(axes.flat, variants):
         row = rows[variant]
         ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
