@@ -6,15 +6,14 @@ times what a card measured for that job's geometry.
 
 1. Jobs: `snakemake -n -p` of the config (dataset roots swapped for empty placeholders and
    the shared encoders for the demo build rule, so it plans anywhere: neither changes a
-   job), each training command's variant, fold, stage, spec and encoders. Variants x folds
-   x seeds x candidates x stages are what Snakemake planned, not a count redone here.
+   job), each training command's variant, fold, stage, spec and encoders, as Snakemake
+   planned them (variants x folds x seeds x candidates x stages, not a count redone here).
 2. Each job's geometry (encoder shapes, clip seconds, batch, fusion, trained or frozen, the
    card's precision) looked up in a card table (bench/cards.py): measured, derived from a
    fusion ratio, or not measured (listed, left out of the totals).
-3. GPU-hours: upper bound, every epoch (`epochs`) of every job; expected, each job's
-   epochs times the share of its epochs that finished runs actually trained (`--stopping`:
-   their history.csv and config.json). Wall time on N GPUs of M GiB: the jobs that fit in M
-   GiB, one per GPU as gpu_slot runs them, longest first.
+3. GPU-hours: upper bound, every epoch of every job; expected, times the share of epochs
+   finished runs trained (`--stopping`: their history.csv and config.json). Wall time on N
+   GPUs of M GiB: the jobs that fit, one per GPU as gpu_slot runs them, longest first.
 """
 
 from __future__ import annotations
@@ -37,14 +36,13 @@ from bench.common import write_result
 from kemdy.config import datasets
 from kemdy.encoder_checks import encoder_config
 from kemdy.errors import InputError
+from kemdy.spec import job_spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CARDS = os.path.join(cards.COMMITTED, "nvidia-h200-2026-12-04.json")
-# Segments and sessions of each release (../shared/docs/kemdy20-format.md, kemdy19-format.md:
-# KEMDy19's wavs, one per segment).
+# Segments and sessions of each release (../shared/docs/kemdy2x-format.md; KEMDy19: its wavs).
 RELEASE_SIZES = {"KEMDy20": (13462, 40), "KEMDy19": (10279, 20)}
-# A stage-2 job trains and validates on the emotional segments only: about 17 % of KEMDy20
-# (the release's totals: neutral about 83 %); assumed for every dataset.
+# A stage-2 job trains and validates on the emotional segments only: 17 % of KEMDy20's, for all.
 EMOTIONAL_SHARE = 0.17
 # Hub ids of the configs' encoders, for where their config.json is not on this machine.
 KNOWN_SHAPES = {"klue/roberta-base": "768x12", "klue/roberta-large": "1024x24",
@@ -85,8 +83,8 @@ def training_job(command: str) -> dict | None:
     args, _ = ARGS.parse_known_args(words[launcher + 2:])
     out = args.out_dir
     return {"variant": args.variant, "fold": args.fold, "stage": args.stage, "gpus": gpus,
-            "spec": json.loads(args.spec), "text_encoder": args.text_encoder,
-            "audio_encoder": args.audio_encoder, "out_dir": out,
+            "spec": job_spec(args.spec, None, args.variant, args.stage),  # as train.py reads it
+            "text_encoder": args.text_encoder, "audio_encoder": args.audio_encoder, "out_dir": out,
             "candidate": out.split("/")[-1] if out.startswith("results/sweeps/") else None}
 
 
@@ -260,7 +258,7 @@ def wall_seconds(durations: list[float], n_gpus: int) -> float:
     free = [0.0] * n_gpus
     for d in sorted(durations, reverse=True):
         heapq.heappush(free, heapq.heappop(free) + d)
-    return max(free) if durations else 0.0
+    return max(free)
 
 
 def plan(config: dict, jobs: list[dict], table: dict, shares: dict | None = None,
@@ -344,9 +342,8 @@ def holding_back(result: dict, goal_hours: float) -> list[str]:
 
 def show(result: dict, goal_hours: float | None) -> None:
     print(f"card table: {result['card']} ({result['card_source']})")
-    print("per fold: " + ", ".join(f"{result['sizes'][k]:,.0f} {k}" for k in
-                                   ("train", "val", "test"))
-          + f" ({'; '.join(result['sizes']['source'])})")
+    sizes = ", ".join(f"{result['sizes'][k]:,.0f} {k}" for k in ("train", "val", "test"))
+    print(f"per fold: {sizes} ({'; '.join(result['sizes']['source'])})")
     print(f"{result['n_jobs']} training jobs planned by Snakemake; "
           f"{result['n_timed']} with a measured or derived rate")
     expected = "expected_gpu_hours" in result
@@ -368,8 +365,8 @@ def show(result: dict, goal_hours: float | None) -> None:
           f"at most {result['upper_wall_hours']:.2f} h"
           + (f", expected {result['expected_wall_hours']:.2f} h" if expected else "")
           + f" ({result['n_fit']} of {result['n_jobs']} jobs fit and are timed)")
-    if goal_hours is not None:
-        why = holding_back(result, goal_hours)
+    if goal_hours is not None:  # main worked out what holds the grid back
+        why = result["holding_back"]
         print(f"goal {goal_hours:g} h: " + ("met" if not why else "not met; held back by:")
               + f" (at {result['card']} speed: another card needs its own table)")
         for line in why:
@@ -394,10 +391,9 @@ def main(argv: list[str] | None = None) -> dict:
     config, jobs = dag_jobs(args.configfile)
     shares = stopping(args.stopping) if args.stopping else None
     result = plan(config, jobs, table, shares, args.gpus, args.gpu_mem)
-    result.update(part="grid", configfile=args.configfile, cards=args.cards,
-                  goal_hours=args.goal_hours)
-    if args.goal_hours is not None:
-        result["holding_back"] = holding_back(result, args.goal_hours)
+    goal = args.goal_hours
+    result.update(part="grid", configfile=args.configfile, cards=args.cards, goal_hours=goal,
+                  holding_back=None if goal is None else holding_back(result, goal))
     show(result, args.goal_hours)
     name = os.path.splitext(os.path.basename(args.configfile))[0]
     write_result(args.out_dir, f"grid-{name}", result)
