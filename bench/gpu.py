@@ -28,6 +28,7 @@ from bench.common import machine, write_result
 from kemdy.cpus import available_cpus
 from kemdy.train.batches import length_grouped_batches
 from kemdy.train.loop import Runtime, precision, predict, scores_unpadded
+from kemdy.train.models import padding_sensitive
 
 
 def _peak_reset(device):
@@ -62,11 +63,22 @@ def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, s
     eval_s = time.perf_counter() - start
     trained = sum(len(b) for b in batches)
     unpadded = scores_unpadded(inputs, model)  # as predict() batched it
+    got = {"train_samples_per_s": trained / train_s, "eval_samples_per_s": len(rows) / eval_s,
+           "peak_gib": _peak_gib(runtime.device), "train_samples": trained,
+           "eval_samples": int(len(rows)), "eval_batch": 2 * batch_size,
+           "eval_unpadded": unpadded}
+    if inputs.audio is not None and not unpadded and padding_sensitive(
+            model.audio_encoder.config, pass_audio_mask):
+        # the clips batched as alone (kemdy.train.alone) against the one-length batches
+        # that scoring used before; the same warm-up first
+        predict(model, inputs, rows, "ce", 2 * batch_size, runtime, one_length=True)
+        geometry.sync(runtime.device)
+        start = time.perf_counter()
+        predict(model, inputs, rows, "ce", 2 * batch_size, runtime, one_length=True)
+        geometry.sync(runtime.device)
+        got["eval_one_length_samples_per_s"] = len(rows) / (time.perf_counter() - start)
     del model, epoch
-    return {"train_samples_per_s": trained / train_s, "eval_samples_per_s": len(rows) / eval_s,
-            "peak_gib": _peak_gib(runtime.device), "train_samples": trained,
-            "eval_samples": int(len(rows)), "eval_batch": 2 * batch_size,
-            "eval_unpadded": unpadded}
+    return got
 
 
 def run(out_dir: str = "results/bench", small: bool = False, batch_size: int | None = None,
@@ -154,7 +166,10 @@ def _print(r: dict) -> None:
         return
     peak = f", peak {r['peak_gib']:.1f} GiB" if r["peak_gib"] is not None else ""
     acc = f", accumulate {r['accumulate']}" if r.get("accumulate", 1) > 1 else ""
+    alone = r.get("eval_one_length_samples_per_s")
+    versus = (f", {r['eval_samples_per_s'] / alone:.2f}x one length each ({alone:.1f})"
+              if alone else "")
     print(f"{r['model']:>16} {r['precision']:<8} workers {r['workers']}{acc}: train "
           f"{r['train_samples_per_s']:8.1f} samples/s, eval {r['eval_samples_per_s']:8.1f} "
-          f"samples/s (batch {r['eval_batch']}{', one length each' * r['eval_unpadded']})"
-          f"{peak}", flush=True)
+          f"samples/s (batch {r['eval_batch']}{', one length each' * r['eval_unpadded']}"
+          f"{versus}){peak}", flush=True)

@@ -212,6 +212,24 @@ def test_padding_sensitivity_is_as_measured(family_encoders, family):
     assert gap > 1e-2 if sensitive else gap < 1e-6
 
 
+@pytest.mark.parametrize("short,layers", [(16000, "last"), (6000, "weighted")])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_scoring_batches_every_family_as_alone(family_encoders, family, short, layers):
+    """kemdy.train.alone: scored beside a longer clip, a clip's vectors (every layer's too)
+    are its vectors alone within 1e-5, on every family, the padding-sensitive ones
+    (group-norm front ends, data2vec-audio's deep positional convolution) included; a clip
+    under audio_batch's 1-s floor scores as alone, where the floor pads it."""
+    from kemdy.demo.families import padding_gap
+    from kemdy.train.encoders import load_audio_encoder
+
+    extractor, audio = load_audio_encoder(family_encoders[family])
+    padding_gap(audio, extractor, layers=layers)  # transformers adds its own hooks once
+    hooks = [len(m._forward_hooks) for m in audio.modules()]
+    assert padding_gap(audio, extractor, short, alone=True, layers=layers) < 1e-5
+    # ours are gone afterwards: training's forward pass is as before
+    assert [len(m._forward_hooks) for m in audio.modules()] == hooks
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     from kemdy.demo.toy_corpus import toy_workspace
@@ -225,9 +243,8 @@ def toy(tmp_path_factory):
 def test_weighted_encoder_of_every_family_predicts_as_training_scored(
         toy, family_encoders, tmp_path, family, frozen):
     """scripts/predict.py (one clip at a time) re-predicts the test probabilities within
-    1e-5: training scored a trained padding-sensitive family unpadded (WavLM-base+,
-    data2vec-audio and UniSpeech-SAT return a mask and were scored padded); a frozen one's
-    cache holds each clip's vectors alone."""
+    1e-5: training scored every trained family in padded batches of mixed lengths, each clip
+    as alone (kemdy.train.alone); a frozen one's cache holds each clip's vectors alone."""
 
 
     import train

@@ -59,7 +59,10 @@ def test_gpu_benchmark_small_runs_on_cpu(tmp_path):
     assert all(r["train_samples"] == 4 and r["train_samples_per_s"] > 0 for r in runs.values())
     # the workload is what is timed: no rows decoded for batches that never run
     assert all(r["eval_samples"] == 4 for r in runs.values())
-    assert runs[("mm", "float32", 1)]["eval_unpadded"]  # wav2vec2-base: no padding in a batch
+    # wav2vec2-base (group norm, no mask): batched as alone, timed against one length each
+    assert not runs[("mm", "float32", 1)]["eval_unpadded"]
+    assert runs[("mm", "float32", 1)]["eval_one_length_samples_per_s"] > 0
+    assert "eval_one_length_samples_per_s" not in runs[("mm+wavlm-large", "float32", 1)]
     # wavlm-large: layer-norm front end and an attention mask, padding-insensitive
     assert not runs[("mm+wavlm-large", "float32", 1)]["eval_unpadded"]
     assert not runs[("mm+whisper-small", "float32", 1)]["eval_unpadded"]  # own 30-s windows

@@ -28,7 +28,7 @@ from kemdy.demo.lookalike import generate
 from kemdy.demo.toy_corpus import toy_workspace, train_args
 from kemdy.errors import InputError
 from kemdy.release.audio import AudioStore
-from kemdy.train.batches import audio_batch
+from kemdy.train.batches import alone_spans, audio_batch
 from kemdy.train.embedding_cache import audio_embeddings, input_key, lookup, read_cache
 from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_text_encoder
 from kemdy.train.models import audio_vector, receptive_field
@@ -277,6 +277,24 @@ def test_batching_would_change_a_group_norm_encoders_vectors(ws, tmp_path):
             files.setdefault(compute.__name__, []).append(path.read_bytes())
     assert files["batched_fill"][0] != files["batched_fill"][1]
     assert files["one_at_a_time"][0] == files["one_at_a_time"][1]
+
+
+def test_scoring_batches_wav2vec2_base_clips_as_alone(ws):
+    # What lets training score a group-norm encoder in padded batches (kemdy.train.alone):
+    # every clip of mixed lengths, batched with the mask and the masked group norm, gets its
+    # vectors alone (no mask, as the checkpoint's extractor says) within 1e-5.
+    extractor, model = load_audio_encoder(ws["base"])
+    model.eval()
+    waves = sorted(clips(ws), key=len)[::3]
+    waves = [waves[0][:6000]] + waves  # and one under audio_batch's 1-s floor
+    assert len({len(w) for w in waves}) > 3
+    with torch.no_grad():
+        alone = torch.cat([audio_vector(model, *audio_batch([w], extractor, 16000),
+                                        pass_mask=False) for w in waves])
+        values, mask = audio_batch(waves, extractor, 16000)
+        batched = audio_vector(model, values, mask, pass_mask=False,
+                               alone=alone_spans(mask, 16000))
+    assert (alone - batched).abs().max() < 1e-5
 
 
 # ---------------------------------------------------------------- fingerprints

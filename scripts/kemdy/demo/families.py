@@ -21,8 +21,9 @@ no pooler). Their tokenizers are WordPiece ones learnt from the texts (real_like
 workflow reads only ids, and the tokenizer class is what real_like tests already.
 
 padding_gap measures how far a clip's vectors move when it is padded beside a longer one
-(with the attention mask where the extractor gives one): which families must be scored
-one length at a time (kemdy.train.models.padding_sensitive).
+(with the attention mask where the extractor gives one): which families padding moves
+(kemdy.train.models.padding_sensitive), and that scoring keeps each clip as alone
+(kemdy.train.alone).
 """
 
 from __future__ import annotations
@@ -149,17 +150,21 @@ def text_like(folder, family: str, texts, seed: int = 0, hidden: int = 32, layer
 
 @torch.no_grad()
 def padding_gap(encoder, extractor, short: int = 16000, long: int = 40000,
-                seed: int = 0) -> float:
-    """Largest change in a clip's mean-pooled last hidden state when it is scored padded
+                seed: int = 0, alone: bool = False, layers: str = "last") -> float:
+    """Largest change in a clip's mean-pooled hidden states when it is scored padded
     beside a longer clip rather than alone (eval mode; the attention mask passed where the
-    extractor returns one, as the workflow does)."""
-    from kemdy.train.batches import audio_batch
+    extractor returns one, as training does; `alone`: as scoring does, with
+    kemdy.train.alone's hooks)."""
+    from kemdy.train.batches import alone_spans, audio_batch
     from kemdy.train.models import audio_vector
 
     encoder.eval()
     rng = np.random.default_rng(seed)
     waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (short, long)]
     mask = bool(getattr(extractor, "return_attention_mask", True))
-    alone = audio_vector(encoder, *audio_batch(waves[:1], extractor, SAMPLE_RATE), mask)
-    padded = audio_vector(encoder, *audio_batch(waves, extractor, SAMPLE_RATE), mask)
-    return float((alone[0] - padded[0]).abs().max())
+    by_itself = audio_vector(encoder, *audio_batch(waves[:1], extractor, SAMPLE_RATE), mask,
+                             layers)
+    values, sample_mask = audio_batch(waves, extractor, SAMPLE_RATE)
+    padded = audio_vector(encoder, values, sample_mask, mask, layers,
+                          alone_spans(sample_mask, SAMPLE_RATE) if alone else None)
+    return float((by_itself[0] - padded[0]).abs().max())

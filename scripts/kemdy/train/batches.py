@@ -47,6 +47,12 @@ def audio_batch(waves: list[np.ndarray], feature_extractor, sample_rate: int):
     return torch.from_numpy(values), torch.from_numpy(mask.astype(np.int64))
 
 
+def alone_spans(sample_mask: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Samples each clip of an audio_batch spans when batched alone (its own, or the floor
+    for a short one): what scoring reproduces in a padded batch (kemdy.train.alone)."""
+    return sample_mask.sum(-1).clamp(min=int(MIN_BATCH_SECONDS * sample_rate))
+
+
 def encoder_window(feature_extractor) -> int | None:
     """Samples the audio encoder processes per clip whatever the clip's length: Whisper's
     window (its feature extractor pads every clip alone to n_samples, 30 s); None for an
@@ -192,6 +198,7 @@ class Inputs:
             waves = [self.audio.waveform(s, self.max_samples, o) for s, o in zip(ids, cut)]
             batch["input_values"], batch["audio_mask"] = audio_batch(
                 waves, self.feature_extractor, self.sample_rate)
+            batch["audio_alone"] = alone_spans(batch["audio_mask"], self.sample_rate)
         elif offsets is not None and self.window_emb is not None:
             batch["audio_emb"] = torch.stack([self.window_emb[(int(i), int(o))]
                                               for i, o in zip(idx, offsets)])

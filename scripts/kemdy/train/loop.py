@@ -17,6 +17,7 @@ from tqdm import tqdm
 from kemdy.classes import EMOTIONS
 from kemdy.cpus import available_cpus
 from kemdy.metrics import headline, score_predictions
+from kemdy.train.alone import batches_as_alone
 from kemdy.train.batches import Inputs, eval_batches, window_offsets
 from kemdy.train.data import Task
 from kemdy.train.distributed import Dist
@@ -172,26 +173,29 @@ def scoring_views(inputs: Inputs, rows: np.ndarray, windows: bool) -> tuple[np.n
 
 
 def scores_unpadded(inputs, model) -> bool:
-    """A trained encoder whose vectors padding moves, mask or not (a group-norm front end,
-    data2vec-audio: kemdy.train.models.padding_sensitive): clips share a scoring batch only
-    with clips of their own length (no padding), so a clip's figures never depend on the
-    clips beside it, as in predict.py (one clip at a time)."""
+    """A trained encoder whose vectors padding moves even in scoring (a family outside
+    kemdy.train.alone.EXACT: none the workflow accepts): clips share a scoring batch only
+    with clips of their own length, so a clip's figures never depend on the clips beside
+    it, as in predict.py (one clip at a time)."""
     if inputs.audio is None or inputs.audio_emb is not None:
         return False
-    return padding_sensitive(model.audio_encoder.config, model.pass_audio_mask)
+    config = model.audio_encoder.config
+    return padding_sensitive(config, model.pass_audio_mask) and not batches_as_alone(config)
 
 
 @torch.no_grad()
 def predict(model, inputs: Inputs, rows, kind: str, batch_size: int, runtime: Runtime,
             criterion=None, dist: Dist = Dist(), windows: bool = False,
-            max_samples: int | None = None):
+            max_samples: int | None = None, one_length: bool = False):
     """(probabilities, valence/arousal or None, mean loss) of `rows`, in that order.
 
     Batched and length-sorted; under DDP each rank scores a share and all gather it. With
     `windows` a row's figures are the means over the windows of its whole clip.
+    `one_length`: clips share a batch only with clips of their length, as scores_unpadded
+    decides for an encoder that needs it (bench gpu times both ways).
     """
     model.eval()
-    unpadded = scores_unpadded(inputs, model)
+    unpadded = one_length or scores_unpadded(inputs, model)
     rows = np.asarray(rows)
     view_rows, view_offsets = scoring_views(inputs, rows, windows)
     lengths = inputs.lengths[view_rows]

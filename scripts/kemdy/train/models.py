@@ -6,10 +6,10 @@ classes, and a learnt weighting of the audio encoder's layers.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
+from kemdy.train.alone import attention_mask, batches_as_alone, scored_alone
 from kemdy.train.encoders import is_whisper
 from kemdy.train.fusion import make_fusion
 from kemdy.fusion_spec import HEADS, needs_sequences, options
@@ -37,14 +37,15 @@ def frame_mask(encoder: nn.Module, n_frames: int, sample_mask: torch.Tensor) -> 
 
 
 def audio_vector(encoder: nn.Module, input_values, sample_mask, pass_mask: bool = True,
-                 layers: str = "last"):
+                 layers: str = "last", alone=None):
     """Mean over the clip's real frames (padding excluded) of the last hidden state, or with
     layers="weighted" of every hidden state: (batch, d) or (batch, layers + 1, d).
 
     `pass_mask` follows the feature extractor's return_attention_mask: encoders with a
     group-norm front end (wav2vec2-base) are meant to see zero padding without a mask.
+    `alone` (scoring): each clip's vectors are what it gives alone (see audio_states).
     """
-    hidden, mask = audio_states(encoder, input_values, sample_mask, pass_mask, layers)
+    hidden, mask = audio_states(encoder, input_values, sample_mask, pass_mask, layers, alone)
     mask = mask.to(hidden.dtype)[..., None]  # pool in float32 under bf16 autocast
     if layers == "weighted":
         mask = mask[:, None]  # the same frames in every layer
@@ -58,11 +59,20 @@ def text_states(encoder: nn.Module, input_ids, attention_mask):
 
 
 def audio_states(encoder: nn.Module, input_values, sample_mask, pass_mask: bool = True,
-                 layers: str = "last"):
+                 layers: str = "last", alone=None):
     """(frame states, frame mask) for a fusion that reads the frames: the last hidden state
-    (batch, frames, d), or with layers="weighted" every layer's (batch, L + 1, frames, d)."""
-    out = encoder(input_values, attention_mask=sample_mask if pass_mask else None,
-                  output_hidden_states=layers == "weighted")
+    (batch, frames, d), or with layers="weighted" every layer's (batch, L + 1, frames, d).
+
+    `alone` (scoring): the samples each clip spans alone (batches.alone_spans). With
+    kemdy.train.alone's mask and hooks a clip padded beside longer ones then gets the frames
+    it gets alone, so clips of any length share a scoring batch. None: as training."""
+    if alone is not None and batches_as_alone(encoder.config):
+        with scored_alone(encoder, alone):
+            out = encoder(input_values, output_hidden_states=layers == "weighted",
+                          attention_mask=attention_mask(sample_mask, alone, pass_mask))
+    else:
+        out = encoder(input_values, attention_mask=sample_mask if pass_mask else None,
+                      output_hidden_states=layers == "weighted")
     hidden = (torch.stack(out.hidden_states, dim=1) if layers == "weighted"
               else out.last_hidden_state).float()
     return hidden, frame_mask(encoder, hidden.shape[-2], sample_mask)
@@ -70,8 +80,8 @@ def audio_states(encoder: nn.Module, input_values, sample_mask, pass_mask: bool 
 
 def padding_sensitive(config, pass_mask: bool) -> bool:
     """Whether a clip's vectors change when it is padded beside a longer one, even with the
-    attention mask: then training scores it only beside clips of its own length, as
-    predict.py scores it alone. Measured on every family's look-alike
+    attention mask (in training, and in scoring for a family kemdy.train.alone does not
+    cover, which then scores it only beside clips of its own length). Measured on every family's look-alike
     (kemdy.demo.families.padding_gap, tests/test_audio_families.py): a group-norm front end
     (wav2vec2-base, HuBERT-base, WavLM-base(+), UniSpeech-SAT) normalises each channel over
     the padding too, and data2vec-audio's 5-layer positional convolution carries the
@@ -172,10 +182,15 @@ class EmotionModel(nn.Module):
             vec = batch["audio_emb"]
         else:
             vec = audio_vector(self.audio_encoder, batch["input_values"], batch["audio_mask"],
-                               self.pass_audio_mask, self.audio_layers)
+                               self.pass_audio_mask, self.audio_layers, self.alone(batch))
         if self.layer_weights is not None:  # (batch, layers, d) -> (batch, d)
             vec = (torch.softmax(self.layer_weights, 0)[None, :, None] * vec.float()).sum(1)
         return vec
+
+    def alone(self, batch: dict):
+        """Scoring (eval mode): the samples each clip spans alone, so that it scores as
+        alone in its padded batch (predict.py's one-clip batches need none)."""
+        return None if self.training else batch.get("audio_alone")
 
     def train(self, mode: bool = True):
         """A frozen encoder inside the model (sequence fusions) stays in eval mode: no
@@ -195,7 +210,7 @@ class EmotionModel(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and
                                     any(p.requires_grad for p in audio.parameters())):
             a, a_mask = audio_states(audio, batch["input_values"], batch["audio_mask"],
-                                     self.pass_audio_mask, self.audio_layers)
+                                     self.pass_audio_mask, self.audio_layers, self.alone(batch))
         if self.layer_weights is not None:  # outside no_grad: the weights train either way
             a = (torch.softmax(self.layer_weights, 0)[None, :, None, None] * a).sum(1)
         return t, a, t_mask, a_mask
