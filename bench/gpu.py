@@ -11,6 +11,10 @@ peak GPU memory, in float32 and in the mixed precision the workflow picks for th
 (bfloat16 where native, else float16 with a GradScaler). Then the multimodal training
 step fed with DataLoader workers against none (the batch collated in the loop, as
 before). Samples/s are over a timed pass after an untimed one over the same batches.
+
+Side by side in the same run (issue 32.3): a group-norm encoder's evaluation batched as
+alone (kemdy.train.alone) against one length per batch, as scoring did before; and the text
+model's evaluation at 2x (the workflow's), 4x and 8x the training batch.
 """
 
 from __future__ import annotations
@@ -41,6 +45,16 @@ def _peak_gib(device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
+def _eval_seconds(model, inputs, rows, batch: int, runtime: Runtime, **how) -> float:
+    """Seconds predict() takes over `rows`, after one untimed pass (see measure)."""
+    predict(model, inputs, rows, "ce", batch, runtime, **how)
+    geometry.sync(runtime.device)
+    start = time.perf_counter()
+    predict(model, inputs, rows, "ce", batch, runtime, **how)
+    geometry.sync(runtime.device)
+    return time.perf_counter() - start
+
+
 def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, steps: int,
             accumulate: int = 1, eval_rows: int = 256, pass_audio_mask: bool = False) -> dict:
     """Training and evaluation samples/s and peak memory of one model in one precision."""
@@ -55,12 +69,7 @@ def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, s
     epoch()
     train_s = epoch()
     rows = np.arange(min(eval_rows, len(inputs.task.frame)))
-    predict(model, inputs, rows, "ce", 2 * batch_size, runtime)  # warm-up, as above
-    geometry.sync(runtime.device)
-    start = time.perf_counter()
-    predict(model, inputs, rows, "ce", 2 * batch_size, runtime)
-    geometry.sync(runtime.device)
-    eval_s = time.perf_counter() - start
+    eval_s = _eval_seconds(model, inputs, rows, 2 * batch_size, runtime)
     trained = sum(len(b) for b in batches)
     unpadded = scores_unpadded(inputs, model)  # as predict() batched it
     got = {"train_samples_per_s": trained / train_s, "eval_samples_per_s": len(rows) / eval_s,
@@ -70,13 +79,14 @@ def measure(kind: str, parts: dict, inputs, runtime: Runtime, batch_size: int, s
     if inputs.audio is not None and not unpadded and padding_sensitive(
             model.audio_encoder.config, pass_audio_mask):
         # the clips batched as alone (kemdy.train.alone) against the one-length batches
-        # that scoring used before; the same warm-up first
-        predict(model, inputs, rows, "ce", 2 * batch_size, runtime, one_length=True)
-        geometry.sync(runtime.device)
-        start = time.perf_counter()
-        predict(model, inputs, rows, "ce", 2 * batch_size, runtime, one_length=True)
-        geometry.sync(runtime.device)
-        got["eval_one_length_samples_per_s"] = len(rows) / (time.perf_counter() - start)
+        # that scoring used before
+        got["eval_one_length_samples_per_s"] = len(rows) / _eval_seconds(
+            model, inputs, rows, 2 * batch_size, runtime, one_length=True)
+    if kind == "text":  # launch-bound at real size: would larger evaluation batches help?
+        more = np.arange(min(16 * batch_size, len(inputs.task.frame)))  # 2+ batches of 8x
+        got["eval_samples_per_s_by_batch"] = {
+            k * batch_size: len(more) / _eval_seconds(model, inputs, more, k * batch_size,
+                                                      runtime) for k in (2, 4, 8)}
     del model, epoch
     return got
 
@@ -169,6 +179,9 @@ def _print(r: dict) -> None:
     alone = r.get("eval_one_length_samples_per_s")
     versus = (f", {r['eval_samples_per_s'] / alone:.2f}x one length each ({alone:.1f})"
               if alone else "")
+    by_batch = r.get("eval_samples_per_s_by_batch", {})
+    versus += "".join(f", batch {b}: {v / by_batch[r['eval_batch']]:.2f}x"
+                      for b, v in by_batch.items() if b != r["eval_batch"])
     print(f"{r['model']:>16} {r['precision']:<8} workers {r['workers']}{acc}: train "
           f"{r['train_samples_per_s']:8.1f} samples/s, eval {r['eval_samples_per_s']:8.1f} "
           f"samples/s (batch {r['eval_batch']}{', one length each' * r['eval_unpadded']}"

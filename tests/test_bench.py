@@ -63,6 +63,8 @@ def test_gpu_benchmark_small_runs_on_cpu(tmp_path):
     assert not runs[("mm", "float32", 1)]["eval_unpadded"]
     assert runs[("mm", "float32", 1)]["eval_one_length_samples_per_s"] > 0
     assert "eval_one_length_samples_per_s" not in runs[("mm+wavlm-large", "float32", 1)]
+    # the text model's evaluation at 2x, 4x and 8x the training batch, the workflow's first
+    assert list(runs[("text", "float32", 1)]["eval_samples_per_s_by_batch"]) == [8, 16, 32]
     # wavlm-large: layer-norm front end and an attention mask, padding-insensitive
     assert not runs[("mm+wavlm-large", "float32", 1)]["eval_unpadded"]
     assert not runs[("mm+whisper-small", "float32", 1)]["eval_unpadded"]  # own 30-s windows

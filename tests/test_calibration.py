@@ -3,10 +3,12 @@ the validation rows only, and the spec refuses it where one temperature cannot a
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kemdy.errors import InputError
@@ -14,7 +16,7 @@ from kemdy.metrics import nll, temperature_scaled
 from kemdy.protocol import check_sweep
 from kemdy.spec import CALIBRATIONS, DEFAULTS, IDENTITY_KEYS, identity, resolve
 from kemdy.train import calibration
-from kemdy.train.calibration import BOUNDS, fit_temperature
+from kemdy.temperature import BOUNDS, fit_temperature
 
 
 def overconfident(n: int, sharpen: float, seed: int = 0, k: int = 5):
@@ -52,7 +54,8 @@ def fake_job(probs_by_row: np.ndarray, y: np.ndarray, parts: list[str], calibrat
     parts = np.asarray(parts)
     rows = tuple(np.flatnonzero(parts == p) for p in ("train", "val", "test"))
     task = SimpleNamespace(y=y, classes=[f"c{j}" for j in range(probs_by_row.shape[1])],
-                           stage=None)
+                           stage=None, frame=pd.DataFrame(
+                               {"segment_id": [f"Sess01_script01_{i:03d}" for i in range(len(y))]}))
     spec = {"calibrate": calibrate, "loss": "ce", "batch_size": 4}
     return {"spec": spec, "task": task, "dist": SimpleNamespace(main=True, rank=0, world=1),
             "rows": rows, "model": None, "inputs": None, "runtime": None, "windows": False,
@@ -83,6 +86,39 @@ def test_the_temperature_is_fitted_on_validation_rows_only(monkeypatch):
     moved[300:400] = (moved[300:400] + 1) % probs.shape[1]
     assert calibration.fit(fake_job(probs, moved, parts))["temperature"] != got["temperature"]
     assert calibration.fit(fake_job(probs, y, parts, calibrate="none")) == {}
+
+
+def test_the_report_refits_each_temperature_from_what_metrics_json_keeps(monkeypatch):
+    from kemdy.report.calibration import check_temperature
+
+    probs, y = overconfident(900, 2.0, seed=1)
+    parts = ["train"] * 300 + ["val"] * 300 + ["test"] * 300
+    monkeypatch.setattr(calibration, "predict", lambda m, i, rows, *a, **k: (probs[rows], None, 0))
+    job = fake_job(probs, y, parts)
+    got = json.loads(json.dumps(calibration.fit(job)))  # as metrics.json holds it
+    kept = got["temperature_fit"]["validation"]
+    assert kept["segment_id"] == list(job["task"].frame["segment_id"][300:600])
+    assert kept["y"] == y[300:600].tolist() and np.array_equal(kept["probabilities"], probs[300:600])
+    test_ids = job["task"].frame["segment_id"][600:]
+    run = SimpleNamespace(metrics=got, fold=3, seed=None,
+                          predictions=pd.DataFrame({"segment_id": test_ids}))
+    notes = []
+    check_temperature(run, "v", notes)
+    assert notes == []  # refitted to the bit
+    run.metrics = {**got, "temperature": got["temperature"] * (1 + 1e-6)}
+    check_temperature(run, "v", notes)
+    assert len(notes) == 1 and "v fold3: metrics.json's temperature" in notes[0]
+    # a validation segment that is also a test segment: said, with one of them named
+    run.metrics, notes = got, []
+    run.predictions = pd.DataFrame({"segment_id": list(test_ids) + [kept["segment_id"][5]]})
+    check_temperature(run, "v", notes)
+    assert notes == [f"v fold3: its temperature was fitted on 1 test segments (e.g. "
+                     f"{kept['segment_id'][5]}): rerun the job."]
+    # a metrics.json written before the probabilities were kept: nothing to check, no note
+    run.metrics = {"temperature": 1.5, "temperature_fit": {"val_segments": 300}}
+    notes = []
+    check_temperature(run, "v", notes)
+    assert notes == []
 
 
 def test_no_validation_rows_falls_back_to_1_with_a_warning(monkeypatch, capsys):

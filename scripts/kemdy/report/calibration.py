@@ -8,6 +8,8 @@ each run's probabilities scaled by the temperature its own metrics.json records;
 the figures summary.csv holds; the reliability diagram's bins before and after. ECE and the
 diagram score each segment's `pred` (its confidence p[pred]; kemdy.metrics.reliability_bins),
 as summary.csv's ece does: a two-stage variant's pred follows its neutral_threshold rule.
+Each temperature is refitted from the validation probabilities its metrics.json keeps
+(check_temperature): a different T, or a test segment among them, is a consistency note.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from kemdy.classes import CLASSES
 from kemdy.metrics import (CALIBRATED, CALIBRATION, ECE_BINS, calibration_scores, label_indices,
                            pred_indices, probabilities, reliability_bins, temperature_scaled)
 from kemdy.report.summary import Run, Runs
+from kemdy.temperature import fit_temperature
+
+REFIT_TOLERANCE = 1e-9  # the same numpy search on the same float64 probabilities
 
 
 def members(found: Runs, variant: str) -> list[Run]:
@@ -41,6 +46,24 @@ def pooled(runs: list[Run]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, 
     return np.concatenate(before), calibrated, np.concatenate(labels), np.concatenate(preds)
 
 
+def check_temperature(run: Run, variant: str, notes: list[str]) -> None:
+    """Refit the run's T from the validation probabilities metrics.json keeps; a metrics.json
+    written before they were kept (no `validation`) cannot be checked and is left alone."""
+    fitted = (run.metrics.get("temperature_fit") or {}).get("validation")
+    if fitted is None:
+        return
+    where = f"{variant} fold{run.fold}" + ("" if run.seed is None else f" seed{run.seed}")
+    leaked = set(fitted["segment_id"]) & set(run.predictions["segment_id"].astype(str))
+    if leaked:
+        notes.append(f"{where}: its temperature was fitted on {len(leaked)} test segments "
+                     f"(e.g. {sorted(leaked)[0]}): rerun the job.")
+    t, again = float(run.metrics["temperature"]), fit_temperature(
+        np.asarray(fitted["probabilities"], dtype=float), np.asarray(fitted["y"]))
+    if not abs(np.log(again / t)) <= REFIT_TOLERANCE:
+        notes.append(f"{where}: metrics.json's temperature {t:.6g} is not what its validation "
+                     f"probabilities give ({again:.6g}).")
+
+
 def has_probabilities(run: Run) -> bool:
     return all(f"prob_{c}" in run.predictions for c in CLASSES)
 
@@ -59,6 +82,7 @@ def variant_row(found: Runs, variant: str, notes: list[str]) -> dict | None:
     temperatures = {}
     for r in with_t:
         temperatures.setdefault(r.fold, []).append(float(r.metrics["temperature"]))
+        check_temperature(r, variant, notes)
     return {
         "variant": variant, "n": int(len(y)),
         "before": calibration_scores(before, y, pred),

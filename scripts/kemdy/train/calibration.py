@@ -10,24 +10,21 @@ vote shares, is under-confident partly by its target: a segment whose votes spli
 is meant to get 0.6, not 1. Valence/arousal outputs are untouched: T applies to the class
 probabilities only.
 
-T minimises the validation negative log-likelihood over log T in [log 0.05, log 20] by
-golden-section search: the NLL is convex in 1/T, so it has one minimum along log T and the
-search finds it, the same on every machine and rank (numpy, float64). Without validation
-rows T is 1 (the probabilities as the model gives them), with a warning in the job's log.
+T minimises the validation negative log-likelihood (kemdy.temperature.fit_temperature).
+metrics.json keeps the validation probabilities it was fitted on, so the report refits T
+from them (and checks that none is a test row). Without validation rows T is 1 (the
+probabilities as the model gives them), with a warning in the job's log.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from kemdy.metrics import PROB_FLOOR, nll, temperature_scaled
+from kemdy.metrics import nll, temperature_scaled
+from kemdy.temperature import BOUNDS, fit_temperature
 from kemdy.train.distributed import log
 from kemdy.train.loop import predict, score_test
 
-BOUNDS = (0.05, 20.0)  # T beyond these: the fit is at its bound and the log says so
-TOLERANCE = 1e-6  # width of the final log T bracket
 POST_HOC = ("calibrate",)  # spec keys read after training only: not part of a resume state
 
 
@@ -36,32 +33,6 @@ def training_spec(spec: dict) -> dict:
     with calibrate none serves calibrate temperature, and one made before the key existed
     is still found."""
     return {k: v for k, v in spec.items() if k not in POST_HOC}
-
-
-def fit_temperature(probs: np.ndarray, y: np.ndarray, bounds=BOUNDS,
-                    tol: float = TOLERANCE) -> float:
-    """The T in `bounds` minimising nll(softmax(log p / T), y): golden-section search over
-    log T. probs (n, k) as the model gives them, y (n,) the labels' columns."""
-    probs = np.maximum(np.asarray(probs, dtype=float), PROB_FLOOR)
-    y = np.asarray(y, dtype=int)
-
-    def loss(log_t: float) -> float:
-        return nll(temperature_scaled(probs, math.exp(log_t)), y)
-
-    ratio = (math.sqrt(5.0) - 1.0) / 2.0
-    a, b = math.log(bounds[0]), math.log(bounds[1])
-    c, d = b - ratio * (b - a), a + ratio * (b - a)
-    fc, fd = loss(c), loss(d)
-    while b - a > tol:
-        if fc <= fd:  # the minimum lies in [a, d]
-            b, d, fd = d, c, fc
-            c = b - ratio * (b - a)
-            fc = loss(c)
-        else:  # in [c, b]
-            a, c, fc = c, d, fd
-            d = a + ratio * (b - a)
-            fd = loss(d)
-    return math.exp((a + b) / 2.0)
 
 
 def fit(job: dict) -> dict:
@@ -88,7 +59,15 @@ def fit(job: dict) -> dict:
         f"{' at the bound of ' + str(BOUNDS) if at_bound else ''}", dist)
     return {"temperature": temperature,
             "temperature_fit": {"val_segments": int(len(val_rows)), "val_nll": before,
-                                "val_nll_calibrated": after}}
+                                "val_nll_calibrated": after,
+                                "validation": fitted_on(task, val_rows, probs)}}
+
+
+def fitted_on(task, rows, probs) -> dict:
+    """What T was fitted on, for the report to refit it: the rows' segment ids, label
+    columns and probabilities (float64: JSON keeps every bit)."""
+    return {"segment_id": [str(s) for s in task.frame["segment_id"].to_numpy()[rows]],
+            "y": [int(v) for v in task.y[rows]], "probabilities": probs.tolist()}
 
 
 def test_scores(job: dict, predictions) -> dict:
