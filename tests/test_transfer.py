@@ -207,6 +207,8 @@ def test_train_runs_unchanged_on_a_direction_and_sequential_starts_from_its_mode
     assert set(preds["segment_id"]) == segments_tested(ws["frame"], ws["cut"], d)
     assert source["fold"] == 0
     model = tmp_path / "KEMDy19-to-KEMDy20/model"
+    trained_on = json.loads((model / "model.json").read_text())["trained_on"]
+    assert trained_on and all(s.startswith(f"{A}/") for s in trained_on)  # never the target's
     capsys.readouterr()
     after = train.main(transfer_argv(ws, tmp_path, "KEMDy19-then-KEMDy20", model))
     assert f"initialised from {model}" in capsys.readouterr().err
@@ -232,19 +234,33 @@ class Tiny(torch.nn.Module):
 class Task:
     classes = ["neutral", "not_neutral"]
 
+    @staticmethod
+    def sessions(*parts):
+        assert parts == ("test",)
+        return ["KEMDy20/7", "KEMDy20/8"]
 
-def export(folder, model, spec, shape=None, fp="abc"):
+
+def export(folder, model, spec, shape=None, fp="abc", trained_on=("KEMDy19/1", "KEMDy20/7")):
     card = {"variant": "v", "fold": 0, "stage": None, "spec": spec, "classes": Task.classes,
             "shape": shape or {"text_dim": 3}, "varies": [],
             "encoders": {"text": {"name": "t", "path": None, "fingerprint": fp}, "audio": None},
-            "best_epoch": 1}
+            "best_epoch": 1, **({} if trained_on is None else {"trained_on": list(trained_on)})}
     write_export(folder, {n: p for n, p in model.named_parameters() if p.requires_grad}, card)
 
 
-def test_init_from_loads_the_trainable_weights_and_refuses_another_model(tmp_path):
+def test_init_from_loads_the_trainable_weights_and_refuses_another_model(tmp_path, capsys):
     spec = {"modality": "text", "lr": 1e-3}
     source, target = Tiny(), Tiny()
-    export(tmp_path / "m", source, spec)
+    # a model trained or validated on one of the job's test sessions is refused, named
+    export(tmp_path / "seen", source, spec)
+    with pytest.raises(InputError, match=re.escape("trained or validated on 1 of this job's "
+                                                   "test sessions (KEMDy20/7)")) as err:
+        init.load(target, tmp_path / "seen", spec, Task, {"text_dim": 3}, {"text": "abc"}, None)
+    assert err.value.key == "--init-from"
+    export(tmp_path / "old", source, spec, trained_on=None)  # a model.json before trained_on
+    init.load(Tiny(), tmp_path / "old", spec, Task, {"text_dim": 3}, {"text": "abc"}, None)
+    assert "cannot check that its test sessions are new to it" in capsys.readouterr().err
+    export(tmp_path / "m", source, spec, trained_on=("KEMDy19/1", "KEMDy19/2"))
     assert init.load(target, None, spec, Task, {}, {}, None) == []
     files = init.load(target, tmp_path / "m", spec, Task, {"text_dim": 3}, {"text": "abc"}, None)
     assert files == [str(tmp_path / "m" / "model.safetensors")]

@@ -81,6 +81,15 @@ class Task:
     def rows(self, part: str) -> np.ndarray:
         return np.flatnonzero(self.frame["part"].to_numpy() == part)
 
+    def sessions(self, *parts: str) -> list[str]:
+        """The sessions of the rows in `parts`, as "KEMDy20/3" (the session alone where
+        new_data.csv has no dataset column)."""
+        rows = self.frame[self.frame["part"].isin(parts)]
+        names = rows["session"].astype(int).astype(str)
+        if "dataset" in rows.columns:
+            names = rows["dataset"].astype(str) + "/" + names
+        return sorted(set(names))
+
 
 def peakl(scores: np.ndarray) -> np.ndarray:
     """PeakL (TMN, erc/utils.py apply_peakl): each row's class distribution p, sharpened.

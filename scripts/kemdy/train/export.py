@@ -81,7 +81,9 @@ def card(metrics: dict, spec: dict, task, args, shape: dict, fingerprints: dict)
     exported weights. `fingerprints`: the encoders' (kemdy/train/inputs.py). `varies`: the
     spec keys in which the variant's exported models legitimately differ (its seeds, its
     sweep's choices per fold), so predict averages them without being told. `temperature`
-    (calibrate: temperature only): predict's probabilities are softmax(log p / T)."""
+    (calibrate: temperature only): predict's probabilities are softmax(log p / T).
+    `trained_on`: the sessions its weights were trained or selected on (informative, like
+    best_epoch: --init-from refuses a job that would test on one of them)."""
     return {"variant": metrics["variant"], "fold": metrics["fold"], "stage": task.stage,
             "spec": spec, "classes": task.classes, "shape": shape,
             "varies": list(getattr(args, "varies", None) or []),
@@ -89,6 +91,7 @@ def card(metrics: dict, spec: dict, task, args, shape: dict, fingerprints: dict)
                          if m in encoders(spec) else None for m in ENCODERS},
             "best_epoch": metrics["best_epoch"],
             "layer_weights": metrics.get("layer_weights"),
+            "trained_on": task.sessions("train", "val"),
             **({"temperature": metrics["temperature"]} if "temperature" in metrics else {})}
 
 

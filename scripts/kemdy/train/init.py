@@ -41,6 +41,26 @@ def mismatch(card: dict, spec: dict, classes: list[str], shape: dict, fps: dict)
     return None
 
 
+def check_held_out(folder, card: dict, task, dist) -> None:
+    """Refuse a model trained or validated on one of this job's test sessions: its test
+    figures would not be held out. A model.json from before `trained_on` cannot be checked:
+    said in the log."""
+    seen = card.get("trained_on")
+    if seen is None:
+        log(f"WARNING: --init-from {folder}: its model.json does not say which sessions it "
+            "was trained on, so this job cannot check that its test sessions are new to it",
+            dist)
+        return
+    shared = sorted(set(seen) & set(task.sessions("test")))
+    if shared:
+        raise InputError(Path(folder), f"--init-from: the model was trained or validated on "
+                         f"{len(shared)} of this job's test sessions ({', '.join(shared[:5])}"
+                         f"{', ...' if len(shared) > 5 else ''}): its test figures would not "
+                         "be held out", "start from a model that never saw this job's test "
+                         "sessions (transfer: the source-only run of the other release)",
+                         key="--init-from")
+
+
 def load(model, folder, spec: dict, task, shape: dict, fps: dict, dist) -> list[str]:
     """Put the exported model's weights into `model` (nothing without a folder). Returns the
     files a resume state must have been trained from too (train.py's checkpoint fingerprint
@@ -49,6 +69,7 @@ def load(model, folder, spec: dict, task, shape: dict, fps: dict, dist) -> list[
         return []
     card = read_card(folder)
     check_digest(folder, card)
+    check_held_out(folder, card, task, dist)
     why = mismatch(card, spec, task.classes, shape, fps)
     if why is None and not load_trainable(model, read_weights(folder)):
         why = "its weights are not this model's trainable ones"
