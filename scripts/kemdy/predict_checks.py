@@ -18,9 +18,9 @@ import soundfile as sf
 
 from kemdy.classes import CLASSES, EMOTIONS, STAGE1_CLASSES
 from kemdy.errors import InputError
-from kemdy.protocol import SWEEPABLE
 from kemdy.release.audio import read_wave
 from kemdy.release.files import check_wav
+from kemdy.spec import SWEEPABLE
 from kemdy.train.export import CARD, check_digest, read_card, rerun_fix
 from kemdy.train.encoders import encoder_fingerprint, load_audio_encoder, load_text_encoder
 

@@ -26,13 +26,7 @@ from dataclasses import dataclass, field
 from kemdy import layout
 from kemdy.errors import InputError
 from kemdy.layout import fill
-from kemdy.spec import DEFAULTS, PROTOCOL_KEYS, check, fingerprint, resolve, unread_keys
-
-# Not hyper-parameters: what a variant is (modality, stages, encoders), the protocol itself,
-# and how a job runs (gpus: a resource, the same for every candidate).
-STRUCTURAL = ("modality", "two_stage", "name", "seed", "gpus", "text_encoder", "audio_encoder",
-              *PROTOCOL_KEYS)
-SWEEPABLE = tuple(k for k in ("loss", *DEFAULTS) if k not in STRUCTURAL)
+from kemdy.spec import STRUCTURAL, SWEEPABLE, check, fingerprint, resolve, unread_keys
 
 
 @dataclass(frozen=True)

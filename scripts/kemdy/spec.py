@@ -101,6 +101,11 @@ OPTIONAL = ("text_encoder", "audio_encoder")
 # Research protocol (seeds, sweeps; kemdy/protocol.py): how a variant fans out into jobs, not
 # what one job trains, so never part of a job's spec (a plain variant's jobs keep their bytes).
 PROTOCOL_KEYS = ("seeds", "sweep")
+# Not hyper-parameters: what a variant is (modality, stages, encoders), the protocol itself,
+# and how a job runs (gpus: a resource, the same for every candidate).
+STRUCTURAL = ("modality", "two_stage", "name", "seed", "gpus", "text_encoder", "audio_encoder",
+              *PROTOCOL_KEYS)
+SWEEPABLE = tuple(k for k in ("loss", *DEFAULTS) if k not in STRUCTURAL)  # a sweep may vary
 
 
 def encoders(spec: dict) -> list[str]:
