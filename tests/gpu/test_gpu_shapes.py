@@ -61,3 +61,38 @@ def test_real_shaped_encoders_train_and_score(tmp_path, record, audio_name, devi
         figures["peak_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
     record(f"shape-{audio_name}-{device}", figures)
     assert gap <= MIXED_VS_FP32_TOL
+
+
+@pytest.mark.parametrize("device", [pytest.param("cuda", marks=pytest.mark.gpu, id="cuda")])
+def test_group_norm_clips_batched_as_alone_score_as_one_length_batches(tmp_path, record,
+                                                                       device):
+    """Issue 32.3 on the device: a wav2vec2-base-shaped encoder (group norm, no mask) scores
+    clips of mixed lengths batched as alone (kemdy.train.alone) as the one-length batches
+    scoring used before: float32 within 1e-4 (the kernels differ with the batch's shape),
+    mixed precision within MIXED_VS_FP32_TOL; the gaps and both speeds recorded."""
+    small = device == "cpu"
+    dev = torch.device(device, 0) if device == "cuda" else torch.device("cpu")
+    parts = geometry.encoders(small)
+    inputs = geometry.workload(tmp_path / "w", N, "mm", parts["text"].config.vocab_size)
+    assert len(set(inputs.lengths)) > 1  # clips shorter than the 4-s cut: padding in a batch
+    model = geometry.model("mm", parts, pass_audio_mask=False).to(dev)
+    amp, scaler = precision(dev)
+    figures, rows = {}, np.arange(N)
+    for name, runtime in (("float32", Runtime(dev, None, None, 0, show=False)),
+                          ("mixed", Runtime(dev, amp, scaler, 0, show=False))):
+        seconds, probs = {}, {}
+        for how in ("batched", "one_length"):
+            predict(model, inputs, rows, "ce", 2 * BATCH, runtime, one_length=how != "batched")
+            start = time.perf_counter()
+            probs[how], _, _ = predict(model, inputs, rows, "ce", 2 * BATCH, runtime,
+                                       one_length=how != "batched")
+            if device == "cuda":
+                torch.cuda.synchronize(dev)
+            seconds[how] = time.perf_counter() - start
+        figures[name] = {"max_prob_gap": float(np.abs(probs["batched"] -
+                                                      probs["one_length"]).max()),
+                         "batched_samples_per_s": N / seconds["batched"],
+                         "one_length_samples_per_s": N / seconds["one_length"]}
+    record(f"alone-{device}", {"precision": str(amp), **figures})
+    assert figures["float32"]["max_prob_gap"] < 1e-4
+    assert figures["mixed"]["max_prob_gap"] <= MIXED_VS_FP32_TOL
