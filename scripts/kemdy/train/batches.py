@@ -198,7 +198,8 @@ class Inputs:
             waves = [self.audio.waveform(s, self.max_samples, o) for s, o in zip(ids, cut)]
             batch["input_values"], batch["audio_mask"] = audio_batch(
                 waves, self.feature_extractor, self.sample_rate)
-            batch["audio_alone"] = alone_spans(batch["audio_mask"], self.sample_rate)
+            if encoder_window(self.feature_extractor) is None:  # Whisper: clips never share
+                batch["audio_alone"] = alone_spans(batch["audio_mask"], self.sample_rate)
         elif offsets is not None and self.window_emb is not None:
             batch["audio_emb"] = torch.stack([self.window_emb[(int(i), int(o))]
                                               for i, o in zip(idx, offsets)])
