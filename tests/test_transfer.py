@@ -212,6 +212,10 @@ def test_train_runs_unchanged_on_a_direction_and_sequential_starts_from_its_mode
     capsys.readouterr()
     after = train.main(transfer_argv(ws, tmp_path, "KEMDy19-then-KEMDy20", model))
     assert f"initialised from {model}" in capsys.readouterr().err
+    # what the fine-tuned weights saw: KEMDy20's sessions and, through its start, KEMDy19's
+    chained = json.loads((tmp_path / "KEMDy19-then-KEMDy20/model/model.json").read_text())
+    assert set(trained_on) < set(chained["trained_on"])
+    assert any(s.startswith(f"{B}/") for s in chained["trained_on"])
     fresh = train.main(transfer_argv(ws, tmp_path / "fresh", "KEMDy19-then-KEMDy20"))
     assert after["n_test"] == fresh["n_test"]  # the same job, but for its start
     probs = [pd.read_csv(p / "KEMDy19-then-KEMDy20/out/predictions.csv").filter(like="prob_")
@@ -257,9 +261,11 @@ def test_init_from_loads_the_trainable_weights_and_refuses_another_model(tmp_pat
                                                    "test sessions (KEMDy20/7)")) as err:
         init.load(target, tmp_path / "seen", spec, Task, {"text_dim": 3}, {"text": "abc"}, None)
     assert err.value.key == "--init-from"
-    export(tmp_path / "old", source, spec, trained_on=None)  # a model.json before trained_on
-    init.load(Tiny(), tmp_path / "old", spec, Task, {"text_dim": 3}, {"text": "abc"}, None)
-    assert "cannot check that its test sessions are new to it" in capsys.readouterr().err
+    # a model.json before trained_on, or naming sessions without their dataset: said, loaded
+    for name, seen in (("old", None), ("bare", ("1", "7"))):
+        export(tmp_path / name, source, spec, trained_on=seen)
+        init.load(Tiny(), tmp_path / name, spec, Task, {"text_dim": 3}, {"text": "abc"}, None)
+        assert "cannot check that its test sessions are new to it" in capsys.readouterr().err
     export(tmp_path / "m", source, spec, trained_on=("KEMDy19/1", "KEMDy19/2"))
     assert init.load(target, None, spec, Task, {}, {}, None) == []
     files = init.load(target, tmp_path / "m", spec, Task, {"text_dim": 3}, {"text": "abc"}, None)

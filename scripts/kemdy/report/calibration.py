@@ -20,9 +20,11 @@ from kemdy.classes import CLASSES
 from kemdy.metrics import (CALIBRATED, CALIBRATION, ECE_BINS, calibration_scores, label_indices,
                            pred_indices, probabilities, reliability_bins, temperature_scaled)
 from kemdy.report.summary import Run, Runs
-from kemdy.temperature import fit_temperature
+from kemdy.temperature import TOLERANCE, fit_temperature
 
-REFIT_TOLERANCE = 1e-9  # the same numpy search on the same float64 probabilities
+# The same search on the same float64 probabilities; another CPU's vectorised log/exp may
+# move a comparison, and so the result by up to the search's final bracket in log T.
+REFIT_TOLERANCE = TOLERANCE
 
 
 def members(found: Runs, variant: str) -> list[Run]:

@@ -52,8 +52,9 @@ def masked_group_norm(norm: nn.GroupNorm, x: torch.Tensor, frames: torch.Tensor)
     keep = (torch.arange(t, device=x.device)[None, :] < frames[:, None]).float()[:, None, None]
     count = (frames.clamp(min=1).float() * (c // g))[:, None, None, None]
     mean = (xg * keep).sum((-2, -1), keepdim=True) / count
-    var = (((xg - mean) * keep) ** 2).sum((-2, -1), keepdim=True) / count
-    y = ((xg - mean) / torch.sqrt(var + norm.eps)).reshape(b, c, t)
+    centred = xg - mean
+    var = (centred * keep).square().sum((-2, -1), keepdim=True) / count
+    y = (centred / torch.sqrt(var + norm.eps)).reshape(b, c, t)
     if norm.affine:
         y = y * norm.weight.float()[None, :, None] + norm.bias.float()[None, :, None]
     return y
@@ -80,28 +81,29 @@ def scored_alone(encoder: nn.Module, spans: torch.Tensor):
     """Within the block, the encoder's forward passes (given attention_mask's mask) score
     each clip of a batch as alone: `spans` (batch,) are the samples each one spans alone
     (kemdy.train.batches.alone_spans: its own, or audio_batch's floor for a short one)."""
-    samples = spans
     hooks = []
-    front = front_group_norm(encoder)
-    if front is not None:
-        conv, norm = front
-        frames = conv_frames(conv, samples)
-
-        def renormalise(module, args, output):
-            return masked_group_norm(module, args[0], frames).to(output.dtype)
-
-        hooks.append(norm.register_forward_hook(renormalise))
-    pos_layers = getattr(getattr(getattr(encoder, "encoder", None), "pos_conv_embed", None),
-                         "layers", None)
-    if isinstance(pos_layers, nn.ModuleList):  # data2vec-audio's deep positional convolution
-        lengths = encoder._get_feat_extract_output_lengths(samples).to(torch.long)
-
-        def zero_padding(module, args, output):
-            keep = torch.arange(output.shape[-1], device=output.device)[None, :] < lengths[:, None]
-            return output * keep[:, None, :].to(output.dtype)
-
-        hooks.extend(layer.register_forward_hook(zero_padding) for layer in pos_layers)
     try:
+        front = front_group_norm(encoder)
+        if front is not None:
+            conv, norm = front
+            frames = conv_frames(conv, spans)
+
+            def renormalise(module, args, output):
+                return masked_group_norm(module, args[0], frames).to(output.dtype)
+
+            hooks.append(norm.register_forward_hook(renormalise))
+        pos_layers = getattr(getattr(getattr(encoder, "encoder", None), "pos_conv_embed", None),
+                             "layers", None)
+        if isinstance(pos_layers, nn.ModuleList):  # data2vec-audio's deep positional convolution
+            # the frames the encoder's layers see: before any adapter
+            lengths = encoder._get_feat_extract_output_lengths(spans, add_adapter=False)
+
+            def zero_padding(module, args, output):
+                steps = torch.arange(output.shape[-1], device=output.device)
+                keep = steps[None, :] < lengths.to(torch.long)[:, None]
+                return output * keep[:, None, :].to(output.dtype)
+
+            hooks.extend(layer.register_forward_hook(zero_padding) for layer in pos_layers)
         yield
     finally:
         for hook in hooks:

@@ -91,8 +91,19 @@ def card(metrics: dict, spec: dict, task, args, shape: dict, fingerprints: dict)
                          if m in encoders(spec) else None for m in ENCODERS},
             "best_epoch": metrics["best_epoch"],
             "layer_weights": metrics.get("layer_weights"),
-            "trained_on": task.sessions("train", "val"),
+            "trained_on": seen_sessions(task, getattr(args, "init_from", None)),
             **({"temperature": metrics["temperature"]} if "temperature" in metrics else {})}
+
+
+def seen_sessions(task, init_from) -> list[str] | None:
+    """The sessions the exported weights were trained or selected on: this job's training
+    and validation sessions and, with --init-from, those its starting model saw (None:
+    unknown, the starting model.json predates trained_on)."""
+    own = set(task.sessions("train", "val"))
+    if not init_from:
+        return sorted(own)
+    before = read_card(init_from).get("trained_on")
+    return None if before is None else sorted(own | set(before))
 
 
 def rerun_fix(folder) -> str:

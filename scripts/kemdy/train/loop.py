@@ -191,8 +191,9 @@ def predict(model, inputs: Inputs, rows, kind: str, batch_size: int, runtime: Ru
 
     Batched and length-sorted; under DDP each rank scores a share and all gather it. With
     `windows` a row's figures are the means over the windows of its whole clip.
-    `one_length`: clips share a batch only with clips of their length, as scores_unpadded
-    decides for an encoder that needs it (bench gpu times both ways).
+    `one_length`: clips share a batch only with clips of their length and score without
+    kemdy.train.alone's hooks, as scores_unpadded decides for an encoder that needs it, and
+    as every group-norm encoder was scored before (bench gpu times both ways).
     """
     model.eval()
     unpadded = one_length or scores_unpadded(inputs, model)
@@ -206,6 +207,8 @@ def predict(model, inputs: Inputs, rows, kind: str, batch_size: int, runtime: Ru
     offsets = [[view_offsets[v] for v in b] for b in batches]
     for b, batch in zip(batches, feed(inputs, [view_rows[b] for b in batches], runtime,
                                       offsets=offsets)):
+        if unpadded:  # no padding to score around: as the encoder scores one length
+            batch.pop("audio_alone", None)
         with autocast(runtime):
             logits, va = model(batch)
         if criterion is not None:
