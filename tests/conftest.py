@@ -16,19 +16,6 @@ from kemdy.demo.lookalike import generate
 from ingest import main as ingest_main
 from workflow_utils import run_tiny
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (pytest.ini: -n 2 --dist loadgroup) each module's tests run on one
-    worker, in their order (module fixtures once; tests that build on the one before), and
-    the modules that share the session's tiny run share a worker, so it runs once."""
-    modules: dict[str, list] = {}
-    for item in items:
-        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
-    for module, tests in modules.items():
-        shares = any("tiny_run" in t.fixturenames for t in tests)
-        for item in tests:
-            item.add_marker(pytest.mark.xdist_group("tiny_run" if shares else module))
-
-
 TINY = dict(seed=7, n_sessions=4, segments_per_session=12, prior="demo",
             single_modality_share=0.4, wrong_prefix_sessions=[3])
 SMALL = dict(seed=11, n_sessions=4, segments_per_session=8, prior="demo",

@@ -13,7 +13,7 @@ card=$("$PY" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda
 out="bench/results/gpu-$(date +%F)-$card"
 mkdir -p "$out"
 export KEMDY_GPU_RESULTS="$out"
-"$PY" -m pytest -n 0 -m gpu tests/gpu -v -rs -p no:cacheprovider --junitxml="$out/junit.xml" \
+"$PY" -m pytest -m gpu tests/gpu -v -rs -p no:cacheprovider --junitxml="$out/junit.xml" \
     2>&1 | tee "$out/pytest.log"
 status=${PIPESTATUS[0]}
 if [ "${1:-}" != "--tests" ]; then

@@ -10,7 +10,7 @@ from workflow_utils import REPO
 
 def test_gpu_tests_are_collected_and_skip_cleanly_without_cuda():
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "0", "tests/gpu", "-m", "gpu", "-q", "-rs",
+        [sys.executable, "-m", "pytest", "tests/gpu", "-m", "gpu", "-q", "-rs",
          "-p", "no:cacheprovider", "-k", "loss-ce-cuda or nccl or wavlm"],
         cwd=REPO, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True,
         text=True, timeout=300)
