@@ -22,10 +22,6 @@ from kemdy.metrics import (CALIBRATED, CALIBRATION, ECE_BINS, calibration_scores
 from kemdy.report.summary import Run, Runs
 from kemdy.temperature import TOLERANCE, fit_temperature
 
-# The same search on the same float64 probabilities; another CPU's vectorised log/exp may
-# move a comparison, and so the result by up to the search's final bracket in log T.
-REFIT_TOLERANCE = TOLERANCE
-
 
 def members(found: Runs, variant: str) -> list[Run]:
     """The runs that hold predictions.csv and metrics.json: a several-seed fold's seeds."""
@@ -61,7 +57,9 @@ def check_temperature(run: Run, variant: str, notes: list[str]) -> None:
                      f"(e.g. {sorted(leaked)[0]}): rerun the job.")
     t, again = float(run.metrics["temperature"]), fit_temperature(
         np.asarray(fitted["probabilities"], dtype=float), np.asarray(fitted["y"]))
-    if not abs(np.log(again / t)) <= REFIT_TOLERANCE:
+    # the same search on the same float64 probabilities; another CPU's vectorised log/exp
+    # may move a comparison, and so the result by up to the search's final bracket in log T
+    if not abs(np.log(again / t)) <= TOLERANCE:
         notes.append(f"{where}: metrics.json's temperature {t:.6g} is not what its validation "
                      f"probabilities give ({again:.6g}).")
 

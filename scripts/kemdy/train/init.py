@@ -41,14 +41,18 @@ def mismatch(card: dict, spec: dict, classes: list[str], shape: dict, fps: dict)
     return None
 
 
+def with_dataset(sessions: list[str]) -> bool:
+    """Whether sessions are named "KEMDy20/3" (Task.sessions), not "3"."""
+    return any("/" in s for s in sessions)
+
+
 def check_held_out(folder, card: dict, task, dist) -> None:
     """Refuse a model trained or validated on one of this job's test sessions (its own or,
     through its --init-from, its starting model's): its test figures would not be held
     out. A model.json from before `trained_on`, or naming sessions without their dataset
     where this job names them with it (or the reverse), cannot be checked: said in the log."""
     seen, tested = card.get("trained_on"), task.sessions("test")
-    named = None if seen is None else {any("/" in s for s in seen), any("/" in s for s in tested)}
-    if named is None or (seen and tested and len(named) > 1):  # "KEMDy20/3" against "3"
+    if seen is None or (seen and tested and with_dataset(seen) != with_dataset(tested)):
         log(f"WARNING: --init-from {folder}: its model.json does not say which sessions it "
             "was trained on in this job's terms, so this job cannot check that its test "
             "sessions are new to it", dist)
