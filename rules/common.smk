@@ -98,6 +98,11 @@ def claimed(threads):
     return claimed_cpus(threads, CORES, CPUS)
 
 
+def train_cpus(w):
+    """A training job's CPUs: one set of threads per GPU process."""
+    return RES["train"]["threads"] * SPECS[w.variant]["gpus"]
+
+
 wildcard_constraints:
     fold=r"\d+",
     stage="1|2",

@@ -50,10 +50,10 @@ rule train:
     conda:
         "../envs/train.yaml"
     # one set of threads per GPU process; the train slot count times the variant's GPUs
-    threads: lambda w: claimed(RES["train"]["threads"] * SPECS[w.variant]["gpus"])
+    threads: lambda w: claimed(train_cpus(w))
     resources:
         gpu=lambda w: RES["train"]["gpu"] * SPECS[w.variant]["gpus"],
-        cpus=lambda w: RES["train"]["threads"] * SPECS[w.variant]["gpus"],
+        cpus=train_cpus,
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
         # a resource, not a param: changing it must not rerun a job

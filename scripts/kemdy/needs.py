@@ -3,7 +3,6 @@ rules' input functions (rules/common.smk) only call these. Paths come from kemdy
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from kemdy import layout
@@ -56,10 +55,10 @@ class Needs:
 
     def exported_models(self, variant: str) -> list[str]:
         """The exported model folders of every fold x seed (each stage's, if two)."""
-        folders = self.model_dirs(variant)
-        if not self.plans[variant].spec["two_stage"]:
-            return folders
-        return [os.path.join(f, f"stage{t}") for f in folders for t in (1, 2)]
+        p = self.plans[variant]
+        if not p.spec["two_stage"]:
+            return self.model_dirs(variant)
+        return [p.model_dir(k, s, t) for k in self.folds for s in p.seeds for t in (1, 2)]
 
     def exported_runs(self, variant: str) -> list[str]:
         """The metrics.json written with each of those models: a model folder left from
