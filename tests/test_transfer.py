@@ -27,6 +27,7 @@ from kemdy.labels.folds import split_masks
 from kemdy.metrics import score_predictions
 from kemdy.protocol import plan as plan_variant
 from kemdy.report.bootstrap import bootstrap_interval
+from kemdy.report.summary import collect_runs
 from kemdy.report.transfer import transfer_section
 from kemdy.runs import history_frame, write_run
 from kemdy.train import init
@@ -40,6 +41,11 @@ from workflow_utils import REPO, copy_workflow, snakemake
 
 A, B = "KEMDy19", "KEMDy20"
 PLAN = TransferPlan(("v",), (A, B), True, 1, 2, 0)
+
+
+def in_corpus_runs(tmp_path):
+    """What the report hands transfer_section: its runs, with folds allowed missing."""
+    return collect_runs(tmp_path / "runs", ["v"], [0, 1], allow_missing=True)
 
 
 def two_releases(n_sessions: int = 6, per_session: int = 10, seed: int = 0,
@@ -434,8 +440,8 @@ def test_the_report_recomputes_every_cell_and_notes_what_disagrees(tmp_path):
 
     def section():
         notes = []
-        out = transfer_section(matrix, tmp_path / "data", tmp_path / "runs", config, [0, 1],
-                               200, 0, notes)
+        out = transfer_section(matrix, tmp_path / "data", in_corpus_runs(tmp_path), config,
+                               [0, 1], 200, 0, notes)
         return out, notes
 
     out, notes = section()
@@ -473,7 +479,7 @@ def test_missing_runs_raise_no_spurious_disagreement(tmp_path):
                            {"kind": "kemdy20", "root": "/x/20"}], "folds": {"seed": 0}}
     notes = []
     out = transfer_section(tmp_path / "transfer/matrix.csv", tmp_path / "data",
-                           tmp_path / "runs", config, [0, 1], 200, 0, notes)
+                           in_corpus_runs(tmp_path), config, [0, 1], 200, 0, notes)
     assert not [n for n in notes if "disagree" in n], notes
     assert len(notes) == 1 and f"{B}-to-{A}" in notes[0]
     assert not out["cells"][("v", "both", A)]["present"]

@@ -131,7 +131,7 @@ def build(args) -> tuple[str, dict[str, bytes]]:
                                          found, args.allow_missing, results["notes"]))
     raters = (raters_section(args.raters, args.data_dir, found, config, results["notes"])
               if getattr(args, "raters", None) else None)  # --raters: the raters' ceiling
-    transfer = (transfer_section(args.transfer, args.data_dir, args.runs_dir, config, folds,
+    transfer = (transfer_section(args.transfer, args.data_dir, found, config, folds,
                                  args.bootstrap, args.seed, results["notes"])
                 if getattr(args, "transfer", None) else None)  # --transfer: the matrix
     bench = benchmarks(args.benchmarks)

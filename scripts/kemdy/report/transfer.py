@@ -13,7 +13,7 @@ from pathlib import Path
 from kemdy.labels.relabel import read_new_data
 from kemdy.transfer import scores
 from kemdy.transfer.plan import from_config
-from kemdy.transfer.runs import in_corpus, transfer_runs
+from kemdy.transfer.runs import pooled_folds, transfer_runs
 from kemdy.transfer.split import FRAME_COLUMNS, read_sessions
 
 TOLERANCE = 1e-9  # the same numpy code on the same rows: only CSV round-off may differ
@@ -42,9 +42,10 @@ def check_matrix(stored, again, path, notes: list[str]) -> None:
                          "the runs' predictions.csv (rerun summarize_transfer).")
 
 
-def transfer_section(path, data_dir, runs_dir, config: dict, folds: list[int], n_boot: int,
+def transfer_section(path, data_dir, found, config: dict, folds: list[int], n_boot: int,
                      seed: int, notes: list[str]) -> dict | None:
-    """Everything the template shows of the transfer matrix; problems go to `notes`."""
+    """Everything the template shows of the transfer matrix; problems go to `notes`.
+    `found`: the report's runs (their in-corpus folds, not read again)."""
     path, data_dir = Path(path), Path(data_dir)
     plan = from_config(config)
     if plan is None:
@@ -53,7 +54,7 @@ def transfer_section(path, data_dir, runs_dir, config: dict, folds: list[int], n
     frame = read_new_data(data_dir / "new_data.csv", FRAME_COLUMNS)
     sessions = read_sessions(data_dir / "transfer" / "sessions.csv")
     runs = transfer_runs(plan, frame, sessions, path.parent, notes)
-    table = scores.matrix(plan, frame, sessions, runs, in_corpus(runs_dir, plan.variants, folds),
+    table = scores.matrix(plan, frame, sessions, runs, pooled_folds(found, plan.variants, folds),
                           n_boot, seed)
     if path.is_file():
         check_matrix(scores.read_matrix(path), table, path, notes)

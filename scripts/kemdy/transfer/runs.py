@@ -58,5 +58,10 @@ def transfer_runs(plan: TransferPlan, frame: pd.DataFrame, sessions: pd.DataFram
 def in_corpus(runs_dir, variants, folds: list[int]) -> dict[str, pd.DataFrame | None]:
     """Each variant's out-of-fold predictions of its cross-validation folds (None when a
     fold is missing: no in-corpus figure then)."""
-    found = collect_runs(runs_dir, list(variants), folds, allow_missing=True)
+    return pooled_folds(collect_runs(runs_dir, list(variants), folds, allow_missing=True),
+                        variants, folds)
+
+
+def pooled_folds(found, variants, folds: list[int]) -> dict[str, pd.DataFrame | None]:
+    """in_corpus from runs already collected (kemdy.report.summary.Runs)."""
     return {v: found.pooled(v) if len(found.of(v)) == len(folds) else None for v in variants}
