@@ -1,5 +1,14 @@
 # Re-labelling by evaluator reliability, then session folds.
 
+# How the labels are aggregated: score_raters reruns the same aggregation without each
+# rater, and kemdy.labels.raters refuses settings that differ from new_data.csv's.
+LABEL_PARAMS = dict(
+    method=config["labels"]["method"],
+    min_votes=config["labels"]["min_votes"],
+    tol=config["labels"]["dawid_skene"]["tol"],
+    max_iter=config["labels"]["dawid_skene"]["max_iter"],
+)
+
 
 rule aggregate_labels:
     input:
@@ -20,11 +29,8 @@ rule aggregate_labels:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
+        **LABEL_PARAMS,
         script=step("scripts/aggregate_labels.py"),
-        method=config["labels"]["method"],
-        min_votes=config["labels"]["min_votes"],
-        tol=config["labels"]["dawid_skene"]["tol"],
-        max_iter=config["labels"]["dawid_skene"]["max_iter"],
     shell:
         "python {params.script:q} --segments {input.segments:q}"
         " --ingest {input.ingest:q} --method {params.method}"
@@ -80,11 +86,8 @@ rule score_raters:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
     params:
+        **LABEL_PARAMS,
         script=step("scripts/score_raters.py"),
-        method=config["labels"]["method"],
-        min_votes=config["labels"]["min_votes"],
-        tol=config["labels"]["dawid_skene"]["tol"],
-        max_iter=config["labels"]["dawid_skene"]["max_iter"],
         min_segments=config["raters"]["min_segments"],
     shell:
         "python {params.script:q} --segments {input.segments:q} --new-data {input.new_data:q}"
